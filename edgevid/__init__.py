@@ -1,0 +1,38 @@
+"""edgevid: video action recognition from training to NVIDIA Jetson.
+
+The public API is small and imports nothing heavy: names are resolved on first use, so
+``import edgevid`` works on a device without torch, onnx, onnxruntime, TensorRT or OpenCV.
+"""
+from __future__ import annotations
+
+from .errors import (  # noqa: F401
+    BuildError, CalibrationError, CheckpointError, ConfigError, DataError, DependencyError, EdgevidError,
+    EngineMismatchError, ExportError, FrameError, ManifestError, SessionError, SourceError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it, imported on first access (PEP 562)
+_LAZY = {
+    "load_bundle": ".bundle",
+    "Bundle": ".bundle",
+    "open_session": ".backends",
+    "StreamRuntime": ".runtime.stream",
+    "Prediction": ".runtime.stream",
+    "open_source": ".runtime.source",
+    "export_bundle": ".export",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError("module 'edgevid' has no attribute %r" % name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

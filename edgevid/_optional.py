@@ -1,0 +1,52 @@
+"""Optional heavy dependencies, imported only when a function needs them.
+
+``require("onnxruntime")`` returns the module or raises :class:`DependencyError` naming what to
+install. Nothing here imports a heavy package at module import time.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import DependencyError
+
+# module -> (pip extra of edgevid that provides it, note for Jetson)
+_PROVIDERS = {
+    "torch": ("export", "on a Jetson install NVIDIA's PyTorch wheel for your JetPack"),
+    "torchvision": ("export", "on a Jetson build torchvision against NVIDIA's PyTorch"),
+    "onnx": ("export", None),
+    "onnxsim": ("export", None),
+    "onnxruntime": ("cpu", "on a Jetson use onnxruntime-gpu from the Jetson Zoo or the trt backend"),
+    "cv2": ("video", "on a Jetson use JetPack's OpenCV (it has GStreamer): python3-opencv"),
+    "tqdm": ("cpu", None),
+    "matplotlib": ("export", None),
+    "tensorrt": (None, "TensorRT comes with JetPack (python3-libnvinfer); it is never installed from pip"),
+    "pycuda": ("jetson", None),
+}
+
+
+def require(module: str, purpose: str = "") -> ModuleType:
+    """Import ``module`` or raise DependencyError that says which extra or package provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        extra, note = _PROVIDERS.get(module.split(".")[0], (None, None))
+        fix = []
+        if extra:
+            fix.append('install it with: pip install "edgevid[%s]"' % extra)
+        if note:
+            fix.append(note)
+        raise DependencyError(
+            "%s needs the package '%s'" % (purpose or "this feature", module),
+            "it could not be imported (%s)" % e,
+            "; ".join(fix) or None,
+        ) from e
+
+
+def available(module: str) -> bool:
+    """True when ``module`` can be imported (without raising)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,58 @@
+"""ONNX Runtime session: the embedded default backend, CPU unless told otherwise."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from .._optional import require
+from ..errors import SessionError
+from ..spec import TensorSpec
+from .base import Session
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+              "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+class OrtSession(Session):
+    """One ONNX graph on onnxruntime. ``threads`` bounds intra-op threads (0 = onnxruntime decides).
+
+    ``run`` releases the GIL, so sessions in different pipeline stages overlap for real.
+    """
+
+    backend = "ort"
+
+    def __init__(self, path: Union[str, Path], name: Optional[str] = None,
+                 providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0):
+        super().__init__(path, name)
+        self.providers = list(providers)
+        self.threads = threads
+        self._session = None
+        self._output_names: list = []
+
+    def _activate(self) -> None:
+        ort = require("onnxruntime", "the ONNX Runtime backend")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
+        except Exception as e:  # onnxruntime raises its own exception types for corrupt files and bad providers
+            raise SessionError("ONNX Runtime cannot load %s" % self.path, str(e).splitlines()[0] if str(e) else repr(e),
+                               "re-export the bundle, or check the providers %s exist" % self.providers) from e
+        self.inputs = [_spec(a) for a in self._session.get_inputs()]
+        self.outputs = [_spec(a) for a in self._session.get_outputs()]
+        self._output_names = [t.name for t in self.outputs]
+
+    def _infer(self, feeds):
+        outputs = self._session.run(self._output_names, dict(feeds))
+        return dict(zip(self._output_names, outputs))
+
+    def _deactivate(self) -> None:
+        self._session = None
+
+
+def _spec(arg) -> TensorSpec:
+    shape = tuple(int(d) if isinstance(d, int) else -1 for d in arg.shape)
+    return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))

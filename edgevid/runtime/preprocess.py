@@ -1,0 +1,71 @@
+"""One decoded frame (OpenCV BGR uint8, H×W×3) → normalised NCHW float32 inputs at each size.
+
+Geometry follows the bundle's :class:`PreprocessSpec` (models.md §1.3): short side to
+``resize_short``, centre crop ``crop``, then each requested square size from that crop
+(``cv2.INTER_AREA`` when shrinking, which is OpenCV's antialiased resize). Output arrays are
+reused between calls: a :class:`Preprocessor` belongs to one thread, and its results are valid until
+its next call (copy what you keep). Training uses the same code, so the model sees on the device
+exactly what it saw in training.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from .._optional import require
+from ..errors import FrameError
+from ..spec import PreprocessSpec
+
+
+class Preprocessor:
+    """Callable: ``pre(frame_bgr) -> {size: array[1, 3, size, size]}`` in reused buffers."""
+
+    def __init__(self, spec: PreprocessSpec):
+        self.spec = spec
+        self._cv2 = require("cv2", "frame preprocessing")
+        # fold scale, mean and std into one multiply-add per channel (RGB order)
+        std = np.asarray(spec.std, np.float32)
+        self._mul = (spec.scale / std).astype(np.float32)
+        self._add = (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
+        self._out = {s: np.empty((1, 3, s, s), np.float32) for s in spec.sizes}
+
+    def crop(self, frame: np.ndarray) -> np.ndarray:
+        """Resize the short side and centre-crop: returns an RGB uint8 crop×crop×3 array."""
+        check_frame(frame)
+        cv2, spec = self._cv2, self.spec
+        h, w = frame.shape[:2]
+        scale = spec.resize_short / float(min(h, w))
+        nh, nw = max(spec.crop, int(round(h * scale))), max(spec.crop, int(round(w * scale)))
+        if (nh, nw) != (h, w):
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            frame = cv2.resize(frame, (nw, nh), interpolation=interp)
+        top, left = (nh - spec.crop) // 2, (nw - spec.crop) // 2
+        crop = frame[top:top + spec.crop, left:left + spec.crop]
+        return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB) if spec.color == "RGB" else np.ascontiguousarray(crop)
+
+    def __call__(self, frame: np.ndarray) -> Dict[int, np.ndarray]:
+        crop = self.crop(frame)
+        for size, out in self._out.items():
+            img = crop if size == self.spec.crop else self._cv2.resize(
+                crop, (size, size), interpolation=self._cv2.INTER_AREA if size < self.spec.crop else self._cv2.INTER_LINEAR)
+            # HWC uint8 -> CHW float32, normalised, written into the reused buffer
+            np.multiply(img.transpose(2, 0, 1), self._mul[:, None, None], out=out[0], casting="unsafe")
+            out[0] += self._add[:, None, None]
+        return self._out
+
+
+def check_frame(frame: np.ndarray) -> None:
+    """Refuse anything but an H×W×3 uint8 image with a message that says what arrived."""
+    if not isinstance(frame, np.ndarray):
+        raise FrameError("a frame must be a numpy array", "got %s" % type(frame).__name__,
+                         "pass decoded images (OpenCV BGR, H×W×3 uint8)")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise FrameError("a frame has shape %s" % (frame.shape,), "frames must be H×W×3 (3 colour channels, BGR)",
+                         "convert grey or BGRA images with cv2.cvtColor before streaming")
+    if frame.dtype != np.uint8:
+        raise FrameError("a frame has dtype %s" % frame.dtype, "frames must be uint8 (0..255)",
+                         "convert with frame.astype(np.uint8) after scaling to 0..255")
+    if frame.shape[0] < 16 or frame.shape[1] < 16:
+        raise FrameError("a frame is only %d×%d pixels" % frame.shape[:2], "that is too small to crop from",
+                         "use a source of at least 16×16 pixels")
