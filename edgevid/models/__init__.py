@@ -1,0 +1,1 @@
+"""PyTorch models (training/export side): LiteEval and its torchvision backbones."""
