@@ -21,7 +21,7 @@ class EdgevidError(Exception):
             message += ": " + why.rstrip(".")
         message += "."
         if fix:
-            message += " " + fix.rstrip(".") + "."
+            message += " " + fix[:1].upper() + fix[1:].rstrip(".") + "."
         super().__init__(message)
 
 

@@ -1,0 +1,83 @@
+"""Arguments of every verb (light: no heavy import here, so ``--help`` works anywhere)."""
+from __future__ import annotations
+
+from . import verb
+
+BACKENDS = ("auto", "ort")
+
+
+@verb("demo", "End to end on CPU: synthetic data → train LiteEval → export → stream → report.json")
+def demo(p):
+    p.add_argument("--model", choices=("liteeval",), default="liteeval", help="model family (default: liteeval)")
+    p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
+    p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
+    p.add_argument("--quick", action="store_true", help="tiny data and schedule (seconds, for smoke tests)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@verb("train", "Train a model on a class-folder video data set (root/<class>/<video>)")
+def train(p):
+    p.add_argument("family", choices=("liteeval",), help="model family")
+    p.add_argument("--data", required=True, help="training data: root/<class>/<video>")
+    p.add_argument("--val", help="validation data in the same layout (default: hold out --val-split)")
+    p.add_argument("--val-split", type=float, default=0.2, help="share of --data held out when no --val")
+    p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("--frames", type=int, default=16, help="steps per video (default: 16)")
+    p.add_argument("--fps", type=float, default=None, help="sample videos at this rate (default: file rate)")
+    p.add_argument("--fine-arch", default="resnet101", choices=("resnet18", "resnet34", "resnet50", "resnet101"))
+    p.add_argument("--coarse-weights", help="torchvision MobileNetV2 state dict (.pth) to start from")
+    p.add_argument("--fine-weights", help="torchvision ResNet state dict (.pth) to start from")
+    p.add_argument("--coarse-hidden", type=int, default=512, help="coarse LSTM size D^c")
+    p.add_argument("--fine-hidden", type=int, default=2048, help="fine LSTM size D^f")
+    p.add_argument("--fine-fraction", type=float, default=0.1, help="γ: target share of frames using the fine CNN")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--end-to-end", action="store_true", help="also train the CNNs (slow); default: cached features")
+    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--cache-dir", help="where per-frame features are cached (default: next to --out)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+@verb("export", "Export a trained checkpoint to a bundle: per-role ONNX graphs + bundle.json")
+def export(p):
+    p.add_argument("family", choices=("liteeval",), help="model family")
+    p.add_argument("--checkpoint", required=True, help="checkpoint written by 'edgevid train'")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument("--fine-cap", type=int, help="policy: at most this many fine calls per --fine-window steps")
+    p.add_argument("--fine-window", type=int, help="policy: window (steps) of the fine cap")
+
+
+@verb("verify", "Parity of a bundle against its PyTorch checkpoint on a stream (ONNX Runtime)")
+def verify(p):
+    p.add_argument("bundle", help="bundle folder")
+    p.add_argument("--checkpoint", required=True, help="the checkpoint the bundle was exported from")
+    p.add_argument("--source", default="synthetic", help="frames to compare on (default: synthetic stream)")
+    p.add_argument("--frames", type=int, default=300, help="stream steps to compare (default: 300)")
+    p.add_argument("--backend", choices=BACKENDS, default="ort")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@verb("run", "Stream a source through a bundle and print a prediction per frame")
+def run(p):
+    p.add_argument("bundle", help="bundle folder")
+    p.add_argument("--source", required=True,
+                   help="video file, camera index or /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline "
+                        "(…! appsink), or 'synthetic[:seed=N,segments=N,frames=N,fps=F]'")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per prediction (JSON lines)")
+    p.add_argument("--out-video", help="write an annotated video here (.mp4 or .avi)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--fps", type=float, help="sample the source at this rate (default: the bundle's step rate)")
+    p.add_argument("--fine-cap", type=int, help="at most this many fine calls per --fine-window steps")
+    p.add_argument("--fine-window", type=int, help="window (steps) of the fine cap")
+    p.add_argument("--sequential", action="store_true", help="run stages one after another (no threads)")
+    p.add_argument("--stats", help="write stream statistics as JSON here")
+
+
+@verb("info", "Describe a bundle: family, labels, graphs with I/O and GMACs, policy")
+def info(p):
+    p.add_argument("bundle", help="bundle folder")
+    p.add_argument("--json", action="store_true", help="print as JSON")

@@ -1,0 +1,66 @@
+"""OrtSession follows the Session contract (architecture.md §3) and refuses bad feeds clearly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevid.backends import open_session
+from edgevid.errors import ConfigError, FrameError, SessionError
+from edgevid.spec import TensorSpec
+
+from ..test_bundle import make_identity_onnx
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def graph(tmp_path):
+    path = tmp_path / "g.onnx"
+    make_identity_onnx(path, "frame", "feat", (1, 3))
+    return path
+
+
+def test_lifecycle_and_specs(graph):
+    session = open_session(graph, backend="ort")
+    assert not session.active and session.inputs == []  # construction touches nothing
+    with session:
+        assert session.inputs == [TensorSpec("frame", (1, 3))]
+        assert session.outputs == [TensorSpec("feat", (1, 3))]
+        x = np.arange(3, dtype=np.float32).reshape(1, 3)
+        np.testing.assert_array_equal(session.infer({"frame": x})["feat"], x)
+    assert not session.active
+
+
+def test_auto_picks_onnxruntime_here(graph):
+    assert open_session(graph, backend="auto").backend == "ort"
+
+
+def test_infer_before_activate(graph):
+    with pytest.raises(SessionError, match="not active"):
+        open_session(graph, backend="ort").infer({"frame": np.zeros((1, 3), np.float32)})
+
+
+def test_wrong_feed_names_shape_and_dtype(graph):
+    with open_session(graph, backend="ort") as s:
+        with pytest.raises(SessionError, match="missing"):
+            s.infer({"x": np.zeros((1, 3), np.float32)})
+        with pytest.raises(FrameError, match=r"expects \(1, 3\) float32"):
+            s.infer({"frame": np.zeros((1, 4), np.float32)})
+        with pytest.raises(FrameError, match="float64"):
+            s.infer({"frame": np.zeros((1, 3))})
+
+
+def test_corrupt_and_missing_graph(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not an onnx model")
+    with pytest.raises(SessionError, match="cannot load"):
+        open_session(bad, backend="ort").activate()
+    with pytest.raises(SessionError, match="does not exist"):
+        open_session(tmp_path / "none.onnx", backend="ort").activate()
+
+
+def test_unknown_and_unavailable_backend(graph):
+    with pytest.raises(ConfigError, match="unknown backend"):
+        open_session(graph, backend="cuda")
+    with pytest.raises(ConfigError, match="not available"):
+        open_session(graph, backend="trt")  # explicit backend that cannot load: an error, never a fallback

@@ -1,0 +1,35 @@
+"""The error tree: messages carry what, why and what to do; each class has its own exit code."""
+from __future__ import annotations
+
+import pytest
+
+from edgevid import errors
+
+
+def test_message_has_what_why_and_fix():
+    e = errors.SourceError("cannot open camera 3", "no such device", "list cameras with v4l2-ctl --list-devices")
+    assert str(e) == "cannot open camera 3: no such device. List cameras with v4l2-ctl --list-devices."
+
+
+def test_tree_shape():
+    assert issubclass(errors.DependencyError, ImportError)
+    assert issubclass(errors.EngineMismatchError, errors.BuildError)
+    assert issubclass(errors.FrameError, errors.SourceError)
+    for name in ("DependencyError", "ManifestError", "ExportError", "BuildError", "SessionError", "SourceError",
+                 "CalibrationError", "DataError", "CheckpointError", "ConfigError"):
+        assert issubclass(getattr(errors, name), errors.EdgevidError)
+
+
+def test_exit_codes_are_distinct_and_nonzero():
+    classes = [errors.DependencyError, errors.ManifestError, errors.ExportError, errors.BuildError,
+               errors.SessionError, errors.SourceError, errors.CalibrationError, errors.DataError,
+               errors.CheckpointError, errors.ConfigError]
+    codes = [c.exit_code for c in classes]
+    assert len(set(codes)) == len(codes) and 0 not in codes
+
+
+def test_public_api_exports_the_tree():
+    import edgevid
+
+    with pytest.raises(errors.EdgevidError):
+        raise edgevid.ManifestError("x")
