@@ -40,12 +40,12 @@ class FakeVideos:
         return self.items[i]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fake_videos():
     return FakeVideos
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
     def make(**kw):
         args = dict(num_classes=2, fine_arch="resnet18", coarse_proj=16, coarse_hidden=16, fine_hidden=32, fine_proj=32)
