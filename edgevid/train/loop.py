@@ -147,6 +147,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     def fit(self, resume: Optional[Union[str, Path]] = None) -> FitResult:
         """Train up to ``epochs`` (continuing after the saved epoch when ``resume`` names a checkpoint)."""
+        if resume is None and self.best_checkpoint is not None and self.best_checkpoint.exists():
+            log.info("removing %s of an earlier run: this run keeps its own best", self.best_checkpoint)
+            self.best_checkpoint.unlink()
         if resume is not None:
             self.load(resume)
             if self.epoch >= self.epochs:

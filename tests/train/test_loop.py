@@ -63,6 +63,13 @@ def test_best_checkpoint_keeps_the_best_epoch(tmp_path):
     assert torch.load(str(tmp_path / "ck.pt"), weights_only=True)["epoch"] == 3
 
 
+def test_fresh_run_drops_a_stale_best_checkpoint(tmp_path):
+    (tmp_path / "ck.best.pt").write_bytes(b"old run")
+    res = Trainer(torch.nn.Linear(4, 1), adam(0.01), mse, regression_data(), epochs=1, batch_size=16,
+                  checkpoint=tmp_path / "ck.pt").fit()
+    assert res.best_checkpoint is None and not (tmp_path / "ck.best.pt").exists()
+
+
 def test_progress_bar_goes_to_stderr_only(tmp_path, capsys):
     model = torch.nn.Linear(4, 1)
     Trainer(model, adam(0.01), mse, regression_data(), epochs=1, batch_size=16, progress=True).fit()

@@ -50,14 +50,16 @@ def fit_planted(tiny_config, where, gamma, gate_bias, epochs=6):
 
 
 def test_planted_fine_signal_is_learned_through_the_fine_gate(tiny_config):
-    start, end, skip_acc = fit_planted(tiny_config, "fine", gamma=0.1, gate_bias=-2.0)
+    # γ·T = 1.2: about one fine read per video pays; seeds 0-5 gave accuracy 0.86-1.0, fine rate 0.17-0.23
+    start, end, skip_acc = fit_planted(tiny_config, "fine", gamma=0.2, gate_bias=-2.0, epochs=8)
     assert start["fine_rate"] == 0.0                    # the gate starts closed
-    assert end["accuracy"] >= 0.8                        # chance is 0.25
-    assert end["fine_rate"] >= 0.05                      # ... because it learned to read fine features
+    assert end["accuracy"] >= 0.75                       # chance is 0.25
+    assert end["fine_rate"] >= 0.08                      # ... because it learned to read fine features
     assert skip_acc <= 0.45                              # without fine reads: about chance
 
 
 def test_planted_coarse_signal_drives_the_fine_rate_towards_gamma(tiny_config):
+    # seeds 0-5: fine rate 0.02-0.16 after starting at 1.0
     start, end, skip_acc = fit_planted(tiny_config, "coarse", gamma=0.0, gate_bias=2.0)
     assert start["fine_rate"] == 1.0                     # the gate starts always open
     assert end["fine_rate"] <= 0.25
