@@ -512,6 +512,14 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     ``out``: checkpoint after every epoch (resumable with ``resume=out``); ``<stem>.best<suffix>``:
     the epoch with the best validation accuracy. Both load with :func:`load_liteeval_checkpoint`.
     Validation: eval mode (argmax gate), accuracy of the last step's prediction and fine rate.
+    ``seed`` seeds the global torch/numpy/python RNGs (model init, Gumbel noise); shuffling and the
+    BN-recalibration sample derive from it too, so equal arguments give equal weights.
+
+    Checkpoint layout (plain tensors and values; ``torch.load(path, weights_only=True)``):
+    ``family`` "liteeval"; ``labels``; ``coarse_arch``/``fine_arch``; ``config`` = {``model``:
+    LiteEvalConfig dict, ``train``: hyper-parameters, ``preprocess``: PreprocessSpec dict}; ``model`` =
+    the full LiteEval state dict (``head.*``, ``coarse_cnn.trunk.*``, ``fine_cnn.trunk.*``); plus the
+    loop's ``optimizer``, ``epoch``, ``global_step``, ``best_metric``, ``history``, ``rng``.
     """
     if batch_size < 2:
         raise ConfigError("batch size %d" % batch_size, "the head's BatchNorm needs at least 2 videos per batch",
@@ -594,6 +602,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
                "fine_arch": config.fine_arch},
         device=device)
     fit = trainer.fit(resume=resume)
+    model.requires_grad_(True)
     model.eval()
     return LiteEvalTrainResult(model, out, fit.best_checkpoint, fit.epochs, fit.global_step, fit.best_metric,
                                fit.best_epoch, fit.history)
