@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from edgevid.models.liteeval import LiteEvalConfig
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster and leaves the shared cores alone
+    yield
+    torch.set_num_threads(n)
+
+
+class FakeVideos:
+    """In-test stand-in for edgevid.data.VideoFolder: ``classes``, ``len``, ``[i] -> (BGR uint8 [T,H,W,3], label)``.
+
+    Class k videos are tinted towards a class colour plus noise; ``lengths`` gives per-video frame counts.
+    """
+
+    def __init__(self, n=4, classes=("a", "b"), lengths=None, size=(32, 40), seed=0):
+        self.classes = list(classes)
+        rng = np.random.default_rng(seed)
+        lengths = lengths or [2] * n
+        colours = rng.integers(0, 256, size=(len(classes), 3))
+        self.items = []
+        for i, t in enumerate(lengths):
+            label = i % len(classes)
+            noise = rng.integers(-40, 40, size=(t, size[0], size[1], 3))
+            frames = np.clip(colours[label] + noise, 0, 255).astype(np.uint8)
+            self.items.append((frames, label))
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.items[i]
+
+
+@pytest.fixture(scope="session")
+def fake_videos():
+    return FakeVideos
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    def make(**kw):
+        args = dict(num_classes=2, fine_arch="resnet18", coarse_proj=16, coarse_hidden=16, fine_hidden=32, fine_proj=32)
+        args.update(kw)
+        return LiteEvalConfig(**args)
+
+    return make
