@@ -9,7 +9,8 @@ Pipelined layout (every arrow is a bounded ``queue.Queue(queue_size)``)::
   never drops: a result has already advanced the recurrent state.
 - File sources: a full queue blocks the producer; nothing is lost.
 - Every blocking get/put polls a shared stop event, so a stop is seen within ``_POLL_S``.
-- A stage that raises stops everything; the caller's iteration re-raises that very exception.
+- A stage that raises stops everything; the caller's iteration re-raises that very exception. A source
+  that raises ends the stream instead: frames it delivered before still come out, then the error.
 - The caller leaving early (``break``, ``close()``, garbage collection of the generator) stops the
   stages. In every case all threads are joined before the generator finishes.
 
@@ -34,6 +35,13 @@ _END = object()  # end of stream, passed down the chain
 _STOPPED = object()  # returned by a get/put that gave up because stop was set
 
 
+class _SourceFailed:
+    """The source raised: passed down like the end of stream, so frames read before it still come out."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
 class _Link:
     """A bounded queue between two stages with stop-aware blocking and optional drop-oldest."""
 
@@ -43,7 +51,7 @@ class _Link:
 
     def put(self, item: Any) -> bool:
         """False when stop was set before the item could be queued."""
-        if self.drop_oldest and item is not _END:
+        if self.drop_oldest and not _final(item):
             return self._put_dropping(item)
         while not self.stop.is_set():
             try:
@@ -132,6 +140,9 @@ class Pipeline:
                 if item is _END:
                     finished = True
                     break
+                if isinstance(item, _SourceFailed):
+                    errors.append(item.error)
+                    break
                 yield item
             if errors:
                 raise errors[0]
@@ -150,8 +161,9 @@ class Pipeline:
                 item = self._pull(it)
                 if not out.put(item) or item is _END:
                     return
-        except Exception as e:  # handed to the caller's thread, which re-raises it
-            _fail(e, errors, stop)
+        except Exception as e:  # travels behind the frames already read; the caller re-raises it
+            log.debug("source failed: %r", e)
+            out.put(_SourceFailed(e))
 
     def _stage_loop(self, name: str, fn: StageFn, q_in: _Link, q_out: _Link, stop: threading.Event,
                     errors: List[BaseException]) -> None:
@@ -160,9 +172,9 @@ class Pipeline:
                 item = q_in.get()
                 if item is _STOPPED:
                     return
-                if item is not _END:
+                if not _final(item):
                     item = self._timed(name, fn, item)
-                if not q_out.put(item) or item is _END:
+                if not q_out.put(item) or _final(item):
                     return
         except Exception as e:  # handed to the caller's thread, which re-raises it
             _fail(e, errors, stop)
@@ -184,6 +196,10 @@ class Pipeline:
         out = fn(item)
         self.stats.add_stage(name, time.perf_counter() - start)
         return out
+
+
+def _final(item: Any) -> bool:
+    return item is _END or isinstance(item, _SourceFailed)
 
 
 def _fail(error: BaseException, errors: List[BaseException], stop: threading.Event) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -147,18 +148,19 @@ class StreamRuntime:
         self.fine_cap = fine_cap
         self.fine_window = fine_window
         self.stats = StreamStats(self._gmacs())
-        self._runs: List[Any] = []
+        self._runs: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     def run(self, source: Any) -> Iterator[Prediction]:
         """Predictions for ``source``: a Source, any iterable of Frame, or a spec for ``open_source``."""
         gen = self._run(source)
-        self._runs = [g for g in self._runs if g.gi_frame is not None] + [gen]  # forget finished runs
+        # weak: a run the caller abandons (break) must stay collectable, so its threads stop on collection
+        self._runs.add(gen)
         return gen
 
     def close(self) -> None:
         """Stop runs that were started and not finished (joins their threads, frees their sessions)."""
-        while self._runs:
-            self._runs.pop().close()
+        for gen in list(self._runs):
+            gen.close()
 
     def __enter__(self) -> "StreamRuntime":
         return self
@@ -178,6 +180,8 @@ class StreamRuntime:
                                      fine_window=self.fine_window)
             pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size,
                                 on_source_item=lambda _: stats.add_source_frame(getattr(source, "reconnects", 0)))
+            # the last count, also when the source fails without delivering another frame
+            stack.callback(lambda: stats.set(reconnects=getattr(source, "reconnects", 0)))
             stats.start()
             results = (pipeline.run_pipelined(source, live=bool(getattr(source, "live", False)))
                        if self.pipelined else pipeline.run_sequential(source))

@@ -155,16 +155,19 @@ class Reference:
         self.mods = build_modules(gate)
         self.max_steps, self.fine_cap, self.fine_window = max_steps, fine_cap, fine_window
 
-    def run(self, inputs: List[Dict[int, np.ndarray]]) -> List[Tuple[np.ndarray, str]]:
+    def run(self, inputs: List[Dict[int, np.ndarray]], reset_at=()) -> List[Tuple[np.ndarray, str]]:
+        """(logits, path) per step; state is zeroed every max_steps steps and at the steps in ``reset_at``."""
         torch = _torch()
         coarse_cnn, fine_cnn, coarse_step, fine_step = self.mods
-        out, fine_steps = [], []
+        out, fine_steps, since = [], [], 0
         with torch.no_grad():
             for t, x in enumerate(inputs):
-                if t % self.max_steps == 0:
+                if t == 0 or since == self.max_steps or t in reset_at:
+                    since = 0
                     h_c, c_c, h_f, c_f = (torch.zeros(1, DC), torch.zeros(1, DC), torch.zeros(1, DF), torch.zeros(1, DF))
                     if self.fine_window is None:
                         fine_steps = []
+                since += 1
                 feat_c = coarse_cnn(torch.from_numpy(x[112]))
                 v_c, h_c, c_c, gate, h_sync, c_sync, logits_sync = coarse_step(feat_c, h_c, c_c, h_f, c_f)
                 recent = [s for s in fine_steps if self.fine_window is None or s > t - self.fine_window]
