@@ -103,14 +103,14 @@ class GatedPolicy(Policy):
                               "pass active sessions for coarse_step, fine_cnn and fine_step")
         self.sessions = dict(sessions)
         self._shapes = _chain_shapes(bundle)
-        self.fine_cap = _positive(_pick(fine_cap, policy.get("fine_cap")), "fine_cap", int, allow_zero=True)
-        self.fine_window = _positive(_pick(fine_window, policy.get("fine_window")), "fine_window", int)
+        settings = check_settings(policy, fine_cap=fine_cap, fine_window=fine_window)
+        self.fine_cap, self.fine_window = settings["fine_cap"], settings["fine_window"]
         self.record = record
         self.fine_steps = 0
         self.fine_capped = 0
         self.last_capped = False
         self._fine_at: Deque[int] = deque()
-        super().__init__(max_steps=policy.get("max_steps"), max_gap_s=policy.get("max_gap_s"))
+        super().__init__(max_steps=settings["max_steps"], max_gap_s=settings["max_gap_s"])
 
     def _zero_state(self) -> None:
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self._shapes.items()}
@@ -186,8 +186,17 @@ def _chain_shapes(bundle: Any) -> Dict[str, Tuple[int, ...]]:
     return shapes
 
 
-def _pick(override: Any, default: Any) -> Any:
-    return default if override is None else override
+def check_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str, Any]:
+    """The recurrent-policy numbers of a bundle's ``policy`` (overrides win where not None), validated.
+
+    Raises ConfigError naming the bad setting; returns max_steps, max_gap_s, fine_cap, fine_window.
+    """
+    merged = dict(policy)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return {"max_steps": _positive(merged.get("max_steps"), "max_steps", int),
+            "max_gap_s": _positive(merged.get("max_gap_s"), "max_gap_s", float),
+            "fine_cap": _positive(merged.get("fine_cap"), "fine_cap", int, allow_zero=True),
+            "fine_window": _positive(merged.get("fine_window"), "fine_window", int)}
 
 
 def _positive(value: Any, name: str, cast: Callable[[Any], Any], allow_zero: bool = False) -> Any:

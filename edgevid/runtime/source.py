@@ -282,6 +282,7 @@ class SyntheticSource(Source):
 def open_source(spec: SourceSpec, *, fps: Optional[float] = None, loop: bool = False, retries: int = 5,
                 backoff_s: float = 0.5) -> Source:
     """Open ``spec`` (see module doc). Raises SourceError saying what, why and what to do."""
+    _check_fps(fps)  # before anything is opened
     kind, value = parse_spec(spec)
     if kind == "synthetic":
         return _open_synthetic(value, fps=fps, loop=loop)

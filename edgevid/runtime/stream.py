@@ -26,7 +26,7 @@ from ..bundle import Bundle, load_bundle
 from ..errors import ConfigError, FrameError, ManifestError
 from ..log import get_logger
 from .pipeline import Pipeline
-from .policies import GatedPolicy
+from .policies import GatedPolicy, check_settings
 from .stats import StreamStats
 
 log = get_logger(__name__)
@@ -141,6 +141,7 @@ class StreamRuntime:
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ConfigError("queue_size is %r" % (queue_size,), "queues hold at least one item",
                               "use queue_size=4 (the default) or more")
+        check_settings(self.bundle.policy, fine_cap=fine_cap, fine_window=fine_window)  # fail before any run
         self.backend = backend
         self.pipelined = bool(pipelined)
         self.queue_size = queue_size

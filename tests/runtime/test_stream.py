@@ -293,6 +293,11 @@ def test_runtime_refuses_bad_settings(make_bundle):
 
     with pytest.raises(ConfigError):
         StreamRuntime(make_bundle("mixed"), queue_size=0)
-    rt = StreamRuntime(make_bundle("mixed"), fine_cap=-1)
     with pytest.raises(ConfigError, match="fine_cap"):
-        list(rt.run([]))
+        StreamRuntime(make_bundle("mixed"), fine_cap=-1)
+    with pytest.raises(ConfigError, match="max_steps"):
+        StreamRuntime(make_bundle("mixed", max_steps=0))
+    with pytest.raises(ConfigError, match="only the LiteEval"):
+        bundle = make_bundle("mixed")
+        bundle.family = "slowfast"
+        StreamRuntime(bundle)
