@@ -9,8 +9,8 @@ Pipelined layout (every arrow is a bounded ``queue.Queue(queue_size)``)::
   never drops: a result has already advanced the recurrent state.
 - File sources: a full queue blocks the producer; nothing is lost.
 - Every blocking get/put polls a shared stop event, so a stop is seen within ``_POLL_S``.
-- A stage that raises stops everything; the caller's iteration re-raises that very exception. A source
-  that raises ends the stream instead: frames it delivered before still come out, then the error.
+- A stage (or the source) that raises ends the stream there: items that got past that point before
+  still come out, then the caller's iteration re-raises that very exception.
 - The caller leaving early (``break``, ``close()``, garbage collection of the generator) stops the
   stages. In every case all threads are joined before the generator finishes.
 
@@ -35,8 +35,9 @@ _END = object()  # end of stream, passed down the chain
 _STOPPED = object()  # returned by a get/put that gave up because stop was set
 
 
-class _SourceFailed:
-    """The source raised: passed down like the end of stream, so frames read before it still come out."""
+class _Failed:
+    """A stage or the source raised: passed down like the end of stream, so that items finished before
+    the failure still reach the caller, in order, and then the error is raised there."""
 
     def __init__(self, error: BaseException):
         self.error = error
@@ -119,15 +120,14 @@ class Pipeline:
     # pipelined -----------------------------------------------------------------------------------
     def run_pipelined(self, source: Iterable[Any], *, live: bool = False) -> Iterator[Any]:
         stop = threading.Event()
-        errors: List[BaseException] = []
         names = ["capture"] + [name for name, _ in self.stages]
         links = [_Link("%s>%s" % (a, b), self.queue_size, live, stop, self.stats)
                  for a, b in zip(names, names[1:] + ["out"])]
         links[-1].drop_oldest = False  # finished results are never dropped
-        self.threads = [threading.Thread(target=self._capture_loop, args=(source, links[0], stop, errors),
+        self.threads = [threading.Thread(target=self._capture_loop, args=(source, links[0], stop),
                                          name="edgevid-capture", daemon=True)]
         for (name, fn), q_in, q_out in zip(self.stages, links, links[1:]):
-            self.threads.append(threading.Thread(target=self._stage_loop, args=(name, fn, q_in, q_out, stop, errors),
+            self.threads.append(threading.Thread(target=self._stage_loop, args=(name, fn, q_in, q_out),
                                                  name="edgevid-" + name, daemon=True))
         for thread in self.threads:
             thread.start()
@@ -135,17 +135,13 @@ class Pipeline:
         try:
             while True:
                 item = links[-1].get()
-                if item is _STOPPED:
-                    break
                 if item is _END:
                     finished = True
+                if item is _END or item is _STOPPED:
                     break
-                if isinstance(item, _SourceFailed):
-                    errors.append(item.error)
-                    break
+                if isinstance(item, _Failed):
+                    raise item.error
                 yield item
-            if errors:
-                raise errors[0]
         finally:
             stop.set()
             if not finished:
@@ -153,8 +149,7 @@ class Pipeline:
             for thread in self.threads:
                 thread.join()
 
-    def _capture_loop(self, source: Iterable[Any], out: _Link, stop: threading.Event,
-                      errors: List[BaseException]) -> None:
+    def _capture_loop(self, source: Iterable[Any], out: _Link, stop: threading.Event) -> None:
         try:
             it = iter(source)
             while not stop.is_set():
@@ -162,11 +157,9 @@ class Pipeline:
                 if not out.put(item) or item is _END:
                     return
         except Exception as e:  # travels behind the frames already read; the caller re-raises it
-            log.debug("source failed: %r", e)
-            out.put(_SourceFailed(e))
+            _send_failure(e, out)
 
-    def _stage_loop(self, name: str, fn: StageFn, q_in: _Link, q_out: _Link, stop: threading.Event,
-                    errors: List[BaseException]) -> None:
+    def _stage_loop(self, name: str, fn: StageFn, q_in: _Link, q_out: _Link) -> None:
         try:
             while True:
                 item = q_in.get()
@@ -176,8 +169,8 @@ class Pipeline:
                     item = self._timed(name, fn, item)
                 if not q_out.put(item) or _final(item):
                     return
-        except Exception as e:  # handed to the caller's thread, which re-raises it
-            _fail(e, errors, stop)
+        except Exception as e:  # travels behind the items finished before; the caller re-raises it
+            _send_failure(e, q_out)
 
     # shared --------------------------------------------------------------------------------------
     def _pull(self, it: Iterator[Any]) -> Any:
@@ -199,13 +192,12 @@ class Pipeline:
 
 
 def _final(item: Any) -> bool:
-    return item is _END or isinstance(item, _SourceFailed)
+    return item is _END or isinstance(item, _Failed)
 
 
-def _fail(error: BaseException, errors: List[BaseException], stop: threading.Event) -> None:
-    log.debug("stage %s failed: %r", threading.current_thread().name, error)
-    errors.append(error)
-    stop.set()
+def _send_failure(error: BaseException, out: _Link) -> None:
+    log.debug("%s failed: %r", threading.current_thread().name, error)
+    out.put(_Failed(error))  # False only when the caller already left: then nobody wants the error
 
 
 def _interrupt(source: Any) -> None:

@@ -6,7 +6,7 @@
 - a camera: an index (``0`` or ``"0"``) or a V4L2 device (``/dev/video1``),
 - a Jetson CSI camera ``csi://0`` (built with :func:`csi_pipeline`),
 - a network stream ``rtsp://…``, ``http(s)://…``,
-- a GStreamer pipeline string (contains ``!``, ends in ``appsink``),
+- a GStreamer pipeline string (contains ``!``, ends in ``appsink``; live unless it starts with filesrc),
 - ``synthetic`` or ``synthetic:seed=3,segments=20,frames=16,fps=10`` (the synthetic motion stream with
   ground truth, ``edgevid.data.synthetic``).
 
@@ -292,7 +292,7 @@ def open_source(spec: SourceSpec, *, fps: Optional[float] = None, loop: bool = F
         return _open_file(value, **options)
     if kind == "camera":
         return _open_camera(value, **options)
-    if kind == "url" and not _looks_live_url(value):
+    if (kind == "url" and not _looks_live_url(value)) or (kind == "gstreamer" and _reads_files(value)):
         options.update(live=False)
     return _open_stream(kind, value, **options)
 
@@ -375,6 +375,12 @@ def _looks_live_url(url: str) -> bool:
         return True
     path = url.split("?", 1)[0].lower()
     return not path.endswith(_VIDEO_EXTS)
+
+
+def _reads_files(pipeline: str) -> bool:
+    """A pipeline that starts from files (filesrc, multifilesrc) is a recording, not a live feed."""
+    first = pipeline.split("!", 1)[0].split()
+    return bool(first) and first[0] in ("filesrc", "multifilesrc")
 
 
 # the openers -----------------------------------------------------------------------------------
