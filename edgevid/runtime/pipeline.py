@@ -156,7 +156,7 @@ class Pipeline:
                 item = self._pull(it)
                 if not out.put(item) or item is _END:
                     return
-        except Exception as e:  # travels behind the frames already read; the caller re-raises it
+        except BaseException as e:  # anything (even SystemExit) must reach the caller, or it would wait forever
             _send_failure(e, out)
 
     def _stage_loop(self, name: str, fn: StageFn, q_in: _Link, q_out: _Link) -> None:
@@ -169,7 +169,7 @@ class Pipeline:
                     item = self._timed(name, fn, item)
                 if not q_out.put(item) or _final(item):
                     return
-        except Exception as e:  # travels behind the items finished before; the caller re-raises it
+        except BaseException as e:  # travels behind the items finished before; the caller re-raises it
             _send_failure(e, q_out)
 
     # shared --------------------------------------------------------------------------------------
