@@ -1,0 +1,68 @@
+"""What ``edgevid run BUNDLE --source S [--json] [--out-video F]`` does, minus the printing.
+
+The CLI passes ``emit=print`` (or its own writer): each prediction arrives as one formatted line, a
+JSON object with ``json_lines`` or a fixed-width text line otherwise. The library itself never prints.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Union
+
+from ..bundle import load_bundle
+from ..errors import ConfigError
+from ..log import get_logger
+from .source import open_source
+from .stream import Prediction, StreamRuntime
+
+log = get_logger(__name__)
+
+
+def format_prediction(pred: Prediction, json_lines: bool = False) -> str:
+    """One output line: ``{"frame_index": …}`` or ``#    12    1.20s  walk  0.873  fine    41.2 ms``."""
+    if json_lines:
+        return json.dumps(pred.to_dict())
+    return "#%6d %8.2fs  %-16s %.3f  %-6s %7.1f ms" % (pred.frame_index, pred.timestamp, pred.label, pred.score,
+                                                        pred.path, pred.latency * 1000.0)
+
+
+def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "auto", json_lines: bool = False,
+               out_video: Optional[Union[str, Path]] = None, max_frames: Optional[int] = None,
+               fine_cap: Optional[int] = None, fine_window: Optional[int] = None, fps: Optional[float] = None,
+               loop: bool = False, pipelined: bool = True, queue_size: int = 4, threads: Optional[int] = None,
+               emit: Optional[Callable[[str], None]] = None,
+               on_prediction: Optional[Callable[[Prediction], None]] = None) -> Dict[str, Any]:
+    """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
+
+    ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
+    every frame). ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
+    ``on_prediction(pred)`` receives the Prediction itself. ``max_frames`` stops after that many.
+    """
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise ConfigError("max_frames is %r" % (max_frames,), "it must be a positive whole number",
+                          "leave it unset to run to the end of the source")
+    bundle = load_bundle(bundle_path)
+    step_fps = fps if fps is not None else bundle.policy.get("step_fps")
+    runtime = StreamRuntime(bundle, backend, pipelined=pipelined, queue_size=queue_size, threads=threads,
+                            fine_cap=fine_cap, fine_window=fine_window)
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(open_source(source, fps=step_fps, loop=loop))
+        writer = None
+        if out_video is not None:
+            from .annotate import AnnotatedVideoWriter
+            writer = stack.enter_context(AnnotatedVideoWriter(out_video, src.fps or 10.0))
+        predictions = stack.enter_context(contextlib.closing(runtime.run(src)))
+        for count, pred in enumerate(predictions, 1):
+            if writer is not None:
+                writer.write(pred.image, pred)
+            if emit is not None:
+                emit(format_prediction(pred, json_lines))
+            if on_prediction is not None:
+                on_prediction(pred)
+            if max_frames is not None and count >= max_frames:
+                break
+    result = {"bundle": str(bundle.root), "source": src.name, "live": src.live, "step_fps": src.fps,
+              "backend": backend, "pipelined": pipelined, "out_video": None if out_video is None else str(out_video)}
+    result.update(runtime.stats.to_dict())
+    return result

@@ -1,0 +1,217 @@
+"""Policies: the objects that own a stream's recurrent state and decide which graphs run per step.
+
+Graphs are stateless (architecture.md §3); a policy feeds state in, takes the new state out and
+keeps it between steps. The base class holds what every recurrent family shares (reset at stream
+start, every ``max_steps`` steps and after a timestamp gap longer than ``max_gap_s``); a family's
+policy adds its own step. Only LiteEval's :class:`GatedPolicy` exists so far; a clip ring buffer
+(SlowFast) or a plain recurrent step (PreRNN) would sit beside it.
+
+LiteEval step (models.md §2.2, §2.8)::
+
+    feat_c ─► coarse_step ─► h_c, c_c (committed every step)
+                  │ gate_logits
+          argmax == 0 (fine; ties → fine)          argmax == 1 (skip)
+                  │                                      │
+    frame224 ─► fine_cnn ─► fine_step(prev h_f, c_f)     adopt h_f_sync, c_f_sync, logits_sync
+                  │                                      │
+                  └──────────── logits, path ────────────┘
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import ConfigError, ManifestError
+from ..log import get_logger
+
+log = get_logger(__name__)
+
+ArrayOrThunk = Union[np.ndarray, Callable[[], np.ndarray]]
+Recorder = Callable[[str, float], None]
+
+# models.md §2.8: the graphs the gated chain runs and the tensor names it binds
+CHAIN_IO = {
+    "coarse_step": (("feat_c", "h_c_in", "c_c_in", "h_f_in", "c_f_in"),
+                    ("v_c", "h_c_out", "c_c_out", "gate_logits", "h_f_sync", "c_f_sync", "logits_sync")),
+    "fine_cnn": (("frame",), ("feat",)),
+    "fine_step": (("feat_f", "v_c", "h_f_in", "c_f_in"), ("h_f_out", "c_f_out", "logits")),
+}
+FINE, SKIP = 0, 1  # gate channels (models.md §2.2)
+
+
+class Policy:
+    """State owner for one stream. Subclasses implement ``_zero_state`` and a family-specific step.
+
+    Counters: ``steps`` (all steps), ``resets`` (state resets after the first), ``since_reset``.
+    """
+
+    def __init__(self, *, max_steps: Optional[int] = None, max_gap_s: Optional[float] = None):
+        self.max_steps = _positive(max_steps, "max_steps", int)
+        self.max_gap_s = _positive(max_gap_s, "max_gap_s", float)
+        self.steps = 0
+        self.resets = 0
+        self.since_reset = 0
+        self._last_ts: Optional[float] = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the state, as at stream start."""
+        self.since_reset = 0
+        self._zero_state()
+
+    def _begin_step(self, timestamp: Optional[float]) -> None:
+        """Reset when the horizon is used up or the stream jumped; call at the start of every step."""
+        gap = (timestamp is not None and self._last_ts is not None and self.max_gap_s is not None
+               and timestamp - self._last_ts > self.max_gap_s)
+        if gap or (self.max_steps is not None and self.since_reset >= self.max_steps):
+            if gap:
+                log.debug("state reset: %.3fs gap in stream time", timestamp - self._last_ts)
+            self.reset()
+            self.resets += 1
+        if timestamp is not None:
+            self._last_ts = timestamp
+        self.steps += 1
+        self.since_reset += 1
+
+    def _zero_state(self) -> None:
+        raise NotImplementedError
+
+
+class GatedPolicy(Policy):
+    """LiteEval's gated recurrent chain on ``sessions`` (activated, by role: coarse_step, fine_cnn, fine_step).
+
+    ``step(feat_c, frame_fine, timestamp)`` returns ``(logits, path)`` with ``path`` "fine" or "coarse".
+    ``frame_fine`` is the [1,3,224,224] input or a callable returning it, called only on fine steps.
+    ``fine_cap`` fine calls per ``fine_window`` steps (sliding; without a window: per reset segment) caps the
+    fine branch: over the cap a fine choice becomes a skip, counted in ``fine_capped``.
+    ``record(name, seconds)`` receives each graph's inference time.
+    """
+
+    def __init__(self, bundle: Any, sessions: Mapping[str, Any], *, fine_cap: Optional[int] = None,
+                 fine_window: Optional[int] = None, record: Optional[Recorder] = None):
+        policy = dict(bundle.policy or {})
+        kind = policy.get("kind", "gated")
+        if kind != "gated":
+            raise ConfigError("bundle policy kind is '%s'" % kind, "GatedPolicy runs only the LiteEval gate",
+                              "use the policy for that model family")
+        missing = [role for role in CHAIN_IO if role not in sessions]
+        if missing:
+            raise ConfigError("GatedPolicy needs sessions for %s" % ", ".join(missing), None,
+                              "pass active sessions for coarse_step, fine_cnn and fine_step")
+        self.sessions = dict(sessions)
+        self._shapes = _chain_shapes(bundle)
+        settings = check_settings(policy, fine_cap=fine_cap, fine_window=fine_window)
+        self.fine_cap, self.fine_window = settings["fine_cap"], settings["fine_window"]
+        self.record = record
+        self.fine_steps = 0
+        self.fine_capped = 0
+        self.last_capped = False
+        self._fine_at: Deque[int] = deque()
+        super().__init__(max_steps=settings["max_steps"], max_gap_s=settings["max_gap_s"])
+
+    def _zero_state(self) -> None:
+        self.state = {name: np.zeros(shape, np.float32) for name, shape in self._shapes.items()}
+        if self.fine_window is None:
+            self._fine_at.clear()  # no window: the cap counts per reset segment
+
+    def step(self, feat_c: np.ndarray, frame_fine: ArrayOrThunk,
+             timestamp: Optional[float] = None) -> Tuple[np.ndarray, str]:
+        """One serial recurrent step; returns (logits [1, C] copy, "fine" | "coarse")."""
+        self._begin_step(timestamp)
+        s = self.state
+        out = self._infer("coarse_step", {"feat_c": feat_c, "h_c_in": s["h_c"], "c_c_in": s["c_c"],
+                                          "h_f_in": s["h_f"], "c_f_in": s["c_f"]})
+        # copy before the next infer on this session may overwrite its output buffers
+        s["h_c"], s["c_c"] = np.array(out["h_c_out"]), np.array(out["c_c_out"])
+        gate = np.asarray(out["gate_logits"]).reshape(-1)
+        # ties go to channel 0 (fine): np.argmax returns the first maximum
+        wants_fine = int(np.argmax(gate)) == FINE
+        self.last_capped = wants_fine and not self._fine_allowed()
+        if wants_fine and not self.last_capped:
+            return self._fine(frame_fine, out["v_c"]), "fine"
+        if self.last_capped:
+            self.fine_capped += 1
+        s["h_f"], s["c_f"] = np.array(out["h_f_sync"]), np.array(out["c_f_sync"])
+        return np.array(out["logits_sync"]), "coarse"
+
+    def _fine(self, frame_fine: ArrayOrThunk, v_c: np.ndarray) -> np.ndarray:
+        frame = frame_fine() if callable(frame_fine) else frame_fine
+        feat_f = self._infer("fine_cnn", {"frame": frame})["feat"]
+        s = self.state
+        out = self._infer("fine_step", {"feat_f": feat_f, "v_c": v_c, "h_f_in": s["h_f"], "c_f_in": s["c_f"]})
+        s["h_f"], s["c_f"] = np.array(out["h_f_out"]), np.array(out["c_f_out"])
+        self.fine_steps += 1
+        self._fine_at.append(self.steps)
+        return np.array(out["logits"])
+
+    def _fine_allowed(self) -> bool:
+        if self.fine_cap is None:
+            return True
+        if self.fine_window is not None:
+            # sliding window: the last fine_window steps, this one included
+            while self._fine_at and self._fine_at[0] <= self.steps - self.fine_window:
+                self._fine_at.popleft()
+        return len(self._fine_at) < self.fine_cap
+
+    def _infer(self, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        start = time.perf_counter()
+        out = self.sessions[role].infer(feeds)
+        if self.record is not None:
+            self.record(role, time.perf_counter() - start)
+        return out
+
+
+def _chain_shapes(bundle: Any) -> Dict[str, Tuple[int, ...]]:
+    """State shapes (batch 1) read from the coarse_step graph spec; checks every role's tensor names."""
+    for role, (inputs, outputs) in CHAIN_IO.items():
+        graph = bundle.graph(role)
+        have_in = {t.name for t in graph.inputs}
+        have_out = {t.name for t in graph.outputs}
+        lacking = [n for n in inputs if n not in have_in] + [n for n in outputs if n not in have_out]
+        if lacking:
+            raise ManifestError("graph %s of bundle %s lacks tensors %s" % (role, bundle.root, ", ".join(lacking)),
+                                "LiteEval graphs use the names of models.md §2.8",
+                                "re-export the bundle with 'edgevid export liteeval'")
+    specs = {t.name: t for t in bundle.graph("coarse_step").inputs}
+    shapes = {}
+    for state, name in (("h_c", "h_c_in"), ("c_c", "c_c_in"), ("h_f", "h_f_in"), ("c_f", "c_f_in")):
+        dims = tuple(specs[name].shape)
+        if len(dims) != 2 or dims[1] <= 0:
+            raise ManifestError("state %s of coarse_step has shape %s" % (name, dims), "states are [N, D]",
+                                "re-export the bundle")
+        shapes[state] = (1, dims[1])  # one stream: batch 1 even where the graph allows a dynamic N
+    return shapes
+
+
+def check_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str, Any]:
+    """The recurrent-policy numbers of a bundle's ``policy`` (overrides win where not None), validated.
+
+    Raises ConfigError naming the bad setting; returns max_steps, max_gap_s, fine_cap, fine_window.
+    """
+    merged = dict(policy)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return {"max_steps": _positive(merged.get("max_steps"), "max_steps", int),
+            "max_gap_s": _positive(merged.get("max_gap_s"), "max_gap_s", float),
+            "fine_cap": _positive(merged.get("fine_cap"), "fine_cap", int, allow_zero=True),
+            "fine_window": _positive(merged.get("fine_window"), "fine_window", int)}
+
+
+def _positive(value: Any, name: str, cast: Callable[[Any], Any], allow_zero: bool = False) -> Any:
+    """Validate a policy number (from bundle.json or an option): positive, whole where ``cast`` is int."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    bad = isinstance(value, bool) or not number >= 0 or (number == 0 and not allow_zero) \
+        or (cast is int and not number.is_integer())
+    if bad:
+        raise ConfigError("bad policy setting %s=%r" % (name, value),
+                          "it must be a %s number" % ("non-negative whole" if allow_zero and cast is int else
+                                                      "positive whole" if cast is int else "positive"),
+                          "fix it in the bundle's policy or in the option you passed")
+    return cast(number)

@@ -1,0 +1,132 @@
+"""Streaming statistics: stage latencies, capture-to-label latency, FPS, drops, fine-model rate, GMACs.
+
+Stage threads record concurrently, so every method takes one lock. Percentiles are over the most
+recent ``window`` samples of each series (a stream may run for days); counts and totals are exact.
+
+GMACs (models.md §2.7), per step of the LiteEval chain::
+
+    gmacs_per_frame   = coarse_cnn + coarse_step + fine_rate · (fine_cnn + fine_step)
+    gmacs_always_fine = fine_cnn + fine_step
+    gmacs_saved       = 1 − gmacs_per_frame / gmacs_always_fine
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Deque, Dict, Mapping, Optional
+
+import numpy as np
+
+COARSE_ROLES = ("coarse_cnn", "coarse_step")  # run on every step
+FINE_ROLES = ("fine_cnn", "fine_step")  # run on fine steps only
+
+
+class StreamStats:
+    """Thread-safe counters and latency series for one run. ``to_dict()`` is JSON-able."""
+
+    def __init__(self, gmacs: Optional[Mapping[str, Optional[float]]] = None, window: int = 10000):
+        self.gmacs = dict(gmacs or {})
+        self.window = int(window)
+        self._lock = threading.Lock()
+        self._stages: Dict[str, Deque[float]] = {}
+        self._stage_counts: Dict[str, int] = {}
+        self._latency: Deque[float] = deque(maxlen=self.window)
+        self.frames = 0  # predictions delivered
+        self.source_frames = 0  # frames the source delivered (after fps resampling)
+        self.dropped: Dict[str, int] = {}  # per queue, live sources only
+        self.reconnects = 0
+        self.steps = 0
+        self.fine_steps = 0
+        self.fine_capped = 0
+        self.resets = 0
+        self.started: Optional[float] = None
+        self._first: Optional[float] = None
+        self._last: Optional[float] = None
+
+    # recording (any thread) ----------------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            self.started = time.perf_counter()
+
+    def add_stage(self, name: str, seconds: float) -> None:
+        with self._lock:
+            series = self._stages.get(name)
+            if series is None:
+                series = self._stages[name] = deque(maxlen=self.window)
+            series.append(seconds)
+            self._stage_counts[name] = self._stage_counts.get(name, 0) + 1
+
+    def add_source_frame(self, reconnects: int = 0) -> None:
+        with self._lock:
+            self.source_frames += 1
+            self.reconnects = reconnects
+
+    def add_drop(self, where: str) -> None:
+        with self._lock:
+            self.dropped[where] = self.dropped.get(where, 0) + 1
+
+    def add_step(self, path: str, capped: bool = False) -> None:
+        with self._lock:
+            self.steps += 1
+            self.fine_steps += path == "fine"
+            self.fine_capped += bool(capped)
+
+    def add_prediction(self, latency: float) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self.frames += 1
+            self._latency.append(latency)
+            if self._first is None:
+                self._first = now
+            self._last = now
+
+    def set(self, **values: int) -> None:
+        """Counters owned elsewhere (reconnects from the source, resets from the policy)."""
+        with self._lock:
+            for name, value in values.items():
+                setattr(self, name, value)
+
+    # reading -------------------------------------------------------------------------------------
+    @property
+    def fine_rate(self) -> Optional[float]:
+        return self.fine_steps / self.steps if self.steps else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        with self._lock:
+            wall = (self._last - self.started) if self.started is not None and self._last is not None else 0.0
+            stages = {name: dict(_percentiles_ms(series), count=self._stage_counts[name])
+                      for name, series in self._stages.items()}
+            out = {
+                "frames": self.frames, "source_frames": self.source_frames,
+                "dropped": sum(self.dropped.values()), "dropped_by_queue": dict(self.dropped),
+                "reconnects": self.reconnects, "wall_s": wall, "fps": self.frames / wall if wall > 0 else None,
+                "latency_ms": _percentiles_ms(self._latency), "stages_ms": stages,
+                "steps": self.steps, "fine_steps": self.fine_steps, "fine_rate": self.fine_rate,
+                "fine_capped": self.fine_capped, "resets": self.resets,
+            }
+            out.update(self._gmacs())
+        return out
+
+    def _gmacs(self) -> Dict[str, Any]:
+        roles = COARSE_ROLES + FINE_ROLES
+        known = all(self.gmacs.get(r) is not None for r in roles)
+        result: Dict[str, Any] = {"gmacs_by_graph": {r: self.gmacs.get(r) for r in roles},
+                                  "gmacs_per_frame": None, "gmacs_always_fine": None, "gmacs_saved": None}
+        if not known:
+            return result
+        fine = sum(float(self.gmacs[r]) for r in FINE_ROLES)
+        result["gmacs_always_fine"] = fine
+        if self.steps:
+            per_frame = sum(float(self.gmacs[r]) for r in COARSE_ROLES) + self.fine_steps / self.steps * fine
+            result["gmacs_per_frame"] = per_frame
+            result["gmacs_saved"] = 1.0 - per_frame / fine if fine > 0 else None
+        return result
+
+
+def _percentiles_ms(series) -> Dict[str, Optional[float]]:
+    if not series:
+        return {"p50": None, "p90": None, "p99": None, "mean": None}
+    values = np.asarray(series, dtype=np.float64) * 1000.0
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(values.mean())}
