@@ -1,0 +1,37 @@
+"""``edgevid run BUNDLE --source S``: predictions on stdout (text or JSON lines), a summary on stderr."""
+from __future__ import annotations
+
+import sys
+
+from ..fsutil import write_json
+from ..runtime.cli_run import run_stream
+
+
+def main(args) -> int:
+    stats = run_stream(args.bundle, args.source, backend=args.backend, json_lines=args.json,
+                       out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
+                       fine_window=args.fine_window, fps=args.fps, pipelined=not args.sequential,
+                       emit=lambda line: print(line, flush=True))
+    if args.stats:
+        write_json(args.stats, stats)
+    print(summary_line(stats), file=sys.stderr)
+    if args.out_video:
+        print("annotated video: %s" % args.out_video, file=sys.stderr)
+    return 0
+
+
+def summary_line(stats) -> str:
+    """One human line: frames, FPS, fine rate, GMACs saved, end-to-end latency percentiles."""
+    lat = stats.get("latency_ms") or {}
+    return ("%d frames, %s FPS, fine model on %s of frames, %s GMACs saved vs always-fine, "
+            "latency p50 %s / p90 %s / p99 %s ms, %d dropped" % (
+                stats["frames"], _num(stats["fps"]), _pct(stats["fine_rate"]), _pct(stats["gmacs_saved"]),
+                _num(lat.get("p50")), _num(lat.get("p90")), _num(lat.get("p99")), stats["dropped"]))
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else "%.1f" % x
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else "%.1f%%" % (100.0 * x)
