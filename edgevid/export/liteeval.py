@@ -80,8 +80,8 @@ def fold_bn_linear_bn(bn_in: Optional[nn.BatchNorm1d], linear: nn.Linear,
         s2, t2 = _bn_affine(bn_out)
         w = w * s2[:, None]
         b = b * s2 + t2
-    out = nn.Linear(linear.in_features, linear.out_features, bias=True)
     dtype = linear.weight.dtype
+    out = nn.Linear(linear.in_features, linear.out_features, bias=True, dtype=dtype)
     with torch.no_grad():
         out.weight.copy_(w.to(dtype))
         out.bias.copy_(b.to(dtype))
@@ -121,10 +121,11 @@ class LSTMStep(nn.Module):
     def __init__(self, cell: nn.LSTMCell):
         super().__init__()
         self.input_size, self.hidden_size = cell.input_size, cell.hidden_size
-        self.linear = nn.Linear(cell.input_size + cell.hidden_size, 4 * cell.hidden_size)
+        dtype = cell.weight_ih.dtype
+        self.linear = nn.Linear(cell.input_size + cell.hidden_size, 4 * cell.hidden_size, dtype=dtype)
         with torch.no_grad():
             self.linear.weight.copy_(torch.cat([cell.weight_ih, cell.weight_hh], dim=1))
-            bias = torch.zeros(4 * cell.hidden_size, dtype=cell.weight_ih.dtype)
+            bias = torch.zeros(4 * cell.hidden_size, dtype=torch.float64)
             if cell.bias:
                 bias = cell.bias_ih.detach().double() + cell.bias_hh.detach().double()
             self.linear.bias.copy_(bias.to(self.linear.bias.dtype))

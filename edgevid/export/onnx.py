@@ -104,7 +104,7 @@ def export_onnx(module, example_inputs: Mapping[str, "torch.Tensor"], output_nam
     for name, tensor in example_inputs.items():
         if not isinstance(tensor, torch.Tensor) or tensor.dim() < 1 or tensor.shape[0] != 1:
             raise ExportError("example input '%s' of %s is not a batch-1 tensor" % (name, what),
-                              "got %s" % (tuple(tensor.shape) if hasattr(tensor, "shape") else type(tensor).__name__),
+                              "got %s" % ((tuple(tensor.shape),) if hasattr(tensor, "shape") else type(tensor).__name__),
                               "pass one tensor per input with batch size 1 (graphs have static shapes)")
 
     with atomic_path(path) as tmp, _eval_mode(module):
