@@ -58,9 +58,10 @@ def make_gate_switch(head, feat_c, feat_f, gain: float = 40.0, iters: int = 5) -
     """Make the gate depend strongly on the coarse feature v_c, so that both branches occur.
 
     A freshly initialised gate barely reacts to its input and ends up always on one side; a trained
-    one switches with the content. The v_c columns of the gate are scaled by ``gain`` and the bias is
-    re-centred a few times on the stream (decisions change the state the gate reads).
-    Returns the fine rate on (feat_c, feat_f).
+    one switches with the content. The v_c columns of the gate are scaled by ``gain``; the bias puts
+    the decision threshold in the widest gap between the middle half of the stream's logit
+    differences (not at their median, which would manufacture exact ties on a cycled stream), a few
+    times over, since decisions change the state the gate reads. Returns the fine rate on the stream.
     """
     p_c = head.config.coarse_proj
     with torch.no_grad():
@@ -69,8 +70,11 @@ def make_gate_switch(head, feat_c, feat_f, gain: float = 40.0, iters: int = 5) -
         was = head.training
         head.eval()
         for _ in range(iters):
-            b = head(fc, ff)["gate_logits"][0]
-            head.gate.bias[0] -= float((b[:, 0] - b[:, 1]).median())
+            b = head(fc, ff)["gate_logits"][0].double()
+            d = np.sort((b[:, 0] - b[:, 1]).numpy())
+            lo, hi = len(d) // 4, max(len(d) // 4 + 1, (3 * len(d)) // 4)
+            k = lo + int(np.argmax(np.diff(d[lo:hi + 1])))
+            head.gate.bias[0] -= float(0.5 * (d[k] + d[k + 1]))
         rate = float(head(fc, ff)["fine"].mean())
         head.train(was)
     return rate
