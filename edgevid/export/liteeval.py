@@ -30,6 +30,7 @@ from torch import nn
 from ..errors import ExportError
 from ..models.liteeval import LiteEval, LiteEvalHead
 from ..models.macs import count_macs
+from .onnx import eval_mode
 
 COARSE_FRAME = 112
 FINE_FRAME = 224
@@ -232,16 +233,13 @@ class RoleGraph:
     extra: Dict = field(default_factory=dict)
 
     def gmacs(self) -> float:
-        """GMACs of one call (conv + linear + LSTM matrix products, models.md §1.1)."""
-        from ..models.macs import gmacs
-        if self.role.endswith("_cnn"):
-            return gmacs(self.module, tuple(self.example_inputs["frame"].shape))
-        was = self.module.training
-        self.module.eval()
-        try:
+        """GMACs of one call (conv + linear + LSTM matrix products, models.md §1.1).
+
+        Counted on the example inputs in eval mode; the training flags of every submodule (the
+        CNN roles wrap the caller's backbone itself) are restored afterwards.
+        """
+        with eval_mode(self.module):
             return count_macs(self.module, *self.example_inputs.values()) / 1e9
-        finally:
-            self.module.train(was)
 
 
 def liteeval_roles(model: LiteEval, roles: Optional[Sequence[str]] = None, *, seed: int = 0) -> "OrderedDict[str, RoleGraph]":

@@ -107,7 +107,7 @@ def export_onnx(module, example_inputs: Mapping[str, "torch.Tensor"], output_nam
                               "got %s" % ((tuple(tensor.shape),) if hasattr(tensor, "shape") else type(tensor).__name__),
                               "pass one tensor per input with batch size 1 (graphs have static shapes)")
 
-    with atomic_path(path) as tmp, _eval_mode(module):
+    with atomic_path(path) as tmp, eval_mode(module):
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -286,7 +286,8 @@ def _check_signature(what: str, module, input_names: List[str]) -> None:
 
 
 @contextlib.contextmanager
-def _eval_mode(module):
+def eval_mode(module):
+    """Put ``module`` in eval mode for the block; restore every submodule's own training flag after."""
     flags = [(m, m.training) for m in module.modules()]
     module.eval()
     try:

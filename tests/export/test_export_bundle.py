@@ -5,6 +5,7 @@ import json
 import re
 
 import onnx
+import torch
 import pytest
 from export_helpers import small_model
 
@@ -136,11 +137,21 @@ def test_labels_must_fit_the_classes(model, tmp_path):
 
 
 def test_refuses_models_that_are_not_liteeval(tmp_path):
-    import torch
-
     with pytest.raises(ExportError, match="needs a LiteEval"):
         export_bundle(torch.nn.Linear(2, 2), tmp_path / "b", labels=["a", "b"])
 
 
 def test_public_name_is_lazy():
     assert edgevid.export_bundle is export_bundle
+
+
+def test_export_leaves_the_model_as_it_was(tmp_path):
+    """Export runs in eval mode but restores every submodule's training flag and changes no weight."""
+    model = small_model(seed=4).train()
+    model.fine_cnn.bn.eval()  # a mixed state must survive too
+    flags = {name: m.training for name, m in model.named_modules()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    export_bundle(model, tmp_path / "b", labels=None)
+    assert {name: m.training for name, m in model.named_modules()} == flags
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
