@@ -102,3 +102,33 @@ def bgr_frames(n: int, h: int = 180, w: int = 240, seed: int = 0):
         base += rng.normal(0, 8, base.shape)
         frames.append(np.clip(base, 0, 255).astype(np.uint8))
     return frames
+
+
+def trained_like_liteeval(cfg: LiteEvalConfig, frames, steps: int = 300):
+    """A LiteEval with torchvision backbones made to behave like a trained one on ``frames`` (BGR).
+
+    Fresh backbones give almost-zero features in eval mode, so their BN statistics are set from the
+    frames; the head gets non-trivial BN statistics and a gate that switches on the cycled frames.
+    Returns (model in eval mode, preprocessed 224 frames, preprocessed 112 frames).
+    """
+    from edgevid.models.liteeval import create_liteeval
+    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.spec import PreprocessSpec
+
+    torch.manual_seed(0)
+    model = create_liteeval(cfg)
+    randomize_bn(model.head)
+    pre = Preprocessor(PreprocessSpec(resize_short=256, crop=224, sizes=(224, 112)))
+    f224 = torch.from_numpy(np.concatenate([pre(f)[224].copy() for f in frames]))
+    f112 = torch.from_numpy(np.concatenate([pre(f)[112].copy() for f in frames]))
+    with torch.no_grad():
+        for cnn, x in ((model.coarse_cnn, f112), (model.fine_cnn, f224)):
+            for m in cnn.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.reset_running_stats()
+                    m.momentum = None  # cumulative average: the statistics of exactly these frames
+            cnn.train()(x)
+        model.eval()
+        idx = np.arange(steps) % len(frames)
+        make_gate_switch(model.head, model.coarse_cnn(f112).numpy()[idx], model.fine_cnn(f224).numpy()[idx])
+    return model, f224, f112

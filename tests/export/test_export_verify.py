@@ -9,12 +9,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_helpers import bgr_frames, make_gate_switch, randomize_bn
+from export_helpers import bgr_frames, trained_like_liteeval
 
 from edgevid.errors import ExportError
 from edgevid.export import export_bundle
 from edgevid.export.onnx import op_counts
-from edgevid.models.liteeval import LiteEvalConfig, create_liteeval
+from edgevid.models.liteeval import LiteEvalConfig
 from edgevid.runtime.preprocess import Preprocessor
 from edgevid.verify import describe_report, verify_liteeval
 
@@ -67,26 +67,10 @@ def test_verify_module_imports_without_torch():
 @pytest.mark.slow
 def test_full_bundle_with_mobilenet_and_resnet18(tmp_path):
     """Both real backbones exported (the only CNN exports in the suite); CNN parity on preprocessed frames."""
-    torch.manual_seed(0)
     cfg = LiteEvalConfig(num_classes=5, labels=list("abcde"), fine_arch="resnet18", coarse_proj=16,
                          coarse_hidden=16, fine_hidden=32)
-    model = create_liteeval(cfg)
-    randomize_bn(model.head)
     frames = bgr_frames(8, seed=3)
-    pre = Preprocessor(PreprocessSpecForTest.spec())
-    f224 = torch.from_numpy(np.concatenate([pre(f)[224].copy() for f in frames]))
-    f112 = torch.from_numpy(np.concatenate([pre(f)[112].copy() for f in frames]))
-    with torch.no_grad():  # trained-like BN statistics for the backbones (fresh ones give ~0 features in eval)
-        for cnn, x in ((model.coarse_cnn, f112), (model.fine_cnn, f224)):
-            for m in cnn.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.reset_running_stats()
-                    m.momentum = None
-            cnn.train()(x)
-    model.eval()
-    with torch.no_grad():  # a gate that switches on this stream (the frames, cycled as verify does)
-        idx = np.arange(300) % len(frames)
-        make_gate_switch(model.head, model.coarse_cnn(f112).numpy()[idx], model.fine_cnn(f224).numpy()[idx])
+    model, _, _ = trained_like_liteeval(cfg, frames)
 
     bundle = export_bundle(model, tmp_path / "full", labels=None)
     assert bundle.graph("coarse_cnn").gmacs == pytest.approx(0.0809, abs=5e-4)
@@ -112,10 +96,3 @@ def test_full_bundle_with_mobilenet_and_resnet18(tmp_path):
     assert s["gate_agreement"] == 1.0 and s["fine_rate_delta"] == 0.0 and s["logits_max_abs"] < 1e-4, s
     assert report["ok"], describe_report(report)
 
-
-class PreprocessSpecForTest:
-    @staticmethod
-    def spec():
-        from edgevid.spec import PreprocessSpec
-
-        return PreprocessSpec(resize_short=256, crop=224, sizes=(224, 112))
