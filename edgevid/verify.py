@@ -39,9 +39,9 @@ def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "o
                     logits_atol: float = 1e-3) -> Dict[str, Any]:
     """Compare a LiteEval bundle with its torch ``model``; returns a JSON-able report with ``ok``.
 
-    ``frames`` is either a list of decoded BGR uint8 frames (H×W×3; preprocessed with the bundle's
-    spec at 224 and 112), or preprocessed float32 frames ``[T,3,224,224]`` together with
-    ``frames_112`` ``[T,3,112,112]``. The stream has ``steps`` steps (default max(T, 300)), cycling
+    ``frames`` is either decoded BGR uint8 frames (a list of H×W×3, or one [T,H,W,3] array),
+    preprocessed here with the bundle's spec at 224 and 112, or preprocessed float32 frames
+    ``[T,3,224,224]`` together with ``frames_112`` ``[T,3,112,112]``. The stream has ``steps`` steps (default max(T, 300)), cycling
     the frames; the torch side runs on torch features, the runtime side on runtime features.
     Tolerances: ``cnn_atol`` (CNN features max-abs), ``step_atol`` (teacher-forced step outputs
     max-abs), ``min_cosine`` (every graph, per call), ``min_gate_agreement`` (fraction of equal
@@ -53,8 +53,8 @@ def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "o
     n_frames = f224.shape[0]
     steps = int(steps) if steps else max(n_frames, DEFAULT_STEPS)
     idx = np.arange(steps) % n_frames
-    tol = _tolerances(cnn_atol=cnn_atol, step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
-                      max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
+    tol = dict(cnn_atol=cnn_atol, step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
+               max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
     sessions = _open_sessions(bundle, ROLES, backend, threads)
     try:
         with _eval(model), torch.no_grad():
@@ -93,8 +93,8 @@ def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, 
             or fc_rt.shape != fc.shape or ff_rt.shape != ff.shape:
         raise ExportError("features of shapes %s, %s (runtime %s, %s)" % (fc.shape, ff.shape, fc_rt.shape, ff_rt.shape),
                           None, "pass [T,1280] coarse and [T,F] fine features with the same T >= 1")
-    tol = _tolerances(step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
-                      max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
+    tol = dict(step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
+               max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
     sessions = _open_sessions(bundle, ("coarse_step", "fine_step"), backend, threads)
     try:
         with _eval(head), torch.no_grad():
@@ -119,10 +119,6 @@ def _liteeval_bundle(bundle, roles):
                           "family %s with roles %s" % (bundle.family, sorted(bundle.graphs)),
                           "pass a bundle written by export_bundle for LiteEval")
     return bundle
-
-
-def _tolerances(**tol):
-    return dict(tol)
 
 
 @contextlib.contextmanager
@@ -170,6 +166,8 @@ def _require(module: str):
 
 def _frames(bundle, frames, frames_112):
     """→ (float32 [T,3,224,224], float32 [T,3,112,112])."""
+    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
+        frames = list(frames)  # a stack of decoded BGR frames [T,H,W,3]
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ExportError("no frames to verify with", None, "pass at least one frame")
@@ -342,8 +340,9 @@ def _free_running(sessions, torch_run, feat_c: np.ndarray, feat_f: np.ndarray, t
 
 def describe_report(report: Dict[str, Any]) -> str:
     """A few lines for humans (the CLI prints the JSON with --json)."""
-    lines = ["parity %s on %s: %s frames, %d steps" % ("OK" if report["ok"] else "MISMATCH", report["backend"],
-                                                      report["frames"], report["steps"])]
+    source = "recorded features" if report["frames"] is None else "%d frames" % report["frames"]
+    lines = ["parity %s on %s: %s, %d steps" % ("OK" if report["ok"] else "MISMATCH", report["backend"], source,
+                                               report["steps"])]
     for role, g in report["graphs"].items():
         lines.append("  %-12s max-abs %.3e  min cosine %.7f  %s" % (role, g["max_abs"], g["min_cosine"],
                                                                   "ok" if g["ok"] else "FAIL"))

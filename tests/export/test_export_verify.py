@@ -41,7 +41,8 @@ def test_verify_on_preprocessed_arrays_gives_the_same_numbers(model, bundle):
     f112 = np.concatenate([pre(f)[112].copy() for f in frames])
     a = verify_liteeval(model, bundle, frames, steps=50, threads=1)
     b = verify_liteeval(model, bundle.root, torch.from_numpy(f224), f112, steps=50, threads=1)
-    assert a["graphs"] == b["graphs"] and a["stream"] == b["stream"]
+    c = verify_liteeval(model, bundle, np.stack(frames), steps=50, threads=1)  # one [T,H,W,3] uint8 array
+    assert a["graphs"] == b["graphs"] == c["graphs"] and a["stream"] == b["stream"] == c["stream"]
     with pytest.raises(ExportError, match="without frames_112"):
         verify_liteeval(model, bundle, f224)
     with pytest.raises(ExportError, match="frames of shapes"):
