@@ -24,7 +24,7 @@ import io
 import re
 import warnings
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 from .._optional import require
 from ..errors import ExportError
@@ -307,8 +307,3 @@ def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else repr(e)
 
-
-def names_in(model) -> Iterable[str]:
-    """Every graph input and output name (for tests and reports)."""
-    model = _as_model(model)
-    return [v.name for v in model.graph.input] + [v.name for v in model.graph.output]
