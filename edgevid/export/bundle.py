@@ -1,0 +1,143 @@
+"""``export_bundle``: a trained LiteEval → a bundle folder with four graphs and ``bundle.json``.
+
+Everything is written into a temporary folder beside ``out_dir``; the folder is validated with
+:func:`edgevid.bundle.load_bundle` (schema, files, sha256) and renamed into place only when all of
+it succeeded, so a failed or interrupted export leaves nothing behind.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+
+from .. import __version__
+from .._optional import require
+from ..bundle import MANIFEST, Bundle, load_bundle
+from ..errors import ConfigError, ExportError
+from ..fsutil import atomic_dir, sha256_file
+from ..log import get_logger
+from ..spec import IMAGENET_MEAN, IMAGENET_STD, GraphSpec, PreprocessSpec
+from .liteeval import COARSE_FRAME, FINE_FRAME, liteeval_roles
+from .onnx import OPSET, export_onnx
+
+log = get_logger(__name__)
+
+POLICY_DEFAULTS: Dict[str, Any] = {
+    "kind": "gated", "max_steps": 129, "max_gap_s": 2.0, "step_fps": None, "fine_cap": None, "fine_window": None,
+}
+
+PRECISION_NOTES = {
+    "coarse_cnn": "exported fp32; TensorRT fp16 by default, int8 opt-in (calibrate at 112x112)",
+    "fine_cnn": "exported fp32; TensorRT fp16 by default, int8 opt-in (calibrate at 224x224)",
+    "coarse_step": "fp32 by default, fp16 opt-in, never int8: one flipped gate changes all later states",
+    "fine_step": "fp32 by default, fp16 opt-in, never int8: quantisation error accumulates in the recurrent state",
+}
+
+Progress = Callable[[int, int, str], None]
+
+
+def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence[str]],
+                  policy: Optional[Mapping[str, Any]] = None, checkpoint_info: Optional[Mapping[str, Any]] = None,
+                  overwrite: bool = False, progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
+    """Export a :class:`~edgevid.models.liteeval.LiteEval` as a bundle folder at ``out_dir``.
+
+    - ``labels``: one name per class (``None`` takes ``model.config.labels``).
+    - ``policy``: overrides of :data:`POLICY_DEFAULTS` (unknown keys are refused).
+    - ``checkpoint_info``: JSON-able provenance stored as ``bundle.json["checkpoint"]``.
+    - ``overwrite``: replace an existing bundle folder (an existing folder that is neither empty nor
+      a bundle is never replaced).
+    - ``progress(done, total, what)``: called before each graph and once when done.
+
+    Returns the :class:`Bundle` as loaded back from ``out_dir``.
+    """
+    cfg = getattr(model, "config", None)
+    roles = liteeval_roles(model)  # refuses anything that is not a LiteEval
+    labels = _labels(cfg, labels)
+    policy = _policy(policy)
+    out = Path(out_dir)
+    _check_target(out, overwrite)
+    torch, onnx = require("torch", "bundle export"), require("onnx", "bundle export")
+    onnxsim = require("onnxsim", "bundle export")
+
+    total = len(roles) + 1
+    graphs: Dict[str, GraphSpec] = {}
+    try:
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            for i, (role, rg) in enumerate(roles.items()):
+                if progress:
+                    progress(i, total, "exporting %s" % role)
+                file = role + ".onnx"
+                inputs, outputs = export_onnx(rg.module, rg.example_inputs, rg.output_names, tmp / file,
+                                              simplify=simplify, role=role)
+                extra = dict(rg.extra, quantizable=rg.quantizable)
+                graphs[role] = GraphSpec(role=role, file=file, sha256=sha256_file(tmp / file), inputs=inputs,
+                                         outputs=outputs, precision="fp32", gmacs=float("%.6g" % rg.gmacs()), extra=extra)
+            if progress:
+                progress(len(roles), total, "writing %s" % MANIFEST)
+            model_entry = dict(cfg.to_dict(), labels=list(labels), coarse_feat=cfg.coarse_feat,
+                               fine_feat=cfg.fine_feat, fine_proj_dim=cfg.fine_proj_dim,
+                               precision_notes=dict(PRECISION_NOTES))
+            meta: Dict[str, Any] = {"exporter": {
+                "edgevid": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                "onnxsim": getattr(onnxsim, "__version__", "?"), "opset": OPSET}}
+            if checkpoint_info is not None:
+                meta["checkpoint"] = dict(checkpoint_info)
+            bundle = Bundle(root=tmp, family="liteeval", labels=list(labels), graphs=graphs,
+                            preprocess=PreprocessSpec(resize_short=256, crop=FINE_FRAME, sizes=(FINE_FRAME, COARSE_FRAME),
+                                                      mean=IMAGENET_MEAN, std=IMAGENET_STD),
+                            policy=policy, model=model_entry, meta=meta)
+            bundle.save()
+            load_bundle(tmp)  # what the device will do: schema, presence, sha256
+    except FileExistsError as e:  # someone else created out_dir while we exported
+        raise ExportError("bundle folder %s appeared during the export" % out, str(e),
+                          "choose another folder or pass overwrite=True") from e
+    except OSError as e:
+        raise ExportError("cannot write the bundle %s" % out, str(e), "check the folder is writable and has space") from e
+    if progress:
+        progress(total, total, "done")
+    log.info("bundle written to %s (%s)", out, ", ".join(graphs))
+    return load_bundle(out)
+
+
+def _labels(cfg, labels) -> list:
+    labels = list(cfg.labels if labels is None else labels)
+    if not labels:
+        raise ConfigError("no class labels for the bundle", "neither labels= nor the model config has them",
+                          "pass labels=[…] with one name per class")
+    if len(labels) != cfg.num_classes:
+        raise ConfigError("%d labels for a model with %d classes" % (len(labels), cfg.num_classes), None,
+                          "pass one label per class, in class-index order")
+    return [str(x) for x in labels]
+
+
+def _policy(policy) -> Dict[str, Any]:
+    merged = dict(POLICY_DEFAULTS)
+    if policy:
+        unknown = sorted(set(policy) - set(POLICY_DEFAULTS))
+        if unknown:
+            raise ConfigError("unknown policy settings %s" % unknown, None,
+                              "known settings are " + ", ".join(POLICY_DEFAULTS))
+        merged.update(policy)
+    ms = merged["max_steps"]
+    if ms is not None and (not isinstance(ms, int) or isinstance(ms, bool) or ms < 1):
+        raise ConfigError("policy max_steps=%r" % (ms,), "it must be a positive integer or None",
+                          "use the training sequence length (129 for LiteEval)")
+    for key in ("max_gap_s", "step_fps"):
+        v = merged[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            raise ConfigError("policy %s=%r" % (key, v), "it must be a positive number or None", "fix the value")
+    return merged
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ExportError("bundle folder %s already exists" % out, "export never replaces a folder unless told",
+                          "choose another folder or pass overwrite=True (--overwrite)")
+    if not out.is_dir():
+        raise ExportError("%s exists and is not a folder" % out, "a bundle is a folder", "choose another path")
+    if any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise ExportError("%s is not empty and holds no %s" % (out, MANIFEST),
+                          "overwrite only replaces a previous bundle, never another folder",
+                          "choose an empty or new folder")
+
