@@ -46,9 +46,10 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
 
 def gmacs(model: nn.Module, shape: Sequence[int]) -> float:
     """GMACs per sample of ``model`` on one zero input of ``shape`` (batch 1 included in shape)."""
-    was_training = model.training
+    flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         return count_macs(model, torch.zeros(*shape)) / 1e9 / shape[0]
     finally:
-        model.train(was_training)
+        for m, flag in flags:
+            m.training = flag
