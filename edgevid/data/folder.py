@@ -80,3 +80,38 @@ class VideoFolder:
     def __repr__(self) -> str:
         return "VideoFolder(%r, %d videos, %d classes, num_frames=%d, fps=%r)" % (
             str(self.root), len(self), len(self.classes), self.num_frames, self.fps)
+
+
+class Subset:
+    """A view of some videos of a data set that keeps its ``classes`` (for train/validation splits)."""
+
+    def __init__(self, dataset, indices: List[int]):
+        self.dataset, self.indices = dataset, list(indices)
+        self.classes = dataset.classes
+        self.samples = [dataset.samples[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Tuple[np.ndarray, int]:
+        return self.dataset[self.indices[i]]
+
+
+def split_dataset(dataset, val_fraction: float, seed: int = 0) -> Tuple[Subset, Subset]:
+    """Stratified split: ``val_fraction`` of each class's videos (at least one) go to validation."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError("validation share %r" % (val_fraction,), "it must lie strictly between 0 and 1",
+                        "pass e.g. --val-split 0.2, or give --val DIR")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in range(len(dataset.classes)):
+        idx = [i for i, (_, y) in enumerate(dataset.samples) if y == label]
+        if len(idx) < 2:
+            raise DataError("class '%s' has %d video(s)" % (dataset.classes[label], len(idx)),
+                            "a split needs at least one video for training and one for validation",
+                            "add videos or pass a separate --val folder")
+        rng.shuffle(idx)
+        n_val = max(1, int(round(len(idx) * val_fraction)))
+        val += idx[:n_val]
+        train += idx[n_val:]
+    return Subset(dataset, sorted(train)), Subset(dataset, sorted(val))
