@@ -1,0 +1,209 @@
+"""LiteEval on this CPU: what the gate buys, what pipelining buys, and ONNX Runtime vs PyTorch eager.
+
+    python benchmarks/liteeval_bench.py [--work DIR] [--out benchmarks/results/cpu-2core] [--quick]
+
+1. Gated vs always-fine on the synthetic data set: the demo's gated LiteEval and a head of the same
+   size trained on the same cached features with every gate forced to "fine" (the paper's LSTM
+   baseline), both scored on a held-out test set: accuracy of the last step and GMACs per frame.
+   Target (issue 2): at most half the always-fine GMACs at no more than 1 point lower accuracy.
+2. The exported bundle streamed through ONNX Runtime pipelined (stage threads) and sequentially.
+3. Per-graph latency, batch 1: ONNX Runtime vs PyTorch eager on the same inputs.
+
+Writes ``liteeval.json`` and ``liteeval.md`` into ``--out``. Every number is measured in this run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgevid.backends import open_session  # noqa: E402
+from edgevid.data.folder import VideoFolder  # noqa: E402
+from edgevid.data.synthetic import generate_dataset, generate_stream  # noqa: E402
+from edgevid.demo import FULL, QUICK  # noqa: E402
+from edgevid.export import export_bundle  # noqa: E402
+from edgevid.export.liteeval import liteeval_roles  # noqa: E402
+from edgevid.fsutil import atomic_path, write_json  # noqa: E402
+from edgevid.models.liteeval import LiteEvalConfig, LiteEvalHead  # noqa: E402
+from edgevid.runtime.cli_run import run_stream  # noqa: E402
+from edgevid.train.liteeval import extract_features, liteeval_evaluate, liteeval_loss_fn, train_liteeval  # noqa: E402
+from edgevid.train.loop import Trainer  # noqa: E402
+
+
+class AlwaysFine(nn.Module):
+    """A LiteEval head whose gate is forced to "fine" at every step (the always-fine baseline)."""
+
+    def __init__(self, head: LiteEvalHead):
+        super().__init__()
+        self.head = head
+
+    def forward(self, feat_c, feat_f, mask=None, tau=1.0):
+        return self.head(feat_c, feat_f, mask=mask, tau=tau, gates=torch.ones(feat_c.shape[:2]))
+
+
+def make_data(work: Path, s, test_per_class: int, seed: int):
+    for name, per_class, offset in (("train", s.train_per_class, 0), ("test", test_per_class, 3000)):
+        if not (work / name).is_dir():
+            generate_dataset(work / name, per_class, num_frames=s.frames, fps=s.fps, seed=seed + offset)
+    stream = work / "stream.avi"
+    if not stream.is_file():
+        generate_stream(stream, s.stream_segments, s.frames, fps=s.fps, seed=seed + 2000)
+    return VideoFolder(work / "train", num_frames=s.frames), VideoFolder(work / "test", num_frames=s.frames), stream
+
+
+def config_for(s, classes) -> LiteEvalConfig:
+    return LiteEvalConfig(num_classes=len(classes), labels=list(classes), fine_arch="resnet18", coarse_proj=s.coarse_proj,
+                          coarse_hidden=s.coarse_hidden, fine_hidden=s.fine_hidden, fine_proj=s.fine_proj)
+
+
+def evaluate(model: nn.Module, feats) -> dict:
+    model.eval()
+    with torch.no_grad():
+        return liteeval_evaluate(0.0, 0.0)(model, [(feats.feat_c, feats.feat_f, feats.labels, feats.mask)])
+
+
+def train_always_fine(config, train_feats, s, seed: int, work: Path) -> nn.Module:
+    torch.manual_seed(seed)
+    model = AlwaysFine(LiteEvalHead(config))
+    Trainer(model, lambda m: torch.optim.Adam(m.parameters(), lr=s.lr, weight_decay=1e-4),
+            liteeval_loss_fn(1.0, 0.0), (train_feats.feat_c, train_feats.feat_f, train_feats.labels, train_feats.mask),
+            epochs=s.epochs, batch_size=s.batch_size, checkpoint=work / "always_fine.pt", seed=seed).fit()
+    return model
+
+
+def gate_vs_fine(work: Path, s, test_per_class: int, seed: int) -> dict:
+    train_set, test_set, stream = make_data(work, s, test_per_class, seed)
+    config = config_for(s, train_set.classes)
+    gated = train_liteeval(config, train_set, None, out=work / "gated.pt", epochs=s.epochs, batch_size=s.batch_size,
+                           lr=s.lr, fine_fraction_target=s.fine_fraction, seed=seed, bn_frames=s.bn_frames,
+                           cache_dir=work / "cache").model
+    feats = {name: extract_features(ds, gated.coarse_cnn, gated.fine_cnn, cache_dir=work / "cache")
+             for name, ds in (("train", train_set), ("test", test_set))}  # cache hits: same data, same backbones
+    fine = train_always_fine(config, feats["train"], s, seed, work)
+    roles = liteeval_roles(gated)
+    g = {role: roles[role].gmacs() for role in roles}
+    always = g["fine_cnn"] + g["fine_step"]
+    result = {"gmacs_by_graph": g, "test_videos": len(test_set), "train_videos": len(train_set)}
+    for name, model in (("gated", gated.head), ("always_fine", fine)):
+        m = evaluate(model, feats["test"])
+        per_frame = always if name == "always_fine" else g["coarse_cnn"] + g["coarse_step"] + m["fine_rate"] * always
+        result[name] = {"accuracy": m["accuracy"], "fine_rate": m["fine_rate"], "gmacs_per_frame": per_frame}
+    result["gmacs_ratio"] = result["gated"]["gmacs_per_frame"] / result["always_fine"]["gmacs_per_frame"]
+    result["accuracy_delta_points"] = 100 * (result["gated"]["accuracy"] - result["always_fine"]["accuracy"])
+    result["target_met"] = result["gmacs_ratio"] <= 0.5 and result["accuracy_delta_points"] >= -1.0
+    return result, gated, stream
+
+
+def stream_fps(bundle_dir: Path, stream: Path) -> dict:
+    out = {}
+    for name, pipelined in (("sequential", False), ("pipelined", True)):
+        stats = run_stream(bundle_dir, str(stream), backend="ort", pipelined=pipelined, threads=1)
+        out[name] = {"fps": stats["fps"], "frames": stats["frames"], "latency_ms": stats["latency_ms"],
+                     "fine_rate": stats["fine_rate"]}
+    out["speedup"] = out["pipelined"]["fps"] / out["sequential"]["fps"]
+    return out
+
+
+def graph_latency(model, bundle_dir: Path, reps: int) -> dict:
+    roles = liteeval_roles(model)
+    out = {}
+    for role, rg in roles.items():
+        feeds = {k: v.numpy() for k, v in rg.example_inputs.items()}
+        with open_session(bundle_dir / ("%s.onnx" % role), backend="ort") as session:
+            ort_ms = _time(lambda: session.infer(feeds), reps)
+        module = rg.module.eval()
+        with torch.no_grad():
+            torch_ms = _time(lambda: module(*rg.example_inputs.values()), reps)
+        out[role] = {"ort_ms": ort_ms, "torch_ms": torch_ms, "speedup": torch_ms["p50"] / ort_ms["p50"]}
+    return out
+
+
+def _time(fn, reps: int) -> dict:
+    for _ in range(max(3, reps // 10)):
+        fn()
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    p50, p90 = np.percentile(samples, [50, 90])
+    return {"p50": float(p50), "p90": float(p90), "mean": float(np.mean(samples))}
+
+
+def markdown(r: dict) -> str:
+    g, f = r["gate"]["gated"], r["gate"]["always_fine"]
+    lines = [
+        "# LiteEval on %s" % r["machine"]["description"], "",
+        "Measured by `%s` on %s (torch %s, onnxruntime %s)." % (r["command"], r["date"], r["machine"]["torch"],
+                                                              r["machine"]["onnxruntime"]), "",
+        "## Gated vs always-fine (%d test videos)" % r["gate"]["test_videos"], "",
+        "| model | accuracy | fine-model rate | GMACs / frame |", "|---|---|---|---|",
+        "| gated LiteEval | %.1f%% | %.1f%% | %.3f |" % (100 * g["accuracy"], 100 * g["fine_rate"], g["gmacs_per_frame"]),
+        "| always fine | %.1f%% | 100%% | %.3f |" % (100 * f["accuracy"], f["gmacs_per_frame"]), "",
+        "GMACs ratio %.3f (target ≤ 0.5), accuracy delta %+.1f points (target ≥ −1): target %s." % (
+            r["gate"]["gmacs_ratio"], r["gate"]["accuracy_delta_points"], "met" if r["gate"]["target_met"] else "NOT met"),
+        "", "## Stream through ONNX Runtime (%d frames)" % r["stream"]["pipelined"]["frames"], "",
+        "| mode | FPS | latency p50 / p90 / p99 (ms) |", "|---|---|---|"]
+    for mode in ("sequential", "pipelined"):
+        m = r["stream"][mode]
+        lines.append("| %s | %.1f | %.1f / %.1f / %.1f |" % (mode, m["fps"], m["latency_ms"]["p50"],
+                                                          m["latency_ms"]["p90"], m["latency_ms"]["p99"]))
+    lines += ["", "Pipelined / sequential: %.2f×." % r["stream"]["speedup"], "",
+              "## Per-graph latency, batch 1 (p50 ms)", "", "| graph | GMACs | ONNX Runtime | PyTorch eager | speed-up |",
+              "|---|---|---|---|---|"]
+    for role, m in r["graphs"].items():
+        lines.append("| %s | %.4f | %.3f | %.3f | %.2f× |" % (role, r["gate"]["gmacs_by_graph"][role], m["ort_ms"]["p50"],
+                                                          m["torch_ms"]["p50"], m["speedup"]))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default="benchmarks/results/_scratch/liteeval", help="data and model cache")
+    parser.add_argument("--out", default="benchmarks/results/cpu-2core", help="where liteeval.json/.md go")
+    parser.add_argument("--test-per-class", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
+    args = parser.parse_args()
+    s = QUICK if args.quick else FULL
+    if args.quick:
+        args.test_per_class, args.reps = 2, 5
+        s = replace(s, batch_size=4)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    gate, model, stream = gate_vs_fine(work, s, args.test_per_class, args.seed)
+    bundle_dir = work / "bundle"
+    export_bundle(model, bundle_dir, labels=None, policy={"max_steps": s.frames}, overwrite=True)
+    import onnxruntime
+
+    result = {
+        "command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d"),
+        "machine": {"description": "%d-core %s CPU" % (os.cpu_count(), platform.machine()), "cpu": platform.processor(),
+                    "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
+        "settings": {"demo": vars(s) if hasattr(s, "__dict__") else str(s), "test_per_class": args.test_per_class},
+        "gate": gate, "stream": stream_fps(bundle_dir, stream), "graphs": graph_latency(model, bundle_dir, args.reps),
+    }
+    out = Path(args.out)
+    write_json(out / "liteeval.json", result)
+    with atomic_path(out / "liteeval.md") as tmp:
+        tmp.write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
