@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from .errors import ConfigError
 from .fsutil import atomic_dir, write_json
 from .log import get_logger
 
@@ -63,6 +64,9 @@ def run_demo(out, *, seed: int = 0, quick: bool = False, overwrite: bool = False
     s = settings or (QUICK if quick else FULL)
     say = progress or (lambda message: log.info("%s", message))
     out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError("the demo output folder %s already exists" % out, None,
+                          "pass --overwrite to replace it, or choose another --out")
     timings: Dict[str, float] = {}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         say("1/5 generating synthetic data")

@@ -431,6 +431,10 @@ def _open_stream(kind: str, spec: str, **options) -> Source:
         not_opened=("OpenCV could not connect", "check the URL, credentials and network (try it in ffplay)"))
 
 
+# plain 'synthetic': 20 segments of 16 frames at 10 fps (32 s of stream), seed 0
+SYNTHETIC_DEFAULTS = {"seed": 0, "num_segments": 20, "segment_frames": 16, "fps": 10.0}
+
+
 def _open_synthetic(params: Dict[str, Any], *, fps: Optional[float], loop: bool) -> Source:
     try:
         from ..data.synthetic import SyntheticStream
@@ -438,7 +442,8 @@ def _open_synthetic(params: Dict[str, Any], *, fps: Optional[float], loop: bool)
         raise SourceError("the synthetic source is not available", "edgevid.data.synthetic cannot be imported (%s)" % e,
                           "use a video file or camera, or update edgevid") from e
     kwargs = {"seed": "seed", "segments": "num_segments", "frames": "segment_frames", "fps": "fps"}
-    args = {kwargs[k]: v for k, v in params.items()}
+    args = dict(SYNTHETIC_DEFAULTS)
+    args.update({kwargs[k]: v for k, v in params.items()})
 
     def factory():
         return SyntheticStream(**args)

@@ -1,0 +1,71 @@
+"""``edgevid demo`` (the README's main job) end to end, in its quick size, and its all-or-nothing output."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("cv2")
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = subprocess.run([sys.executable, "-m", "edgevid", "demo", "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_demo_writes_report_video_and_bundle(demo_out):
+    out, result = demo_out
+    report = json.loads((out / "report.json").read_text())
+    for key in ("accuracy", "fine_rate", "gmacs_per_frame", "gmacs_always_fine", "gmacs_saved", "fps", "latency_ms"):
+        assert report[key] is not None, key
+    assert 0.0 <= report["fine_rate"] <= 1.0
+    assert report["gmacs_saved"] == pytest.approx(1 - report["gmacs_per_frame"] / report["gmacs_always_fine"])
+    assert report["parity"]["ok"] and report["parity"]["gate_agreement"] == 1.0
+    assert report["frames"] == report["data"]["stream_frames"] == report["accuracy"]["frames_scored"]
+    from edgevid.bundle import load_bundle
+    from edgevid.data.video import probe_video
+
+    assert load_bundle(out / "bundle").family == "liteeval"
+    assert probe_video(out / report["files"]["annotated_video"])["frames"] == report["frames"]
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == report["frames"]
+    assert str(out / "report.json") in result.stdout  # it says where the report is
+
+
+def test_demo_refuses_to_overwrite_without_asking(demo_out):
+    out, _ = demo_out
+    before = (out / "report.json").read_bytes()
+    result = subprocess.run([sys.executable, "-m", "edgevid", "demo", "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--overwrite" in result.stderr
+    assert (out / "report.json").read_bytes() == before
+
+
+def test_failed_demo_leaves_nothing_behind(tmp_path, monkeypatch):
+    from edgevid import demo
+
+    def broken_stream(*args):
+        raise RuntimeError("stream broke")
+
+    monkeypatch.setattr(demo, "_stream", broken_stream)
+    with pytest.raises(RuntimeError, match="stream broke"):
+        demo.run_demo(tmp_path / "out", quick=True)
+    assert list(tmp_path.iterdir()) == []  # no report, no bundle, no temporary folder
+
+
+def test_score_stream_counts_segments_and_frames():
+    from edgevid.demo import score_stream
+
+    segments = [{"start": 0, "end": 2, "label": 0, "class": "a"}, {"start": 2, "end": 4, "label": 1, "class": "b"}]
+    preds = [{"frame_index": i, "class_index": c} for i, c in enumerate([1, 0, 1, 0])]
+    score = score_stream(preds, segments)
+    assert score["segment_accuracy"] == 0.5 and score["frame_accuracy"] == 0.5
+    assert score["per_class_segment_accuracy"] == {"a": 1.0, "b": 0.0}
