@@ -1,77 +1,95 @@
-"""One synthetic clip as a scene: background, one textured object, its trajectory, camera jitter, noise.
+"""One synthetic clip as a scene: background, textured objects, their tracks, camera shake, sensor noise.
 
 A :class:`Scene` is drawn once from a seeded generator (:func:`build_scene`) and then rendered frame
-by frame (:meth:`Scene.frame`), so a long stream never holds more than one frame per segment in
-memory. Geometry is specified for 256-pixel frames (the size the preprocessor resizes the short
-side to) and scaled by ``size / 256``; at size 256 the 224 centre crop sees texture periods
-exactly as drawn.
+by frame (:meth:`Scene.frame`), so a long stream never holds more than one frame per segment.
+Geometry is specified for 256-pixel frames (what the preprocessor resizes the short side to) and
+scaled by ``size / 256``; at size 256 the 224 centre crop sees texture periods exactly as drawn.
 
-Class families (see ``synthetic.CLASSES``):
+Why the classes look the way they do (benchmarks/synthetic_probe.py measured it): LiteEval's
+backbones are random-init CNNs with global average pooling. Their features are global texture and
+colour statistics, nearly blind to where things are. So every class must change *how much* of some
+texture the frame holds, not only *where* it is:
 
-- motion classes: a large disc with coarse oriented stripes; the class is in how it moves
-  (slides, turns, grows, shrinks, pulses). Visible at 112 px.
-- fine classes: a small hard-edged tile that drifts slowly; the class is its texture (vertical
-  stripes, horizontal stripes, checks) with a period of 2-6 px at 224. The 112 px antialiased resize
-  averages periods of 2-3 px to a flat tile of the same mean colour, so only the 224 frame shows them.
+- motion pairs visit the same states in opposite order, so one frame cannot tell them apart but
+  the trend over frames can: ``grow``/``shrink`` (area of a striped disc), ``rotate_cw``/
+  ``rotate_ccw`` (stripe orientation swinging through the same ±A range from a level start),
+  ``rise``/``fall``/``bounce`` (a disc crossing the horizon of a textured-ground/plain-sky scene,
+  so position shows up as how much ground it hides).
+- fine classes: 8-16 small tiles camouflaged in the background's colour, textured with vertical
+  stripes, horizontal stripes or checks. Most clips use a 2 px period: tiles, their drift and the
+  camera shake move in 2 px steps (the 2×2 cells that the 112 px resize averages), so at 112 px such
+  a tile is a flat patch of the background's colour with no tell-tale edge. The rest use an 8 px
+  period, which stays visible at 112 px (the easy instances); contrast, tile count and noise vary too.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
 from . import _render
 
-# class name -> (family, what distinguishes it)
 MOTION, FINE = "motion", "fine"
+# class name -> family; the order here is the label order
 KINDS = {
-    "slide_left": (MOTION, "slide_left"),
-    "slide_right": (MOTION, "slide_right"),
-    "rotate_cw": (MOTION, "rotate_cw"),
-    "rotate_ccw": (MOTION, "rotate_ccw"),
-    "grow": (MOTION, "grow"),
-    "shrink": (MOTION, "shrink"),
-    "pulse": (MOTION, "pulse"),
-    "stripes_v": (FINE, "stripes_v"),
-    "stripes_h": (FINE, "stripes_h"),
-    "checks": (FINE, "checks"),
+    "grow": MOTION, "shrink": MOTION,
+    "rotate_cw": MOTION, "rotate_ccw": MOTION,
+    "rise": MOTION, "fall": MOTION, "bounce": MOTION,
+    "stripes_v": FINE, "stripes_h": FINE, "checks": FINE,
 }
 
-# texture period (pixels at 224) of fine tiles and how often each is drawn: 2-3 px vanish at 112,
-# 4 px survives at 112 only in some phases, 6 px is plain at 112 (the "easy" instances)
-FINE_PERIODS = (2.0, 3.0, 4.0, 6.0)
-FINE_PERIOD_P = (0.45, 0.2, 0.15, 0.2)
+# texture period (pixels at 224) of fine tiles and how often each is drawn: 2 px vanishes at 112,
+# 8 px stays visible there (the easy instances). More periods make each class a mixture of more
+# looks, which the probe measured as harder to learn from a few dozen clips.
+FINE_PERIODS = (2.0, 8.0)
+FINE_PERIOD_P = (0.6, 0.4)
+FINE_CONTRAST = (100, 200)  # grey levels between the two texture colours
+FINE_COUNT = (8, 16)       # tiles per clip
+FINE_SIDE = (24, 48)       # tile side in pixels
+GRAIN = (0.4, 40, 64)      # ground texture: weight of the fine grain field, its grid size range
+NOISE = (1, 6)  # per-clip sensor noise amplitude (grey levels; sd ≈ amplitude / 2.45)
+SHAKE = 4        # largest camera offset in pixels (even)
+
+
+class Actor:
+    """One object: float32 BGR sprite, alpha mask, and ``track[t] = (cx, cy, angle, scale)``.
+
+    ``warp`` False means the sprite only translates by whole pixels, which keeps texture exact.
+    """
+
+    def __init__(self, sprite: np.ndarray, mask: np.ndarray, track: np.ndarray, warp: bool):
+        self.sprite, self.mask, self.track, self.warp = sprite, mask, track, warp
+
+    def draw(self, canvas: np.ndarray, t: int, margin: int) -> None:
+        cx, cy, angle, scale = self.track[t]
+        sprite, mask = self.sprite, self.mask
+        if self.warp:
+            sprite, mask = _render.warp_sprite(sprite, mask, angle, scale)
+        _render.composite(canvas, sprite, mask, cx + margin, cy + margin)
 
 
 class Scene:
-    """A drawn clip: call :meth:`frame` for t = 0, 1, … (the generator drives jitter and noise)."""
+    """A drawn clip: call :meth:`frame` for t = 0, 1, … in order (shake and noise draw from ``rng``)."""
 
-    def __init__(self, size: int, background: np.ndarray, sprite: np.ndarray, mask: np.ndarray,
-                 track: np.ndarray, warp: bool, jitter: int, noise: "_render.NoiseBank",
-                 rng: np.random.Generator, params: Dict[str, Any]):
-        self.size, self.background, self.sprite, self.mask = size, background, sprite, mask
-        self.track, self.warp, self.jitter, self.noise = track, warp, jitter, noise
-        self.rng, self.params = rng, params
+    def __init__(self, size: int, num_frames: int, background: np.ndarray, actors: List[Actor], shake: int,
+                 noise: "_render.NoiseBank", rng: np.random.Generator, params: Dict[str, Any]):
+        self.size, self.num_frames, self.background, self.actors = size, num_frames, background, actors
+        self.shake, self.noise, self.rng, self.params = shake, noise, rng, params
         self._offset = np.zeros(2, np.int64)
         self._margin = (background.shape[0] - size) // 2
 
     def __len__(self) -> int:
-        return len(self.track)
+        return self.num_frames
 
     def frame(self, t: int) -> np.ndarray:
-        """Frame t (uint8 BGR size×size×3). Call in order: jitter is a random walk."""
-        cx, cy, angle, scale = self.track[t]
+        """Frame t as uint8 BGR size×size×3."""
         canvas = self.background.copy()
-        if self.warp:
-            sprite, mask = _render.warp_sprite(self.sprite, self.mask, angle, scale)
-        else:
-            sprite, mask = self.sprite, self.mask
         m = self._margin
-        _render.composite(canvas, sprite, mask, cx + m, cy + m)
-        if self.jitter:
-            # camera shake: whole-pixel random walk, so pixel textures stay pixel-exact
-            step = self.rng.integers(-1, 2, 2)
-            self._offset = np.clip(self._offset + step, -self.jitter, self.jitter)
+        for actor in self.actors:
+            actor.draw(canvas, t, m)
+        if self.shake:
+            # camera shake: a random walk in 2 px steps (see module doc)
+            self._offset = np.clip(self._offset + 2 * self.rng.integers(-1, 2, 2), -self.shake, self.shake)
         oy, ox = m + int(self._offset[0]), m + int(self._offset[1])
         view = canvas[oy:oy + self.size, ox:ox + self.size]
         return self.noise.apply(np.ascontiguousarray(view), self.rng)
@@ -79,138 +97,160 @@ class Scene:
 
 def build_scene(kind: str, rng: np.random.Generator, num_frames: int, size: int) -> Scene:
     """Draw a scene of class ``kind`` (a key of KINDS) from ``rng``."""
-    family, _ = KINDS[kind]
     u = size / 256.0
-    margin = int(np.ceil(6 * u))
-    params: Dict[str, Any] = {"class": kind, "family": family}
-    background = _background(rng, size + 2 * margin, u)
-    if family == MOTION:
-        sprite, mask = _motion_sprite(rng, u, params)
-        track = _motion_track(kind, rng, num_frames, size, u, params)
-        warp = True
+    margin = _even(SHAKE * u) + 2
+    params: Dict[str, Any] = {"class": kind, "family": KINDS[kind]}
+    background, horizon = _background(rng, size + 2 * margin, u)
+    horizon -= margin  # in frame coordinates
+    if KINDS[kind] == MOTION:
+        actors = [_motion_actor(kind, rng, num_frames, size, u, horizon, params)]
     else:
-        sprite, mask = _fine_sprite(kind, rng, u, params)
-        track = _drift_track(rng, num_frames, size, u, params, max_speed=2.0)
-        warp = False
-    jitter = int(rng.integers(0, int(round(4 * u)) + 1))
-    noise_amp = int(rng.integers(2, 25))
-    params.update(jitter=jitter, noise=noise_amp)
-    noise = _render.NoiseBank(rng, size, noise_amp)
-    return Scene(size, background, sprite, mask, track, warp, jitter, noise, rng, params)
+        actors = _fine_swarm(kind, rng, num_frames, size, u, background, margin, params)
+    shake = _even(float(rng.uniform(0, SHAKE)) * u)
+    noise_amp = int(rng.integers(NOISE[0], NOISE[1] + 1))
+    params.update(shake=shake, noise=noise_amp)
+    return Scene(size, num_frames, background, actors, shake, _render.NoiseBank(rng, size, noise_amp), rng, params)
 
 
-def _color(rng: np.random.Generator) -> np.ndarray:
-    return rng.uniform(20, 235, 3).astype(np.float32)
+def _even(x: float) -> int:
+    return 2 * int(round(x / 2.0))
 
 
-def _color_pair(rng: np.random.Generator, lo: float, hi: float):
-    """Two colours whose difference has a drawn length (the texture contrast) and a shared mean."""
-    contrast = float(rng.uniform(lo, hi))
-    direction = rng.normal(size=3)
-    direction /= np.linalg.norm(direction) + 1e-9
-    half = direction * contrast / 2.0
-    mid = rng.uniform(np.abs(half) + 5.0, 250.0 - np.abs(half))
-    return (mid - half).astype(np.float32), (mid + half).astype(np.float32), contrast
+# ---------------------------------------------------------------- colours and background
+
+def _muted(rng: np.random.Generator, lo: float, hi: float, tint: float) -> np.ndarray:
+    """A grey level in [lo, hi] with a mild colour tint: colour varies but never dominates the frame."""
+    return (float(rng.uniform(lo, hi)) + rng.normal(0.0, tint, 3)).astype(np.float32)
 
 
-def _background(rng: np.random.Generator, n: int, u: float) -> np.ndarray:
-    """Textured background: smooth colour gradient × mid-scale mottling + a few static clutter shapes."""
+def _color_pair(rng: np.random.Generator, contrast: float, mid: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Two texture colours ``contrast`` grey levels apart (plus a little tint) around ``mid``."""
+    half = contrast / 2.0 + rng.normal(0.0, 6.0, 3)
+    mid = np.clip(mid, half + 2.0, 253.0 - half)  # keep both colours in range, mean unchanged if possible
+    return (mid - half).astype(np.float32), (mid + half).astype(np.float32)
+
+
+def _background(rng: np.random.Generator, n: int, u: float) -> Tuple[np.ndarray, int]:
+    """Plain shaded sky above a textured ground with a few stones; returns (image, horizon row)."""
     cv2 = _render._cv2()
-    base = _render.smooth_field(rng, n, 3) * 180.0 + 30.0
-    mottle = _render.smooth_field(rng, n, int(rng.integers(8, 20)), 1)
-    strength = float(rng.uniform(0.1, 0.5))
-    img = base * (1.0 - strength + strength * 2.0 * mottle)
+    horizon = int(n * rng.uniform(0.42, 0.58))
+    rows = np.arange(n, dtype=np.float32)[:, None, None]
+    sky_top, sky_low = _muted(rng, 150, 220, 15.0), _muted(rng, 120, 200, 15.0)
+    sky = sky_top + (sky_low - sky_top) * rows / n
+    ground = _muted(rng, 60, 140, 15.0)[None, None, :]
+    mottle = _render.smooth_field(rng, n, int(rng.integers(14, 28)), 1)
+    grain = _render.smooth_field(rng, n, int(rng.integers(GRAIN[1], GRAIN[2] + 1)), 1)
+    texture = (1.0 - GRAIN[0]) * mottle + GRAIN[0] * grain
+    strength = float(rng.uniform(0.35, 0.6))
+    ground = ground * (1.0 - strength + 2.0 * strength * texture)
+    img = np.where(rows < horizon, sky, ground)
     bg = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(2, 7))):
-        color = tuple(int(c) for c in _color(rng))
-        x, y = (int(v) for v in rng.integers(0, n, 2))
-        r = int(rng.integers(int(8 * u), int(40 * u) + 1))
-        if rng.random() < 0.5:
-            cv2.circle(bg, (x, y), r, color, -1, cv2.LINE_AA)
-        else:
-            cv2.rectangle(bg, (x - r, y - r // 2), (x + r, y + r // 2), color, -1, cv2.LINE_AA)
-    return bg
+    for _ in range(int(rng.integers(1, 5))):
+        color = tuple(int(c) for c in np.clip(_muted(rng, 40, 170, 15.0), 0, 255))
+        x, y = int(rng.integers(0, n)), int(rng.integers(horizon, n))
+        r = int(rng.integers(int(6 * u), int(22 * u) + 1))
+        cv2.ellipse(bg, (x, y), (r, max(2, r // 2)), 0.0, 0.0, 360.0, color, -1, cv2.LINE_AA)
+    return bg, horizon
 
 
-def _motion_sprite(rng: np.random.Generator, u: float, params: Dict[str, Any]):
-    """Large disc with coarse stripes (period 10-20 px): its orientation shows rotation, its area scale."""
-    diameter = int(rng.integers(int(60 * u), int(110 * u) + 1))
-    period = float(rng.uniform(10, 20)) * u
-    a, b, contrast = _color_pair(rng, 60, 200)
-    pattern = _render.grating(diameter, period, float(rng.uniform(0, 180)), float(rng.random()))
+# ---------------------------------------------------------------- motion classes
+
+def _motion_actor(kind: str, rng: np.random.Generator, n: int, size: int, u: float, horizon: int,
+                  params: Dict[str, Any]) -> Actor:
+    """A large disc with coarse stripes (period 12-24 px), level at angle 0, moving as ``kind`` says."""
+    diameter = int(rng.integers(int(100 * u), int(160 * u) + 1))
+    period = float(rng.uniform(12, 24)) * u
+    contrast = float(rng.uniform(100, 200))
+    a, b = _color_pair(rng, contrast, _muted(rng, 60, 190, 20.0))
+    pattern = _render.grating(diameter, period, 0.0, float(rng.random()))
     params.update(diameter=diameter, period=period, contrast=contrast)
-    return _render.colorize(pattern, a, b), _render.disc_mask(diameter)
+    track = _motion_track(kind, rng, n, size, u, horizon, params)
+    return Actor(_render.colorize(pattern, a, b), _render.disc_mask(diameter), track, True)
 
 
-def _fine_sprite(kind: str, rng: np.random.Generator, u: float, params: Dict[str, Any]):
-    """Small tile (24-56 px) textured with fine stripes or checks; the drawn period sets the difficulty."""
-    side = int(rng.integers(int(24 * u), int(56 * u) + 1))
-    period = float(rng.choice(FINE_PERIODS, p=FINE_PERIOD_P)) * u
-    a, b, contrast = _color_pair(rng, 50, 160)
-    phase = float(rng.random())
-    if kind == "stripes_v":
-        pattern = _render.grating(side, period, 0.0, phase)
-    elif kind == "stripes_h":
-        pattern = _render.grating(side, period, 90.0, phase)
-    else:
-        pattern = _render.checks(side, period, (phase, float(rng.random())))
-    params.update(side=side, period=period, contrast=contrast)
-    return _render.colorize(pattern, a, b), _render.box_mask(side, corner=max(1, side // 8))
+def _ramp(n: int, forward: bool) -> np.ndarray:
+    """0 → 1 over the clip (or 1 → 0): both directions visit the same states."""
+    f = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
+    return f if forward else 1.0 - f
 
 
-def _start(rng: np.random.Generator, size: int, u: float, spread: float):
-    c = size / 2.0
-    return c + float(rng.uniform(-spread, spread)) * u, c + float(rng.uniform(-spread, spread)) * u
-
-
-def _motion_track(kind: str, rng: np.random.Generator, n: int, size: int, u: float,
+def _motion_track(kind: str, rng: np.random.Generator, n: int, size: int, u: float, horizon: int,
                   params: Dict[str, Any]) -> np.ndarray:
-    """Per-frame (cx, cy, angle, scale) for a motion class; amounts vary per clip (the difficulty)."""
-    t = np.arange(n, dtype=np.float64)
-    span = max(n - 1, 1)
-    track = _drift_track(rng, n, size, u, params, max_speed=1.0)
-    angle0 = float(rng.uniform(0, 360))
-    track[:, 2] = angle0
-    if kind in ("slide_left", "slide_right"):
-        sign = -1.0 if kind == "slide_left" else 1.0
-        speed = float(rng.uniform(3, 7)) * u
-        travel = min(speed * span, 120 * u)  # stay mostly in view however long the clip
-        cx0, _ = _start(rng, size, u, 20)
-        track[:, 0] = cx0 + sign * (t / span - 0.5) * travel
-        params.update(speed=travel / span)
+    """Per-frame (cx, cy, angle, scale). The amount of change is drawn per clip: small = hard."""
+    track = _drift_track(rng, n, size, u, max_speed=1.0)
+    if kind in ("grow", "shrink"):
+        lo, hi = float(rng.uniform(0.35, 0.5)), float(rng.uniform(1.0, 1.2))
+        track[:, 3] = lo * (hi / lo) ** _ramp(n, kind == "grow")
+        params.update(amount=hi / lo)
     elif kind in ("rotate_cw", "rotate_ccw"):
-        # OpenCV angles are counter-clockwise on screen
-        sign = -1.0 if kind == "rotate_cw" else 1.0
-        omega = float(rng.uniform(6, 15))
-        track[:, 2] = angle0 + sign * omega * t
-        params.update(speed=omega)
-    elif kind in ("grow", "shrink"):
-        lo, ratio = float(rng.uniform(0.45, 0.6)), float(rng.uniform(1.6, 2.2))
-        f = t / span if kind == "grow" else 1.0 - t / span
-        track[:, 3] = lo * ratio ** f
-        params.update(speed=ratio)
-    elif kind == "pulse":
-        mid, amp = float(rng.uniform(0.6, 0.9)), float(rng.uniform(0.25, 0.4))
-        period = float(rng.uniform(5, 9))
-        track[:, 3] = mid * (1.0 + amp * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)))
-        params.update(speed=amp)
+        # stripes swing through ±A about level; OpenCV angles turn counter-clockwise on screen
+        amp = float(rng.uniform(25, 65))
+        track[:, 2] = amp * (2.0 * _ramp(n, kind == "rotate_ccw") - 1.0) + float(rng.uniform(-8, 8))
+        track[:, 3] = float(rng.uniform(0.75, 1.0))
+        params.update(amount=2 * amp)
+    else:
+        # rise / fall / bounce: cross the horizon, hiding more or less textured ground
+        travel = float(rng.uniform(70, 130)) * u
+        top = float(np.clip(horizon - travel / 2.0 + rng.uniform(-15, 15) * u, 30 * u, size - 30 * u - travel))
+        if kind == "bounce":
+            f = 1.0 - np.abs(2.0 * _ramp(n, True) - 1.0)  # down, then back up
+        else:
+            f = _ramp(n, kind == "fall")
+        track[:, 1] = top + travel * f
+        track[:, 3] = float(rng.uniform(0.6, 0.9))
+        params.update(amount=travel)
     return track
 
 
-def _drift_track(rng: np.random.Generator, n: int, size: int, u: float, params: Dict[str, Any],
-                 max_speed: float) -> np.ndarray:
-    """Slow straight drift in a random direction: (cx, cy, angle 0, scale 1) per frame."""
-    cx, cy = _start(rng, size, u, 30)
+def _drift_track(rng: np.random.Generator, n: int, size: int, u: float, max_speed: float) -> np.ndarray:
+    """Slow straight drift near the centre in a random direction: (cx, cy, angle 0, scale 1) per frame."""
+    c = size / 2.0
+    cx, cy = c + float(rng.uniform(-30, 30)) * u, c + float(rng.uniform(-30, 30)) * u
     heading = float(rng.uniform(0, 2 * np.pi))
-    speed = float(rng.uniform(0, max_speed)) * u
-    speed = min(speed, 60 * u / max(n - 1, 1))  # long clips drift slower rather than leave the view
+    speed = min(float(rng.uniform(0, max_speed)) * u, 40 * u / max(n - 1, 1))  # long clips drift slower
     t = np.arange(n, dtype=np.float64)
     track = np.zeros((n, 4), np.float64)
     track[:, 0] = cx + np.cos(heading) * speed * t
     track[:, 1] = cy + np.sin(heading) * speed * t
     track[:, 3] = 1.0
-    params.setdefault("speed", speed)
     return track
+
+
+# ---------------------------------------------------------------- fine classes
+
+def _fine_swarm(kind: str, rng: np.random.Generator, n: int, size: int, u: float, background: np.ndarray,
+                margin: int, params: Dict[str, Any]) -> List[Actor]:
+    """Small tiles sharing one fine texture and one drift; period, contrast and count set the difficulty."""
+    period = float(rng.choice(FINE_PERIODS, p=FINE_PERIOD_P)) * u
+    contrast = float(rng.uniform(*FINE_CONTRAST))
+    count = int(rng.integers(FINE_COUNT[0], FINE_COUNT[1] + 1))
+    drift = _drift_track(rng, n, size, u, max_speed=2.0)
+    drift[:, :2] = 2.0 * np.round((drift[:, :2] - size / 2.0) / 2.0)  # 2 px steps
+    actors = []
+    for _ in range(count):
+        side = _even(float(rng.uniform(*FINE_SIDE)) * u)
+        x0 = _even(float(rng.uniform(24 * u, size - 24 * u - side)))
+        y0 = _even(float(rng.uniform(24 * u, size - 24 * u - side)))
+        # camouflage: the tile's mean colour is the background's under it, so at 112 px only texture differs
+        under = background[y0 + margin:y0 + margin + side, x0 + margin:x0 + margin + side]
+        a, b = _color_pair(rng, contrast, under.reshape(-1, 3).mean(0).astype(np.float32))
+        sprite = _render.colorize(_fine_texture(kind, rng, side, period), a, b)
+        track = drift.copy()
+        track[:, 0] += x0 + side / 2.0
+        track[:, 1] += y0 + side / 2.0
+        actors.append(Actor(sprite, np.ones((side, side), np.float32), track, False))
+    params.update(count=count, period=period, contrast=contrast)
+    return actors
+
+
+def _fine_texture(kind: str, rng: np.random.Generator, side: int, period: float) -> np.ndarray:
+    # whole-pixel phases keep 2 px patterns pixel-exact
+    phase = float(rng.integers(0, 2)) / 2.0 if period == 2.0 else float(rng.random())
+    if kind == "stripes_v":
+        return _render.grating(side, period, 0.0, phase)
+    if kind == "stripes_h":
+        return _render.grating(side, period, 90.0, phase)
+    return _render.checks(side, period, (phase, float(rng.integers(0, 2)) / 2.0))
 
 
 def render(scene: Scene) -> np.ndarray:

@@ -26,8 +26,8 @@ from .video import DEFAULT_EXTENSION, write_video
 log = get_logger(__name__)
 
 CLASSES: List[str] = list(_scene.KINDS)
-MOTION_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c][0] == _scene.MOTION]
-FINE_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c][0] == _scene.FINE]
+MOTION_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c] == _scene.MOTION]
+FINE_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c] == _scene.FINE]
 
 LABELS_SUFFIX = ".labels.json"
 

@@ -156,3 +156,25 @@ def test_stream_labels_errors(tmp_path):
         {"start": 0, "end": 4, "label": 0}, {"start": 5, "end": 8, "label": 0}]}))
     with pytest.raises(DataError, match="inconsistent"):
         read_stream_labels(side)
+
+
+@pytest.mark.parametrize("cls", FINE_CLASSES)
+def test_two_pixel_textures_vanish_in_the_coarse_view_only(cls):
+    """A 2 px tile and a flat tile of its mean colour look the same at 112 px, not at 224 px."""
+    import cv2
+
+    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.spec import PreprocessSpec
+
+    seed = next(s for s in range(200) if video_params(cls, s, 3)["period"] == 2.0)
+    textured, flat = synthetic.make_scene(cls, seed, 3), synthetic.make_scene(cls, seed, 3)
+    for actor in flat.actors:
+        actor.sprite = np.broadcast_to(actor.sprite.mean(axis=(0, 1)), actor.sprite.shape)
+    pre = Preprocessor(PreprocessSpec(sizes=(224, 112)))
+    for t in range(3):
+        fine_a, fine_b = pre.crop(textured.frame(t)), pre.crop(flat.frame(t))
+        coarse_a, coarse_b = (cv2.resize(f, (112, 112), interpolation=cv2.INTER_AREA) for f in (fine_a, fine_b))
+        fine_diff = np.abs(fine_a.astype(int) - fine_b.astype(int))
+        coarse_diff = np.abs(coarse_a.astype(int) - coarse_b.astype(int))
+        assert fine_diff.max() > 40            # the texture is there at 224 px
+        assert coarse_diff.max() <= 2 and coarse_diff.mean() < 0.1  # and gone at 112 px
