@@ -143,17 +143,20 @@ def _stream(tmp: Path, stream_path: Path) -> Dict[str, Any]:
 
 
 def score_stream(predictions: List[Dict[str, Any]], segments: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Accuracy against ground truth: per segment (prediction at its last frame) and per frame."""
-    by_frame = {p["frame_index"]: p for p in predictions}
+    """Accuracy against ground truth: per segment (prediction at its last frame) and per frame.
+
+    Compared by class name: the bundle's label order (sorted class folders) need not be the
+    generator's class order.
+    """
+    by_frame = {p["frame_index"]: p["label"] for p in predictions}
     frame_hits = frame_total = seg_hits = 0
     per_class: Dict[str, List[int]] = {}
     for seg in segments:
         for i in range(seg["start"], seg["end"]):
             if i in by_frame:
                 frame_total += 1
-                frame_hits += by_frame[i]["class_index"] == seg["label"]
-        last = by_frame.get(seg["end"] - 1)
-        hit = int(last is not None and last["class_index"] == seg["label"])
+                frame_hits += by_frame[i] == seg["class"]
+        hit = int(by_frame.get(seg["end"] - 1) == seg["class"])
         seg_hits += hit
         per_class.setdefault(seg["class"], []).append(hit)
     return {

@@ -65,7 +65,7 @@ def test_score_stream_counts_segments_and_frames():
     from edgevid.demo import score_stream
 
     segments = [{"start": 0, "end": 2, "label": 0, "class": "a"}, {"start": 2, "end": 4, "label": 1, "class": "b"}]
-    preds = [{"frame_index": i, "class_index": c} for i, c in enumerate([1, 0, 1, 0])]
+    preds = [{"frame_index": i, "label": c} for i, c in enumerate("baba")]
     score = score_stream(preds, segments)
     assert score["segment_accuracy"] == 0.5 and score["frame_accuracy"] == 0.5
     assert score["per_class_segment_accuracy"] == {"a": 1.0, "b": 0.0}
