@@ -125,8 +125,9 @@ class StreamRuntime:
 
     ``run(source)`` is a generator of :class:`Prediction`; sessions are activated when iteration starts
     and deactivated when it ends (normally, by error, or when the caller stops early). ``stats`` is the
-    :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: the
-    backend decides). ``fine_cap``/``fine_window`` override the bundle's policy.
+    :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: 1 when
+    pipelined, since the stages already keep the cores busy and intra-op pools of four sessions fight
+    over them, measured 2-3x slower on 2 cores; the backend's default when sequential). ``fine_cap``/``fine_window`` override the bundle's policy.
     """
 
     def __init__(self, bundle: Union[Bundle, str, Path], backend: str = "ort", *, pipelined: bool = True,
@@ -193,7 +194,8 @@ class StreamRuntime:
                 yield pred
 
     def _activate(self, stack: contextlib.ExitStack) -> Dict[str, Any]:
-        options = {} if self.threads is None else {"threads": self.threads}
+        threads = self.threads if self.threads is not None else (1 if self.pipelined else None)
+        options = {} if threads is None else {"threads": threads}
         sessions = {}
         for role in ROLES:
             session = open_session(self.bundle.graph_path(role), self.backend, name=role, **options)
