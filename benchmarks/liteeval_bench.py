@@ -14,7 +14,7 @@ Writes ``liteeval.json`` and ``liteeval.md`` into ``--out``. Every number is mea
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import platform
 import sys
@@ -120,11 +120,11 @@ def graph_latency(model, bundle_dir: Path, reps: int) -> dict:
     out = {}
     for role, rg in roles.items():
         feeds = {k: v.numpy() for k, v in rg.example_inputs.items()}
+        inputs = tuple(rg.example_inputs.values())
         with open_session(bundle_dir / ("%s.onnx" % role), backend="ort") as session:
-            ort_ms = _time(lambda: session.infer(feeds), reps)
-        module = rg.module.eval()
+            ort_ms = _time(functools.partial(session.infer, feeds), reps)
         with torch.no_grad():
-            torch_ms = _time(lambda: module(*rg.example_inputs.values()), reps)
+            torch_ms = _time(functools.partial(rg.module.eval(), *inputs), reps)
         out[role] = {"ort_ms": ort_ms, "torch_ms": torch_ms, "speedup": torch_ms["p50"] / ort_ms["p50"]}
     return out
 

@@ -17,13 +17,13 @@ check could not run. torch is imported inside the functions: this module imports
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from .errors import EdgevidError, ExportError
 from .log import get_logger
+from .models.modes import eval_mode
 
 log = get_logger(__name__)
 
@@ -57,7 +57,7 @@ def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "o
                max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
     sessions = _open_sessions(bundle, ROLES, backend, threads)
     try:
-        with _eval(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             device = next(iter(model.parameters())).device
             ft_c = _torch_features(torch, model.coarse_cnn, f112, device)
             ft_f = _torch_features(torch, model.fine_cnn, f224, device)
@@ -97,7 +97,7 @@ def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, 
                max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
     sessions = _open_sessions(bundle, ("coarse_step", "fine_step"), backend, threads)
     try:
-        with _eval(head), torch.no_grad():
+        with eval_mode(head), torch.no_grad():
             device = next(iter(head.parameters())).device
             graphs, stream = _verify_steps(torch, head, sessions, fc, ff, fc_rt, ff_rt, device, tol)
     finally:
@@ -119,17 +119,6 @@ def _liteeval_bundle(bundle, roles):
                           "family %s with roles %s" % (bundle.family, sorted(bundle.graphs)),
                           "pass a bundle written by export_bundle for LiteEval")
     return bundle
-
-
-@contextlib.contextmanager
-def _eval(module):
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _close(sessions):

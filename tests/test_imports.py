@@ -13,10 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "tensorrt", "pycuda", "cv2", "matplotlib"]
 DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "edgevid.backends",
-                  "edgevid.backends.ort", "edgevid.runtime.preprocess", "edgevid.commands.info"]
+                  "edgevid.backends.ort", "edgevid.runtime.preprocess", "edgevid.runtime.source",
+                  "edgevid.runtime.stream", "edgevid.runtime.cli_run", "edgevid.runtime.annotate", "edgevid.verify",
+                  "edgevid.data", "edgevid.commands.info", "edgevid.commands.run"]
 DEVICE_FILES = ["edgevid/__init__.py", "edgevid/__main__.py", "edgevid/errors.py", "edgevid/log.py",
                 "edgevid/_optional.py", "edgevid/spec.py", "edgevid/bundle.py", "edgevid/fsutil.py",
-                "edgevid/cli.py", "edgevid/commands", "edgevid/backends", "edgevid/runtime"]
+                "edgevid/cli.py", "edgevid/commands", "edgevid/backends", "edgevid/runtime", "edgevid/verify.py",
+                "edgevid/data", "edgevid/models/modes.py"]
 
 BLOCKER = textwrap.dedent("""
     import sys

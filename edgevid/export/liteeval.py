@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ExportError
 from ..models.liteeval import LiteEval, LiteEvalHead
 from ..models.macs import count_macs
-from .onnx import eval_mode
+from ..models.modes import eval_mode
 
 COARSE_FRAME = 112
 FINE_FRAME = 224

@@ -30,6 +30,8 @@ from .._optional import require
 from ..errors import ExportError
 from ..fsutil import atomic_path
 from ..log import get_logger
+from ..models.modes import eval_mode
+
 from ..spec import TensorSpec
 
 log = get_logger(__name__)
@@ -283,18 +285,6 @@ def _check_signature(what: str, module, input_names: List[str]) -> None:
         raise ExportError("inputs %s of %s do not follow forward(%s)" % (input_names, what, ", ".join(names)),
                           "example inputs are passed in order, so a mismatch would bind the wrong tensor",
                           "order example_inputs like the parameters of forward() and use the same names")
-
-
-@contextlib.contextmanager
-def eval_mode(module):
-    """Put ``module`` in eval mode for the block; restore every submodule's own training flag after."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _as_model(model):

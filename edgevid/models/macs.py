@@ -9,6 +9,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .modes import eval_mode
+
 
 def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     """Multiply-accumulates of one forward pass with ``inputs`` (per whole batch)."""
@@ -46,10 +48,5 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
 
 def gmacs(model: nn.Module, shape: Sequence[int]) -> float:
     """GMACs per sample of ``model`` on one zero input of ``shape`` (batch 1 included in shape)."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         return count_macs(model, torch.zeros(*shape)) / 1e9 / shape[0]
-    finally:
-        for m, flag in flags:
-            m.training = flag
