@@ -1,9 +1,10 @@
 """Deterministic synthetic motion videos with ground truth: clips, class-folder data sets, long streams.
 
 Why synthetic: the demo and the tests need action data with known labels, no download, and a real
-reason for LiteEval's gate to exist. Half the classes differ only in motion (a coarse 112 px view
-suffices), the other half only in fine texture (2-6 px periods that the 112 px view averages away in
-most clips), see :mod:`edgevid.data.scene`.
+reason for LiteEval's gate to exist. Seven classes differ only in motion (a coarse 112 px view
+suffices), three only in fine texture (a 2 px period that the 112 px view averages away in most
+clips, an 8 px one that it keeps in the rest); see :mod:`edgevid.data.scene` for the design and
+``benchmarks/synthetic_probe.py`` for the measurement behind it.
 
 Every clip is a pure function of (class, seed, num_frames, size); a stream is a pure function of its
 arguments. Nothing here imports torch: :class:`SyntheticStream` is also a frame source on the device.
