@@ -193,7 +193,8 @@ def report(results: Dict[str, np.ndarray], labels: np.ndarray, period: np.ndarra
     print("\nheld-out accuracy per class (%d clips each)" % np.sum(labels == 0))
     print("%-12s %-7s " % ("class", "needs") + " ".join("%14s" % n for n in names))
     table = {}
-    for ci, c in enumerate(synthetic.CLASSES):
+    for c in synthetic.MOTION_CLASSES + synthetic.FINE_CLASSES:
+        ci = synthetic.CLASSES.index(c)
         m = labels == ci
         accs = [float(np.mean(results[n][m] == ci)) for n in names]
         table[c] = dict(zip(names, accs))

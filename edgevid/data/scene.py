@@ -30,7 +30,7 @@ import numpy as np
 from . import _render
 
 MOTION, FINE = "motion", "fine"
-# class name -> family; the order here is the label order
+# class name -> family (synthetic.CLASSES sorts the names: that order is the label order)
 KINDS = {
     "grow": MOTION, "shrink": MOTION,
     "rotate_cw": MOTION, "rotate_ccw": MOTION,

@@ -26,7 +26,8 @@ from .video import DEFAULT_EXTENSION, write_video
 
 log = get_logger(__name__)
 
-CLASSES: List[str] = list(_scene.KINDS)
+# sorted, so that label indices agree with VideoFolder (which sorts class folder names)
+CLASSES: List[str] = sorted(_scene.KINDS)
 MOTION_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c] == _scene.MOTION]
 FINE_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c] == _scene.FINE]
 
@@ -45,7 +46,11 @@ def _check_class(class_name: str) -> None:
 
 
 def _check_positive(name: str, value: int, minimum: int = 1) -> int:
-    if int(value) != value or value < minimum:
+    try:
+        whole = int(value) == value
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or value < minimum:
         raise DataError("%s is %r" % (name, value), "it must be a whole number >= %d" % minimum,
                         "pass a larger %s" % name)
     return int(value)
@@ -65,7 +70,8 @@ def make_video(class_name: str, seed: int, num_frames: int = 16, size: int = 256
 
 
 def video_params(class_name: str, seed: int, num_frames: int = 16, size: int = 256) -> Dict[str, Any]:
-    """What was drawn for one clip (object size, texture period, contrast, speed, noise, jitter)."""
+    """What was drawn for one clip: family, object size, texture period and contrast, amount of motion,
+    tile count, camera shake, noise amplitude (whichever apply to its class)."""
     return dict(make_scene(class_name, seed, num_frames, size).params)
 
 
