@@ -16,14 +16,15 @@ from .._optional import require
 SUPERSAMPLE = 4
 
 
-def _cv2():
+def opencv():
+    """OpenCV, imported on first use (it is an optional dependency)."""
     return require("cv2", "synthetic video rendering")
 
 
 def smooth_field(rng: np.random.Generator, size: int, cells: int, channels: int = 3) -> np.ndarray:
     """Smooth random field in [0, 1], float32 size×size×channels: a cells×cells grid upsampled bicubically."""
     grid = rng.random((cells, cells, channels)).astype(np.float32)
-    field = _cv2().resize(grid, (size, size), interpolation=_cv2().INTER_CUBIC)
+    field = opencv().resize(grid, (size, size), interpolation=opencv().INTER_CUBIC)
     if field.ndim == 2:
         field = field[:, :, None]
     return np.clip(field, 0.0, 1.0)
@@ -69,23 +70,13 @@ def disc_mask(size: int) -> np.ndarray:
     return np.clip(size / 2.0 - r, 0.0, 1.0)
 
 
-def box_mask(size: int, corner: int = 0) -> np.ndarray:
-    """Hard-edged (0/1) square with optionally cut corners: no resampling, so pixel textures survive."""
-    mask = np.ones((size, size), np.float32)
-    for i in range(min(corner, size // 2)):
-        cut = corner - i
-        mask[i, :cut] = mask[i, size - cut:] = 0.0
-        mask[size - 1 - i, :cut] = mask[size - 1 - i, size - cut:] = 0.0
-    return mask
-
-
 def warp_sprite(sprite: np.ndarray, mask: np.ndarray, angle_deg: float, scale: float):
     """Rotate (counter-clockwise, OpenCV convention) and scale a sprite and its mask about the centre.
 
     Returns (sprite, mask) in a square box just big enough for the result. Bilinear resampling blurs
     pixel-scale texture, so fine-texture sprites are never warped (they only translate).
     """
-    cv2 = _cv2()
+    cv2 = opencv()
     size = sprite.shape[0]
     out = max(3, int(np.ceil(size * scale * 1.42)) | 1)
     m = cv2.getRotationMatrix2D(((size - 1) / 2.0, (size - 1) / 2.0), angle_deg, scale)
@@ -132,7 +123,7 @@ class NoiseBank:
     def apply(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.amplitude <= 0:
             return frame
-        cv2 = _cv2()
+        cv2 = opencv()
         i, j = rng.integers(0, len(self._pos), 2)
         y0, x0, y1, x1 = rng.integers(0, self.margin + 1, 4)
         h, w = frame.shape[:2]

@@ -15,7 +15,7 @@ texture the frame holds, not only *where* it is:
   ``rotate_ccw`` (stripe orientation swinging through the same ±A range from a level start),
   ``rise``/``fall``/``bounce`` (a disc crossing the horizon of a textured-ground/plain-sky scene,
   so position shows up as how much ground it hides).
-- fine classes: 8-16 small tiles camouflaged in the background's colour, textured with vertical
+- fine classes: 10-18 small tiles camouflaged in the background's colour, textured with vertical
   stripes, horizontal stripes or checks. Most clips use a 2 px period: tiles, their drift and the
   camera shake move in 2 px steps (the 2×2 cells that the 112 px resize averages), so at 112 px such
   a tile is a flat patch of the background's colour with no tell-tale edge. The rest use an 8 px
@@ -30,7 +30,7 @@ import numpy as np
 from . import _render
 
 MOTION, FINE = "motion", "fine"
-# class name -> family; the order here is the label order
+# class name -> family (synthetic.CLASSES sorts the names: that order is the label order)
 KINDS = {
     "grow": MOTION, "shrink": MOTION,
     "rotate_cw": MOTION, "rotate_ccw": MOTION,
@@ -44,9 +44,12 @@ KINDS = {
 FINE_PERIODS = (2.0, 8.0)
 FINE_PERIOD_P = (0.6, 0.4)
 FINE_CONTRAST = (100, 200)  # grey levels between the two texture colours
-FINE_COUNT = (8, 16)       # tiles per clip
+FINE_COUNT = (10, 18)      # tiles per clip
 FINE_SIDE = (24, 48)       # tile side in pixels
 GRAIN = (0.4, 40, 64)      # ground texture: weight of the fine grain field, its grid size range
+MOTION_DIAMETER = (100, 160)   # striped disc, pixels
+MOTION_CONTRAST = (120, 220)
+GROW_FROM, GROW_TO = (0.3, 0.4), (1.05, 1.3)  # grow/shrink scale range ends
 NOISE = (1, 6)  # per-clip sensor noise amplitude (grey levels; sd ≈ amplitude / 2.45)
 SHAKE = 4        # largest camera offset in pixels (even)
 
@@ -125,14 +128,15 @@ def _muted(rng: np.random.Generator, lo: float, hi: float, tint: float) -> np.nd
 
 def _color_pair(rng: np.random.Generator, contrast: float, mid: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Two texture colours ``contrast`` grey levels apart (plus a little tint) around ``mid``."""
-    half = contrast / 2.0 + rng.normal(0.0, 6.0, 3)
-    mid = np.clip(mid, half + 2.0, 253.0 - half)  # keep both colours in range, mean unchanged if possible
+    half = np.clip(contrast / 2.0 + rng.normal(0.0, 6.0, 3), 0.0, 119.0 - NOISE[1])
+    # keep both colours clear of 0 and 255 by more than the noise, so noise never saturates on texture
+    mid = np.clip(mid, half + NOISE[1] + 2.0, 253.0 - NOISE[1] - half)
     return (mid - half).astype(np.float32), (mid + half).astype(np.float32)
 
 
 def _background(rng: np.random.Generator, n: int, u: float) -> Tuple[np.ndarray, int]:
     """Plain shaded sky above a textured ground with a few stones; returns (image, horizon row)."""
-    cv2 = _render._cv2()
+    cv2 = _render.opencv()
     horizon = int(n * rng.uniform(0.42, 0.58))
     rows = np.arange(n, dtype=np.float32)[:, None, None]
     sky_top, sky_low = _muted(rng, 150, 220, 15.0), _muted(rng, 120, 200, 15.0)
@@ -158,9 +162,9 @@ def _background(rng: np.random.Generator, n: int, u: float) -> Tuple[np.ndarray,
 def _motion_actor(kind: str, rng: np.random.Generator, n: int, size: int, u: float, horizon: int,
                   params: Dict[str, Any]) -> Actor:
     """A large disc with coarse stripes (period 12-24 px), level at angle 0, moving as ``kind`` says."""
-    diameter = int(rng.integers(int(100 * u), int(160 * u) + 1))
+    diameter = int(rng.integers(int(MOTION_DIAMETER[0] * u), int(MOTION_DIAMETER[1] * u) + 1))
     period = float(rng.uniform(12, 24)) * u
-    contrast = float(rng.uniform(100, 200))
+    contrast = float(rng.uniform(*MOTION_CONTRAST))
     a, b = _color_pair(rng, contrast, _muted(rng, 60, 190, 20.0))
     pattern = _render.grating(diameter, period, 0.0, float(rng.random()))
     params.update(diameter=diameter, period=period, contrast=contrast)
@@ -179,7 +183,7 @@ def _motion_track(kind: str, rng: np.random.Generator, n: int, size: int, u: flo
     """Per-frame (cx, cy, angle, scale). The amount of change is drawn per clip: small = hard."""
     track = _drift_track(rng, n, size, u, max_speed=1.0)
     if kind in ("grow", "shrink"):
-        lo, hi = float(rng.uniform(0.35, 0.5)), float(rng.uniform(1.0, 1.2))
+        lo, hi = float(rng.uniform(*GROW_FROM)), float(rng.uniform(*GROW_TO))
         track[:, 3] = lo * (hi / lo) ** _ramp(n, kind == "grow")
         params.update(amount=hi / lo)
     elif kind in ("rotate_cw", "rotate_ccw"):

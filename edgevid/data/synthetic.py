@@ -1,9 +1,10 @@
 """Deterministic synthetic motion videos with ground truth: clips, class-folder data sets, long streams.
 
 Why synthetic: the demo and the tests need action data with known labels, no download, and a real
-reason for LiteEval's gate to exist. Half the classes differ only in motion (a coarse 112 px view
-suffices), the other half only in fine texture (2-6 px periods that the 112 px view averages away in
-most clips), see :mod:`edgevid.data.scene`.
+reason for LiteEval's gate to exist. Seven classes differ only in motion (a coarse 112 px view
+suffices), three only in fine texture (a 2 px period that the 112 px view averages away in most
+clips, an 8 px one that it keeps in the rest); see :mod:`edgevid.data.scene` for the design and
+``benchmarks/synthetic_probe.py`` for the measurement behind it.
 
 Every clip is a pure function of (class, seed, num_frames, size); a stream is a pure function of its
 arguments. Nothing here imports torch: :class:`SyntheticStream` is also a frame source on the device.
@@ -25,7 +26,8 @@ from .video import DEFAULT_EXTENSION, write_video
 
 log = get_logger(__name__)
 
-CLASSES: List[str] = list(_scene.KINDS)
+# sorted, so that label indices agree with VideoFolder (which sorts class folder names)
+CLASSES: List[str] = sorted(_scene.KINDS)
 MOTION_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c] == _scene.MOTION]
 FINE_CLASSES: List[str] = [c for c in CLASSES if _scene.KINDS[c] == _scene.FINE]
 
@@ -44,7 +46,11 @@ def _check_class(class_name: str) -> None:
 
 
 def _check_positive(name: str, value: int, minimum: int = 1) -> int:
-    if int(value) != value or value < minimum:
+    try:
+        whole = int(value) == value
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or value < minimum:
         raise DataError("%s is %r" % (name, value), "it must be a whole number >= %d" % minimum,
                         "pass a larger %s" % name)
     return int(value)
@@ -64,7 +70,8 @@ def make_video(class_name: str, seed: int, num_frames: int = 16, size: int = 256
 
 
 def video_params(class_name: str, seed: int, num_frames: int = 16, size: int = 256) -> Dict[str, Any]:
-    """What was drawn for one clip (object size, texture period, contrast, speed, noise, jitter)."""
+    """What was drawn for one clip: family, object size, texture period and contrast, amount of motion,
+    tile count, camera shake, noise amplitude (whichever apply to its class)."""
     return dict(make_scene(class_name, seed, num_frames, size).params)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -85,6 +85,23 @@ def read_video(path: PathLike, fps: Optional[float] = None,
     ``fps`` resamples by timestamp to that rate (see module doc) and is the rate returned;
     otherwise the file's rate is returned. ``max_frames`` stops after that many output frames.
     """
+    p, cap, src_fps = _start(path, fps, max_frames)
+    frames = list(_frames(cap, p, src_fps, fps, max_frames))
+    return np.stack(frames), float(fps or src_fps)
+
+
+def iter_video(path: PathLike, fps: Optional[float] = None,
+               max_frames: Optional[int] = None) -> Iterator[np.ndarray]:
+    """Decode frames one at a time (for videos too long to hold in memory); same rules as read_video.
+
+    The file is checked and opened by this call, so a bad path fails here rather than at the
+    first ``next()``. The file is closed when the iterator is exhausted or garbage-collected.
+    """
+    p, cap, src_fps = _start(path, fps, max_frames)
+    return _frames(cap, p, src_fps, fps, max_frames)
+
+
+def _start(path: PathLike, fps: Optional[float], max_frames: Optional[int]):
     if fps is not None and not fps > 0:
         raise DataError("fps is %r" % (fps,), "a frame rate must be positive", "pass e.g. fps=10 or None")
     if max_frames is not None and max_frames < 1:
@@ -92,36 +109,31 @@ def read_video(path: PathLike, fps: Optional[float] = None,
                         "pass a positive number or None")
     p = _check_file(path)
     cap = _open(p)
+    return p, cap, _file_fps(cap, p)
+
+
+def _frames(cap, p: Path, src_fps: float, fps: Optional[float], max_frames: Optional[int]) -> Iterator[np.ndarray]:
+    limit = max_frames or float("inf")
+    emitted = index = 0
     try:
-        src_fps = _file_fps(cap, p)
-        frames = _decode(cap, src_fps, fps, max_frames)
+        while emitted < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            img = _as_bgr(frame)
+            # without resampling each frame is emitted once; with it, once per output time k / fps
+            # inside the span [index, index + 1) / src_fps during which this frame is on screen
+            t_next = (index + 1) / src_fps
+            while emitted < limit and (emitted == index if fps is None else emitted / fps < t_next - 1e-9):
+                emitted += 1
+                yield img
+            index += 1
     finally:
         cap.release()
-    if not frames:
+    if emitted == 0:
         raise DataError("video '%s' has no decodable frames" % p,
                         "the container opened but its stream is empty or corrupt",
                         "re-encode or regenerate the file")
-    return np.stack(frames), float(fps or src_fps)
-
-
-def _decode(cap, src_fps: float, fps: Optional[float], max_frames: Optional[int]) -> List[np.ndarray]:
-    out: List[np.ndarray] = []
-    limit = max_frames or float("inf")
-    index = 0
-    while len(out) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        img = _as_bgr(frame)
-        if fps is None:
-            out.append(img)
-        else:
-            # this frame is shown during [index, index + 1) / src_fps: emit it for every output time there
-            t_next = (index + 1) / src_fps
-            while len(out) < limit and len(out) / fps < t_next - 1e-9:
-                out.append(img)
-        index += 1
-    return out
 
 
 def _as_bgr(frame: np.ndarray) -> np.ndarray:

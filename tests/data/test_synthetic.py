@@ -41,6 +41,8 @@ def test_unknown_class_and_bad_counts():
         make_video("dance", 0)
     with pytest.raises(DataError, match="num_frames"):
         make_video("grow", 0, num_frames=0)
+    with pytest.raises(DataError, match="size"):
+        make_video("grow", 0, size="big")
 
 
 def test_rendering_is_fast_enough():
@@ -82,7 +84,7 @@ def test_generate_dataset_is_read_back_by_video_folder(tmp_path):
                             seed=5, progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (2 * len(CLASSES), 2 * len(CLASSES))
     ds = VideoFolder(root, num_frames=4)
-    assert ds.classes == sorted(CLASSES)
+    assert ds.classes == CLASSES  # same label indices as the synthetic classes and stream sidecars
     assert len(ds) == 2 * len(CLASSES)
     for path, label in ds.samples:
         assert path.name.startswith(ds.classes[label] + "_")

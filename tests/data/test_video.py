@@ -112,3 +112,13 @@ def test_bad_frame_mid_write_leaves_old_file_untouched(tmp_path):
         write_video(path, bad, fps=10)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.avi"]
+
+
+def test_iter_video_streams_the_same_frames(tmp_path):
+    from edgevid.data import iter_video
+
+    path = write_video(tmp_path / "a.avi", indexed_frames(12), fps=12)
+    assert [frame_index(f) for f in iter_video(path, fps=4)] == [0, 3, 6, 9]
+    assert [frame_index(f) for f in iter_video(path, max_frames=5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(DataError, match="does not exist"):
+        iter_video(tmp_path / "nope.avi")  # fails on the call, not on the first next()
