@@ -56,7 +56,7 @@ def _check_positive(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
-def make_scene(class_name: str, seed: int, num_frames: int = 16, size: int = 256) -> "_scene.Scene":
+def make_scene(class_name: str, seed: int, num_frames: int = 16, size: int = 256) -> _scene.Scene:
     """The drawn scene of one clip (frames rendered lazily with ``scene.frame(t)`` in order)."""
     _check_class(class_name)
     num_frames = _check_positive("num_frames", num_frames)
@@ -182,7 +182,8 @@ def read_stream_labels(path: Union[str, Path]) -> Dict[str, Any]:
         data = json.loads(side.read_text())
         segments = [{"start": int(s["start"]), "end": int(s["end"]), "label": int(s["label"]),
                      **({"class": str(s["class"])} if "class" in s else {})} for s in data["segments"]]
-        out = {"fps": float(data["fps"]), "classes": [str(c) for c in data["classes"]], "segments": segments}
+        out = {"fps": float(data["fps"]), "classes": [str(c) for c in data["classes"]], "segments": segments,
+               "num_frames": int(data.get("num_frames", segments[-1]["end"] if segments else 0))}
     except (ValueError, KeyError, TypeError) as e:
         raise DataError("the ground-truth file '%s' is malformed" % side, str(e),
                         "regenerate the stream with generate_stream") from e

@@ -1,11 +1,12 @@
 """Reading, writing and probing video files with OpenCV (frames are uint8 BGR H×W×3).
 
-Codec choice (measured with this project's OpenCV 5.0 / FFmpeg build): synthetic classes live in
-1-2 px colour textures, so files must not lose them. FFV1 in ``.avi`` is lossless (a write/read
-round trip returns identical pixels) and every OpenCV built with FFmpeg writes it. MJPG at any
-quality subsamples chroma and smears 2 px colour stripes (mean error ≈ 60 grey levels), and
-mp4v/XVID lose them too; they are used only when asked for by name. If FFV1 is missing (an OpenCV
-without FFmpeg), HuffYUV and PNG-in-AVI, also lossless, are tried before giving up.
+Codec choice (measured on this project's OpenCV 5.0 with its FFmpeg backend): the synthetic fine
+classes live in 1-2 px colour textures, so files must not lose them. FFV1 in ``.avi`` (or ``.mkv``)
+round-trips exactly (identical pixels back). MJPG smears 2 px colour stripes (mean error ≈ 60
+grey levels: 4:2:0 chroma subsampling; this backend refuses the quality setting), and mp4v/XVID
+also lose them; those are used only when asked for with ``fourcc=``. HuffYUV and PNG-in-AVI also
+round-trip exactly here and are the fallbacks if FFV1 cannot be opened. Not yet checked: whether
+JetPack's OpenCV build writes FFV1 (write_video raises a DataError naming the codecs if none opens).
 
 Frame-rate resampling picks, for each output time k / fps, the last decoded frame whose timestamp
 (index / file fps) is not after it, so 30 → 10 fps keeps every third frame and 5 → 10 fps repeats

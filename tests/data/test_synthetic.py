@@ -120,7 +120,7 @@ def test_stream_file_and_sidecar_agree(tmp_path):
     path = generate_stream(tmp_path / "s.avi", num_segments=5, segment_frames=6, fps=12, seed=2, size=64)
     truth = read_stream_labels(path)
     assert truth == read_stream_labels(labels_path(path))
-    assert truth["fps"] == 12 and truth["classes"] == CLASSES
+    assert truth["fps"] == 12 and truth["classes"] == CLASSES and truth["num_frames"] == 30
     segs = truth["segments"]
     assert segs[0]["start"] == 0 and segs[-1]["end"] == 30
     assert all(a["end"] == b["start"] for a, b in zip(segs, segs[1:]))

@@ -11,9 +11,10 @@ from edgevid.data import probe_video, read_video, write_video
 from .conftest import fine_stripes, frame_index, indexed_frames
 
 
-def test_round_trip_keeps_count_shape_and_pixels(tmp_path):
+@pytest.mark.parametrize("ext", [".avi", ".mkv"])
+def test_round_trip_keeps_count_shape_and_pixels(tmp_path, ext):
     frames = np.stack([fine_stripes()] * 3 + list(indexed_frames(4)))
-    path = write_video(tmp_path / "a.avi", frames, fps=12)
+    path = write_video(tmp_path / ("a" + ext), frames, fps=12)
     out, fps = read_video(path)
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert fps == pytest.approx(12)
