@@ -2,6 +2,22 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+
+import pytest
 
 # keep tests predictable on a 2-core machine: one BLAS/ORT thread per process unless a test says otherwise
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory):
+    """``edgevid demo --quick`` run once per test session: (output folder, completed process)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("cv2")
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = subprocess.run([sys.executable, "-m", "edgevid", "demo", "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return out, result

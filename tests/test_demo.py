@@ -11,13 +11,9 @@ pytest.importorskip("torch")
 pytest.importorskip("cv2")
 
 
-@pytest.fixture(scope="module")
-def demo_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "out"
-    result = subprocess.run([sys.executable, "-m", "edgevid", "demo", "--quick", "--out", str(out)],
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr
-    return out, result
+@pytest.fixture
+def demo_out(quick_demo):
+    return quick_demo
 
 
 def test_demo_writes_report_video_and_bundle(demo_out):
