@@ -184,6 +184,7 @@ def main() -> int:
     parser.add_argument("--test-per-class", type=int, default=20)
     parser.add_argument("--fine-fractions", type=float, nargs="+", default=[FULL.fine_fraction, 0.35, 0.45],
                         help="γ values for gated heads; the first is exported and streamed (default: the demo's)")
+    parser.add_argument("--epochs", type=int, help="head training epochs (default: the demo's)")
     parser.add_argument("--reps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
@@ -192,6 +193,8 @@ def main() -> int:
     if args.quick:
         args.test_per_class, args.reps = 2, 5
         s = replace(s, batch_size=4)
+    if args.epochs:
+        s = replace(s, epochs=args.epochs)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
