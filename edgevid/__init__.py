@@ -5,6 +5,8 @@ The public API is small and imports nothing heavy: names are resolved on first u
 """
 from __future__ import annotations
 
+from ._optional import lazy_attributes
+
 from .errors import (  # noqa: F401
     BuildError, CalibrationError, CheckpointError, ConfigError, DataError, DependencyError, EdgevidError,
     EngineMismatchError, ExportError, FrameError, ManifestError, SessionError, SourceError,
@@ -24,15 +26,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError("module 'edgevid' has no attribute %r" % name)
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -50,3 +50,21 @@ def available(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def lazy_attributes(package: str, table: dict):
+    """``__getattr__``/``__dir__`` for a package whose public names live in submodules (PEP 562):
+    ``table`` maps name -> relative module; a submodule is imported only when its name is first used."""
+    import sys
+
+    def __getattr__(name):
+        if name in table:
+            value = getattr(importlib.import_module(table[name], package), name)
+            setattr(sys.modules[package], name, value)
+            return value
+        raise AttributeError("module %r has no attribute %r" % (package, name))
+
+    def __dir__():
+        return sorted(set(vars(sys.modules[package])) | set(table))
+
+    return __getattr__, __dir__

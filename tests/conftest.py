@@ -21,3 +21,13 @@ def quick_demo(tmp_path_factory):
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     return out, result
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one torch thread is faster and leaves the shared cores alone."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -7,6 +7,8 @@ Names below are imported on first use, so ``import edgevid.runtime`` stays light
 """
 from __future__ import annotations
 
+from .._optional import lazy_attributes
+
 _LAZY = {
     "open_source": ".source", "Frame": ".source", "Source": ".source", "csi_pipeline": ".source",
     "GatedPolicy": ".policies", "Policy": ".policies",
@@ -19,15 +21,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError("module 'edgevid.runtime' has no attribute %r" % name)
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

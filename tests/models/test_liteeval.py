@@ -11,12 +11,7 @@ from edgevid.models.macs import gmacs
 DC, DF = 16, 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: one thread is faster and leaves the shared cores alone
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(**kw):

@@ -1,16 +1,12 @@
 import numpy as np
 import pytest
-import torch
 
 from edgevid.models.liteeval import LiteEvalConfig
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is faster and leaves the shared cores alone
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Every training test runs on one torch thread (the shared fixture in tests/conftest.py)."""
 
 
 class FakeVideos:
