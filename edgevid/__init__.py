@@ -20,7 +20,7 @@ _LAZY = {
     "Bundle": ".bundle",
     "open_session": ".backends",
     "StreamRuntime": ".runtime.stream",
-    "Prediction": ".runtime.stream",
+    "Prediction": ".runtime.prediction",
     "open_source": ".runtime.source",
     "export_bundle": ".export",
 }

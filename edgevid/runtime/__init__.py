@@ -1,7 +1,8 @@
 """Device-side streaming runtime: sources → preprocessing → policy over sessions → predictions.
 
 Modules: ``source`` (open_source, Frame, csi_pipeline), ``preprocess``, ``policies`` (GatedPolicy),
-``pipeline`` (threads and bounded queues), ``stream`` (StreamRuntime, Prediction), ``stats``,
+``pipeline`` (threads and bounded queues), ``stages`` (the per-family stage contract; LiteEval's in
+``gated``), ``stream`` (StreamRuntime), ``prediction`` (Prediction), ``stats``,
 ``annotate`` (AnnotatedVideoWriter), ``cli_run`` (run_stream for ``edgevid run``).
 Names below are imported on first use, so ``import edgevid.runtime`` stays light.
 """
@@ -12,7 +13,7 @@ from .._optional import lazy_attributes
 _LAZY = {
     "open_source": ".source", "Frame": ".source", "Source": ".source", "csi_pipeline": ".source",
     "GatedPolicy": ".policies", "Policy": ".policies",
-    "StreamRuntime": ".stream", "Prediction": ".stream",
+    "StreamRuntime": ".stream", "Prediction": ".prediction",
     "StreamStats": ".stats",
     "AnnotatedVideoWriter": ".annotate",
     "run_stream": ".cli_run", "format_prediction": ".cli_run",

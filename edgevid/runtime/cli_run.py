@@ -14,7 +14,8 @@ from ..bundle import load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
 from .source import open_source
-from .stream import Prediction, StreamRuntime
+from .prediction import Prediction
+from .stream import StreamRuntime
 
 log = get_logger(__name__)
 
@@ -29,14 +30,14 @@ def format_prediction(pred: Prediction, json_lines: bool = False) -> str:
 
 def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "auto", json_lines: bool = False,
                out_video: Optional[Union[str, Path]] = None, max_frames: Optional[int] = None,
-               fine_cap: Optional[int] = None, fine_window: Optional[int] = None, fps: Optional[float] = None,
-               loop: bool = False, pipelined: bool = True, queue_size: int = 4, threads: Optional[int] = None,
-               emit: Optional[Callable[[str], None]] = None,
-               on_prediction: Optional[Callable[[Prediction], None]] = None) -> Dict[str, Any]:
+               fps: Optional[float] = None, loop: bool = False, pipelined: bool = True, queue_size: int = 4,
+               threads: Optional[int] = None, emit: Optional[Callable[[str], None]] = None,
+               on_prediction: Optional[Callable[[Prediction], None]] = None, **policy_options: Any) -> Dict[str, Any]:
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
 
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
-    every frame). ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
+    every frame). ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; None
+    values are ignored). ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
     ``on_prediction(pred)`` receives the Prediction itself. ``max_frames`` stops after that many.
     """
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
@@ -45,7 +46,7 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     bundle = load_bundle(bundle_path)
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
     runtime = StreamRuntime(bundle, backend, pipelined=pipelined, queue_size=queue_size, threads=threads,
-                            fine_cap=fine_cap, fine_window=fine_window)
+                            **policy_options)
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(open_source(source, fps=step_fps, loop=loop))
         writer = None

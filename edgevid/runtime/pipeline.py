@@ -14,6 +14,9 @@ Pipelined layout (every arrow is a bounded ``queue.Queue(queue_size)``)::
 - The caller leaving early (``break``, ``close()``, garbage collection of the generator) stops the
   stages. In every case all threads are joined before the generator finishes.
 
+A stage that returns ``None`` consumed its item without passing anything on (a clip window that is
+not full yet, a frame held for later): nothing goes downstream for it.
+
 Sequential mode runs the same stage functions one after another in the caller's thread.
 """
 from __future__ import annotations
@@ -115,7 +118,10 @@ class Pipeline:
                 return
             for name, fn in self.stages:
                 item = self._timed(name, fn, item)
-            yield item
+                if item is None:
+                    break
+            else:
+                yield item
 
     # pipelined -----------------------------------------------------------------------------------
     def run_pipelined(self, source: Iterable[Any], *, live: bool = False) -> Iterator[Any]:
@@ -167,6 +173,8 @@ class Pipeline:
                     return
                 if not _final(item):
                     item = self._timed(name, fn, item)
+                    if item is None:
+                        continue  # consumed: nothing to pass on for this one
                 if not q_out.put(item) or _final(item):
                     return
         except BaseException as e:  # travels behind the items finished before; the caller re-raises it

@@ -8,6 +8,10 @@ GMACs (models.md §2.7), per step of the LiteEval chain::
     gmacs_per_frame   = coarse_cnn + coarse_step + fine_rate · (fine_cnn + fine_step)
     gmacs_always_fine = fine_cnn + fine_step
     gmacs_saved       = 1 − gmacs_per_frame / gmacs_always_fine
+
+Other families report what their stages spent (``add_gmacs`` per graph run)::
+
+    gmacs_per_frame   = gmacs spent / source frames      (SlowFast: clip GMACs × clips / frames)
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ class StreamStats:
         self.fine_steps = 0
         self.fine_capped = 0
         self.resets = 0
+        self.gmacs_spent = 0.0  # families without the LiteEval formula report runs here
         self.started: Optional[float] = None
         self._first: Optional[float] = None
         self._last: Optional[float] = None
@@ -71,6 +76,12 @@ class StreamStats:
             self.steps += 1
             self.fine_steps += path == "fine"
             self.fine_capped += bool(capped)
+
+    def add_gmacs(self, gmacs: Optional[float]) -> None:
+        """A graph run of ``gmacs`` (None: unknown, not counted)."""
+        if gmacs is not None:
+            with self._lock:
+                self.gmacs_spent += float(gmacs)
 
     def add_prediction(self, latency: float) -> None:
         now = time.perf_counter()
@@ -110,6 +121,10 @@ class StreamStats:
 
     def _gmacs(self) -> Dict[str, Any]:
         roles = COARSE_ROLES + FINE_ROLES
+        if not any(r in self.gmacs for r in roles):
+            per_frame = self.gmacs_spent / self.source_frames if self.source_frames and self.gmacs_spent else None
+            return {"gmacs_by_graph": dict(self.gmacs), "gmacs_per_frame": per_frame, "gmacs_always_fine": None,
+                    "gmacs_saved": None}
         known = all(self.gmacs.get(r) is not None for r in roles)
         result: Dict[str, Any] = {"gmacs_by_graph": {r: self.gmacs.get(r) for r in roles},
                                   "gmacs_per_frame": None, "gmacs_always_fine": None, "gmacs_saved": None}

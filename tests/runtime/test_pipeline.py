@@ -47,6 +47,16 @@ def test_file_source_keeps_every_item_in_order():
     assert not stage_threads()
 
 
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_stage_returning_none_passes_nothing_on(pipelined):
+    seen = []
+    pipe, stats = make([("hold", lambda x: x if x % 3 == 0 else None), ("b", lambda x: seen.append(x) or x)])
+    out = list(pipe.run_pipelined(FakeSource(10)) if pipelined else pipe.run_sequential(FakeSource(10)))
+    assert out == seen == [0, 3, 6, 9]
+    assert stats.to_dict()["stages_ms"]["hold"]["count"] == 10
+    assert not stage_threads()
+
+
 def test_sequential_gives_the_same_items():
     stages = [("a", lambda x: x + 1), ("b", lambda x: x * 10)]
     pipe, _ = make(stages)

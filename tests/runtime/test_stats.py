@@ -24,6 +24,18 @@ def test_gmacs_and_fine_rate():
     assert d["gmacs_by_graph"] == GMACS
 
 
+def test_other_families_report_gmacs_spent_per_source_frame():
+    s = StreamStats({"clip": 50.3})
+    for i in range(10):
+        s.add_source_frame()
+        if i % 4 == 3:
+            s.add_gmacs(50.3)  # a clip every 4 frames
+    s.add_gmacs(None)  # unknown cost is not counted
+    d = s.to_dict()
+    assert d["gmacs_per_frame"] == pytest.approx(2 * 50.3 / 10)
+    assert d["gmacs_by_graph"] == {"clip": 50.3} and d["gmacs_saved"] is None
+
+
 def test_paper_anchor_numbers():
     """models.md §2.7: ≈10.74 fine steps of 129 with 0.08 / 7.82 GMACs gives 94.3 GMACs per video."""
     s = StreamStats({"coarse_cnn": 0.08, "coarse_step": 0.0, "fine_cnn": 7.82, "fine_step": 0.0})
