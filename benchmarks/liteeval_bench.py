@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edgevid.backends import open_session  # noqa: E402
 from edgevid.data.folder import VideoFolder  # noqa: E402
 from edgevid.data.synthetic import generate_dataset, generate_stream  # noqa: E402
-from edgevid.demo import FULL, QUICK  # noqa: E402
+from edgevid.demo.liteeval import FULL, QUICK  # noqa: E402
 from edgevid.export import export_bundle  # noqa: E402
 from edgevid.export.liteeval import liteeval_roles  # noqa: E402
 from edgevid.fsutil import atomic_path, write_json  # noqa: E402

@@ -9,7 +9,7 @@ from ..cli import enable_progress, print_json
 def main(args) -> int:
     from ..demo import run_demo
 
-    report = run_demo(args.out, seed=args.seed, quick=args.quick, overwrite=args.overwrite,
+    report = run_demo(args.out, model=args.model, seed=args.seed, quick=args.quick, overwrite=args.overwrite,
                       progress=lambda message: print(message, file=sys.stderr, flush=True),
                       show_bars=enable_progress(args))
     if args.json:
@@ -20,19 +20,17 @@ def main(args) -> int:
 
 
 def format_report(report, out) -> str:
+    from ..demo import family_demo
+
     acc, lat = report["accuracy"], report["latency_ms"]
     files = report["files"]
     return "\n".join([
-        "LiteEval demo (MobileNetV2 @112 coarse + ResNet-18 @224 fine, ONNX Runtime on CPU)",
+        "%s demo, ONNX Runtime on CPU" % report["title"],
         "  accuracy        %.1f%% of %d held-out segments (per frame %.1f%%)" % (
-            100 * acc["segment_accuracy"], acc["segments"], 100 * acc["frame_accuracy"]),
-        "  fine model on   %.1f%% of frames" % (100 * report["fine_rate"]),
-        "  GMACs per frame %.3f vs %.3f always-fine: %.1f%% saved" % (
-            report["gmacs_per_frame"], report["gmacs_always_fine"], 100 * report["gmacs_saved"]),
+            100 * acc["segment_accuracy"], acc["segments"], 100 * (acc["frame_accuracy"] or 0.0)),
+    ] + family_demo(report["model"]).summary_lines(report) + [
         "  speed           %.1f FPS, latency p50 %.1f / p90 %.1f / p99 %.1f ms" % (
             report["fps"], lat["p50"], lat["p90"], lat["p99"]),
-        "  parity          %s (gate agreement %.3f)" % ("ok" if report["parity"]["ok"] else "MISMATCH",
-                                                       report["parity"]["gate_agreement"]),
         "report:          %s/report.json" % out,
         "annotated video: %s/%s" % (out, files["annotated_video"]),
         "bundle:          %s/%s  (try: edgevid run %s/%s --source %s/%s)" % (

@@ -1,0 +1,145 @@
+"""``edgevid demo``: a model family end to end on a CPU, from nothing to a measured report.
+
+::
+
+    synthetic data (train / val class folders, a held-out stream with ground truth)
+      ─► train the family's small model ─► export the bundle ─► parity PyTorch vs ONNX Runtime
+      ─► stream the held-out video through ONNX Runtime ─► report.json + annotated video
+
+The steps common to every family live here; each family's module (``liteeval``, …) says how to
+train, export and check its model, which policy options its stream takes, and what its report adds.
+Everything is written into a temporary folder beside ``out`` that becomes ``out`` only when every
+step succeeded, so a failed or interrupted demo leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from ..errors import ConfigError
+from ..fsutil import atomic_dir, write_json
+from ..log import get_logger
+
+log = get_logger(__name__)
+
+# family -> module with its demo steps (imported when that demo runs)
+FAMILIES = {"liteeval": "edgevid.demo.liteeval"}
+
+Progress = Callable[[str], None]
+
+
+def family_demo(model: str) -> Any:
+    """The demo module of a model family; ConfigError for one without a demo."""
+    if model not in FAMILIES:
+        raise ConfigError("no demo for model '%s'" % model, None, "choose one of " + ", ".join(FAMILIES))
+    return importlib.import_module(FAMILIES[model])
+
+
+def run_demo(out, *, model: str = "liteeval", seed: int = 0, quick: bool = False, overwrite: bool = False,
+             settings: Any = None, progress: Optional[Progress] = None, show_bars: bool = False) -> Dict[str, Any]:
+    """Run the whole demo of ``model`` into ``out``; returns the report (also ``out/report.json``)."""
+    family = family_demo(model)
+    s = settings or (family.QUICK if quick else family.FULL)
+    say = progress or (lambda message: log.info("%s", message))
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError("the demo output folder %s already exists" % out, None,
+                          "pass --overwrite to replace it, or choose another --out")
+    timings: Dict[str, float] = {}
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        say("1/5 generating synthetic data")
+        data = _timed(timings, "data", make_data, tmp / "data", s, seed)
+        say("2/5 training %s on %d videos" % (family.TITLE, data["train_videos"]))
+        trained = _timed(timings, "train", family.train, tmp, data, s, seed, show_bars)
+        say("3/5 exporting the bundle")
+        bundle = _timed(timings, "export", family.export, trained, tmp / "bundle", s)
+        say("4/5 checking parity PyTorch vs ONNX Runtime")
+        parity = _timed(timings, "verify", family.verify, trained, bundle, data["stream"], s)
+        say("5/5 streaming the held-out video through ONNX Runtime")
+        stream = _timed(timings, "stream", _stream, tmp, data["stream"], family.stream_options(s))
+        report = _report(model, family, s, seed, data, trained, parity, stream, timings)
+        write_json(tmp / "report.json", report)
+    return report
+
+
+def _timed(timings: Dict[str, float], name: str, fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    timings[name] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def make_data(root: Path, s: Any, seed: int) -> Dict[str, Any]:
+    """Train / val class folders of ``s.frames``-frame clips and a held-out stream of such segments."""
+    from ..data.synthetic import CLASSES, generate_dataset, generate_stream
+
+    generate_dataset(root / "train", s.train_per_class, num_frames=s.frames, fps=s.fps, seed=seed)
+    generate_dataset(root / "val", s.val_per_class, num_frames=s.frames, fps=s.fps, seed=seed + 1000)
+    stream = generate_stream(root / "stream.avi", s.stream_segments, s.frames, fps=s.fps, seed=seed + 2000)
+    return {"root": root, "stream": stream, "classes": list(CLASSES),
+            "train_videos": s.train_per_class * len(CLASSES), "val_videos": s.val_per_class * len(CLASSES)}
+
+
+def _stream(tmp: Path, stream_path: Path, options: Dict[str, Any]) -> Dict[str, Any]:
+    from ..runtime.cli_run import run_stream
+
+    predictions: List[Dict[str, Any]] = []
+    stats = run_stream(tmp / "bundle", str(stream_path), backend="ort", out_video=tmp / "annotated.avi",
+                       on_prediction=lambda p: predictions.append(p.to_dict()), **options)
+    with open(str(tmp / "predictions.jsonl"), "w") as f:  # inside the demo's temporary folder
+        f.writelines(json.dumps(p) + "\n" for p in predictions)
+    return {"stats": stats, "predictions": predictions}
+
+
+def score_stream(predictions: List[Dict[str, Any]], segments: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Accuracy against ground truth: per segment (prediction at its last frame) and per frame.
+
+    Compared by class name: the bundle's label order (sorted class folders) need not be the
+    generator's class order. Frames without a prediction (a clip window still filling) count as
+    misses per segment and are left out per frame.
+    """
+    by_frame = {p["frame_index"]: p["label"] for p in predictions}
+    frame_hits = frame_total = seg_hits = 0
+    per_class: Dict[str, List[int]] = {}
+    for seg in segments:
+        for i in range(seg["start"], seg["end"]):
+            if i in by_frame:
+                frame_total += 1
+                frame_hits += by_frame[i] == seg["class"]
+        hit = int(by_frame.get(seg["end"] - 1) == seg["class"])
+        seg_hits += hit
+        per_class.setdefault(seg["class"], []).append(hit)
+    return {
+        "segment_accuracy": seg_hits / len(segments) if segments else None,
+        "frame_accuracy": frame_hits / frame_total if frame_total else None,
+        "segments": len(segments), "frames_scored": frame_total,
+        "per_class_segment_accuracy": {c: sum(h) / len(h) for c, h in sorted(per_class.items())},
+    }
+
+
+def _report(model, family, s, seed, data, trained, parity, stream, timings) -> Dict[str, Any]:
+    from ..data.synthetic import read_stream_labels
+
+    truth = read_stream_labels(data["stream"])
+    stats = stream["stats"]
+    report = {
+        "model": model, "title": family.TITLE, "seed": seed, "settings": asdict(s),
+        "accuracy": score_stream(stream["predictions"], truth["segments"]),
+        "gmacs_per_frame": stats["gmacs_per_frame"], "gmacs_by_graph": stats["gmacs_by_graph"],
+        "fps": stats["fps"], "latency_ms": stats["latency_ms"], "stages_ms": stats["stages_ms"],
+        "frames": stats["frames"], "source_frames": stats["source_frames"], "dropped": stats["dropped"],
+        "training": family.training_summary(trained),
+        "parity": parity,
+        "data": {"classes": data["classes"], "train_videos": data["train_videos"], "val_videos": data["val_videos"],
+                 "stream_frames": truth["segments"][-1]["end"] if truth["segments"] else 0},
+        "files": {"bundle": "bundle", "checkpoint": "checkpoint.pt", "annotated_video": "annotated.avi",
+                  "stream": "data/stream.avi", "predictions": "predictions.jsonl"},
+        "timings_s": timings,
+        "backend": "ort (ONNX Runtime, CPU)",
+    }
+    report.update(family.stream_summary(stats))
+    return report
