@@ -66,7 +66,8 @@ def frames_tensor(pre, frames: np.ndarray, size: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _preprocessor(size: int):
+def prernn_preprocessor(size: int):
+    """The runtime's Preprocessor for PreRNN inputs of side ``size``."""
     from ..runtime.preprocess import Preprocessor
 
     return Preprocessor(prernn_preprocess_spec(size))
@@ -90,7 +91,7 @@ def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batc
                 return TrunkFeatures(tuple(d["feats"]), d["labels"], d["lengths"])
         except Exception as e:  # a damaged cache is recomputed, never trusted
             log.warning("ignoring feature cache %s (%s); recomputing", cache, e)
-    pre, per_video, labels, lengths = _preprocessor(image_size), [], [], []
+    pre, per_video, labels, lengths = prernn_preprocessor(image_size), [], [], []
     with _eval_mode(model.trunk), torch.no_grad():
         for i in _progress(range(len(dataset)), progress, "features"):
             frames, label = _video(dataset, i)

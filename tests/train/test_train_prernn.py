@@ -47,3 +47,20 @@ def test_resume_continues_and_wrong_family_is_refused(videos, tmp_path):
     other = PreRNNConfig(num_classes=2, arch="small_vgg", layer="fc6", cell="vrnn", form="prernn", image_size=32)
     with pytest.raises(CheckpointError, match="another model configuration"):
         train_prernn(other, videos, out=tmp_path / "x.pt", epochs=3, batch_size=4, resume=out)
+
+
+def test_cli_train_then_analyze_saturation(videos, tmp_path, capsys):
+    from edgevid.cli import main
+
+    ckpt = tmp_path / "gru.pt"
+    assert main(["train", "prernn", "--data", str(videos.root), "--out", str(ckpt), "--frames", "4",
+                 "--arch", "small_vgg", "--layer", "fc6", "--cell", "gru", "--form", "sih", "--image-size", "32",
+                 "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--val-split", "0.25"]) == 0
+    assert "checkpoint:" in capsys.readouterr().out
+    out = tmp_path / "sat"
+    assert main(["analyze-saturation", "--checkpoint", str(ckpt), "--data", str(videos.root), "--out", str(out),
+                 "--frames", "4"]) == 0
+    assert "recurrence (gru):" in capsys.readouterr().out
+    assert (out / "saturation.json").is_file() and (out / "saturation.png").is_file()
+    assert main(["analyze-saturation", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(videos.root),
+                 "--out", str(out)]) == CheckpointError.exit_code
