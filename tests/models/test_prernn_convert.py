@@ -48,6 +48,8 @@ def test_identity_vrnn_conv_on_resnet18():
     pooled = trunk(flat).flatten(1).view(1, 3, -1)
     assert (out["hidden"] - pooled).abs().max().item() < 1e-5
     assert (out["logits"] - cnn(flat).view(1, 3, -1)).abs().max().item() < 1e-5
+    literal = _zero_whh(convert(cnn, layer="layer4", cell="vrnn", form="prernn", pre_pool_relu=False))
+    assert (literal(frames)["hidden"] - pooled).abs().max().item() > 1e-3   # eq. 6 as printed: no ReLU before P
 
 
 @pytest.mark.parametrize("cell,form,width", [("lstm", "sih", 32), ("gru", "prernn", 96), ("vrnn", "prernn", 32),
