@@ -21,9 +21,9 @@ def videos(tmp_path_factory):
 def test_train_loss_falls_and_checkpoint_reloads(videos, tmp_path, cell, form):
     config = PreRNNConfig(num_classes=2, arch="small_vgg", layer="fc6", cell=cell, form=form, image_size=32)
     out = tmp_path / "m.pt"
-    result = train_prernn(config, videos, videos, out=out, epochs=6, batch_size=4, lr=3e-3,
+    result = train_prernn(config, videos, videos, out=out, epochs=8, batch_size=4, lr=1e-2,
                           cache_dir=tmp_path / "cache")
-    losses = [h["train"]["loss"] for h in result.history]
+    losses = [h["val"]["loss"] for h in result.history]   # eval mode: deterministic (no dropout)
     assert losses[-1] < losses[0], losses
     ckpt = torch.load(str(out), map_location="cpu", weights_only=True)
     assert ckpt["family"] == "prernn" and ckpt["labels"] == list(videos.classes)
