@@ -39,7 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     configure(-1 if args.quiet else args.verbose)
     import importlib
 
-    module = importlib.import_module("edgevid.commands." + args.verb)
+    module = importlib.import_module("edgevid.commands." + args.verb.replace("-", "_"))  # analyze-saturation
     try:
         return int(module.main(args) or 0)
     except EdgevidError as e:

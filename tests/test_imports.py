@@ -58,7 +58,7 @@ def test_cli_help_without_heavy_packages():
             main(["--help"])
         except SystemExit as e:
             assert e.code == 0
-        for verb in ("demo", "train", "export", "run", "info", "verify"):
+        for verb in ("demo", "train", "export", "run", "info", "verify", "analyze-saturation"):
             try:
                 main([verb, "--help"])
             except SystemExit as e:

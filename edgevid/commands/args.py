@@ -18,7 +18,7 @@ def demo(p):
 
 @verb("train", "Train a model on a class-folder video data set (root/<class>/<video>)")
 def train(p):
-    p.add_argument("family", choices=("liteeval",), help="model family")
+    p.add_argument("family", choices=("liteeval", "prernn"), help="model family")
     p.add_argument("--data", required=True, help="training data: root/<class>/<video>")
     p.add_argument("--val", help="validation data in the same layout (default: hold out --val-split)")
     p.add_argument("--val-split", type=float, default=0.2, help="share of --data held out when no --val")
@@ -38,6 +38,25 @@ def train(p):
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--cache-dir", help="where per-frame features are cached (default: next to --out)")
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("prernn", "PreRNN / PreRNN-SIH (models.md §4)")
+    g.add_argument("--arch", default="vgg16", help="CNN to convert: small_vgg, vgg11…vgg19(_bn), resnet18…101")
+    g.add_argument("--weights", help="state dict (.pth) of the trained CNN to convert (default: random init)")
+    g.add_argument("--layer", default="fc6", help="layer to convert: fc6/fc7/fc8 (VGG) or layer4 (ResNet)")
+    g.add_argument("--cell", choices=("lstm", "gru", "vrnn"), default="lstm")
+    g.add_argument("--form", choices=("sih", "prernn", "traditional"), default="sih",
+                   help="sih (shared input drive), prernn (gate-dependent), traditional (RNN on top, baseline)")
+    g.add_argument("--hidden", type=int, help="traditional form only: hidden size (default: feature size)")
+    g.add_argument("--image-size", type=int, default=224, help="square input side (default: 224)")
+
+
+@verb("analyze-saturation", "Gate saturation of a trained PreRNN checkpoint: keep or revert the layer (JSON + PNG)")
+def analyze_saturation(p):
+    p.add_argument("--checkpoint", required=True, help="checkpoint written by 'edgevid train prernn'")
+    p.add_argument("--data", required=True, help="held-out videos: root/<class>/<video>")
+    p.add_argument("--out", required=True, help="folder for saturation.json and saturation.png")
+    p.add_argument("--frames", type=int, default=16, help="steps per video, state carried (default: 16)")
+    p.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (default: 8)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 @verb("export", "Export a trained checkpoint to a bundle: per-role ONNX graphs + bundle.json")

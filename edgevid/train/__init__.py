@@ -9,6 +9,8 @@ from .liteeval import (  # noqa: F401
 )
 from .loop import FitResult, TensorBatches, Trainer  # noqa: F401
 from .losses import liteeval_loss  # noqa: F401
+from .prernn import PreRNNTrainResult, load_prernn_checkpoint, train_prernn  # noqa: F401
 
 __all__ = ["Trainer", "TensorBatches", "FitResult", "liteeval_loss", "FeatureSet", "extract_features",
-           "recalibrate_bn", "train_liteeval", "load_liteeval_checkpoint", "LiteEvalTrainResult"]
+           "recalibrate_bn", "train_liteeval", "load_liteeval_checkpoint", "LiteEvalTrainResult",
+           "train_prernn", "load_prernn_checkpoint", "PreRNNTrainResult"]

@@ -1,0 +1,224 @@
+"""Training PreRNN / PreRNN-SIH models and the traditional baseline (models.md §4) on class-folder video.
+
+::
+
+    dataset ─► Preprocessor (S×S, ImageNet normalisation; the runtime's code) ─► frozen trunk
+            ─► trunk outputs per frame: (x_t,) or (x_t, γ_t) [V,T,…] ── cached as <cache_dir>/prernn-<key>.pt
+            ─► Trainer: drive (W_xy fine-tuned) ─► recurrence (W_h* new) ─► head ─► logits [N,T,C]
+            ─► checkpoint: family "prernn", config, labels, full model state (trunk included)
+
+The pretrained layers before the converted one stay frozen (the trunk's outputs are cached once, reusing
+LiteEval's cache fingerprints); the converted layer's input weights, the new recurrent weights and the layers
+after it are trained. Loss: cross-entropy averaged over **every real step** (not only the last): a streaming
+model emits a label per frame, so every step is supervised; accuracy is reported on the last real step.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import CheckpointError, ConfigError, DataError
+from ..fsutil import atomic_path
+from ..log import get_logger
+from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
+from ..spec import PreprocessSpec
+from .liteeval import _check_classes, _eval_mode, _pad, _progress, _torch_threads, _video  # shared helpers
+from .liteeval import dataset_fingerprint, module_fingerprint
+from .losses import last_step_index
+from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
+
+log = get_logger(__name__)
+
+FAMILY = "prernn"
+CACHE_VERSION = 1
+PathLike = Union[str, Path]
+
+
+def prernn_preprocess_spec(image_size: int = 224) -> PreprocessSpec:
+    """models.md §1.3: ImageNet normalisation, S×S crop (short side scaled 256/224 × S first)."""
+    return PreprocessSpec(resize_short=int(round(image_size * 256 / 224)), crop=image_size, sizes=(image_size,))
+
+
+class TrunkFeatures(NamedTuple):
+    """Trunk outputs of a data set: ``feats`` = tuple of [V,T,…] ((x,) or (x, γ)), ``labels`` [V], ``lengths`` [V]."""
+
+    feats: Tuple[torch.Tensor, ...]
+    labels: torch.Tensor
+    lengths: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return (torch.arange(self.feats[0].shape[1])[None, :] < self.lengths[:, None]).float()
+
+
+def frames_tensor(pre, frames: np.ndarray, size: int) -> torch.Tensor:
+    """BGR uint8 frames [T,H,W,3] → network input [T,3,S,S] through the runtime's Preprocessor."""
+    out = np.empty((frames.shape[0], 3, size, size), np.float32)
+    for k in range(frames.shape[0]):
+        out[k] = pre(frames[k])[size][0]     # reused buffer: copy out
+    return torch.from_numpy(out)
+
+
+def prernn_preprocessor(size: int):
+    """The runtime's Preprocessor for PreRNN inputs of side ``size``."""
+    from ..runtime.preprocess import Preprocessor
+
+    return Preprocessor(prernn_preprocess_spec(size))
+
+
+def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batch_size: int = 32,
+                           cache_dir: Optional[PathLike] = None, progress: bool = False) -> TrunkFeatures:
+    """Run the frozen trunk over every frame once (eval mode, no grad); cached under ``cache_dir`` keyed by
+    data set, preprocessing, trunk weights and the converted layer."""
+    _check_classes(dataset, "feature")
+    key = hashlib.sha256(json.dumps({
+        "version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
+        "preprocess": prernn_preprocess_spec(image_size).to_dict(), "info": model.info,
+        "trunk": module_fingerprint(model.trunk)}, sort_keys=True, default=str).encode()).hexdigest()
+    cache = None if cache_dir is None else Path(cache_dir) / ("prernn-%s.pt" % key[:32])
+    if cache is not None and cache.is_file():
+        try:
+            d = torch.load(str(cache), map_location="cpu", weights_only=True)
+            if d.get("key") == key:
+                log.info("trunk features of %d videos loaded from %s", d["labels"].shape[0], cache)
+                return TrunkFeatures(tuple(d["feats"]), d["labels"], d["lengths"])
+        except Exception as e:  # a damaged cache is recomputed, never trusted
+            log.warning("ignoring feature cache %s (%s); recomputing", cache, e)
+    pre, per_video, labels, lengths = prernn_preprocessor(image_size), [], [], []
+    with _eval_mode(model.trunk), torch.no_grad():
+        for i in _progress(range(len(dataset)), progress, "features"):
+            frames, label = _video(dataset, i)
+            x = frames_tensor(pre, frames, image_size)
+            outs = [model.trunk_features(x[s:s + batch_size]) for s in range(0, x.shape[0], batch_size)]
+            per_video.append(tuple(torch.cat(parts) for parts in zip(*outs)))
+            labels.append(label)
+            lengths.append(frames.shape[0])
+    steps = max(lengths)
+    feats = tuple(_pad([v[k] for v in per_video], steps) for k in range(len(per_video[0])))
+    result = TrunkFeatures(feats, torch.tensor(labels, dtype=torch.long), torch.tensor(lengths, dtype=torch.long))
+    if cache is not None:
+        with atomic_path(cache) as tmp:
+            torch.save({"key": key, "feats": list(feats), "labels": result.labels, "lengths": result.lengths}, str(tmp))
+    return result
+
+
+def _split(batch):
+    *feats, labels, mask = batch
+    return tuple(feats), labels, mask
+
+
+def prernn_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over every real step of every video (mask [N,T], 1 = real)."""
+    n, t, c = logits.shape
+    ce = F.cross_entropy(logits.reshape(n * t, c), labels.repeat_interleave(t), reduction="none").view(n, t)
+    return (ce * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def prernn_loss_fn(model, batch, step):
+    feats, labels, mask = _split(batch)
+    logits = model.forward_features(feats)["logits"]
+    last = logits[torch.arange(labels.shape[0]), last_step_index(mask)]
+    return prernn_loss(logits, labels, mask), {"accuracy": float((last.argmax(1) == labels).float().mean())}
+
+
+def prernn_evaluate(model, batches) -> Dict[str, float]:
+    """Validation: loss over every step and accuracy of the last real step, averaged over videos."""
+    sums, count = {"loss": 0.0, "accuracy": 0.0}, 0
+    for batch in batches:
+        loss, metrics = prernn_loss_fn(model, batch, 0)
+        n = batch[-2].shape[0]
+        sums["loss"] += float(loss) * n
+        sums["accuracy"] += metrics["accuracy"] * n
+        count += n
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+@dataclass
+class PreRNNTrainResult:
+    """Outcome of :func:`train_prernn`: the trained model (eval mode) and its checkpoint files."""
+
+    model: PreRNNModel
+    checkpoint: Path
+    best_checkpoint: Optional[Path]
+    epochs: int
+    global_step: int
+    best_accuracy: Optional[float]
+    history: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike, epochs: int, batch_size: int,
+                 lr: float = 1e-4, weight_decay: float = 0.0, grad_clip: float = 5.0,
+                 weights: Optional[PathLike] = None, resume: Optional[PathLike] = None, seed: int = 0,
+                 cache_dir: Optional[PathLike] = None, progress: bool = False) -> PreRNNTrainResult:
+    """Convert ``config.arch`` (from local ``weights``; random otherwise) and fine-tune on a video data set.
+
+    Trunk frozen and cached; Adam on drive + recurrence + head; :func:`prernn_loss` on every step.
+    ``out`` is written after every epoch (resumable with ``resume=out``; ``<stem>.best<suffix>`` keeps the best
+    validation accuracy). Checkpoints load with ``weights_only=True`` (:func:`load_prernn_checkpoint`).
+    """
+    classes = _check_classes(train_set, "training")
+    if val_set is not None and _check_classes(val_set, "validation") != classes:
+        raise DataError("the validation set's classes differ from the training set's", None,
+                        "use the same class folders in both sets")
+    if config.num_classes != len(classes):
+        raise ConfigError("the config has %d classes, the training set %d" % (config.num_classes, len(classes)),
+                          None, "set num_classes to the number of class folders")
+    config.labels = list(config.labels) or [str(c) for c in classes]
+    ckpt = None
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        _check_checkpoint(ckpt, resume)
+        if ckpt["config"]["model"] != config.to_dict():
+            raise CheckpointError("checkpoint %s was trained with another model configuration" % resume, None,
+                                  "resume with the configuration it was trained with")
+    seed_everything(seed)
+    model = create_prernn(config, weights=weights if ckpt is None else None)
+    if ckpt is not None:
+        load_model_state(model, ckpt["model"], resume)   # the trunk the cached features came from
+    model.trunk.requires_grad_(False)
+    with _torch_threads(1):   # small recurrent matrices: one thread is fastest on shared cores
+        tr = extract_trunk_features(train_set, model, config.image_size, cache_dir=cache_dir, progress=progress)
+        va = None if val_set is None else extract_trunk_features(val_set, model, config.image_size,
+                                                                 cache_dir=cache_dir, progress=progress)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        trainer = Trainer(
+            model, lambda m: torch.optim.Adam(trainable, lr=lr, weight_decay=weight_decay), prernn_loss_fn,
+            (*tr.feats, tr.labels, tr.mask), epochs=epochs,
+            val_data=None if va is None else (*va.feats, va.labels, va.mask), evaluate=prernn_evaluate,
+            batch_size=batch_size, grad_clip=grad_clip, checkpoint=out, monitor="accuracy", mode="max", seed=seed,
+            progress=progress, config={"model": config.to_dict(), "train": {"lr": lr, "batch_size": batch_size,
+                                                                              "weight_decay": weight_decay,
+                                                                              "seed": seed}},
+            extra={"family": FAMILY, "labels": list(config.labels),
+                   "preprocess": prernn_preprocess_spec(config.image_size).to_dict()})
+        fit = trainer.fit(resume=resume)
+    model.eval()
+    return PreRNNTrainResult(model, Path(out), fit.best_checkpoint, fit.epochs, fit.global_step, fit.best_metric,
+                             fit.history)
+
+
+def _check_checkpoint(ckpt: Dict[str, Any], path) -> None:
+    if ckpt.get("family") != FAMILY or not isinstance((ckpt.get("config") or {}).get("model"), dict):
+        raise CheckpointError("%s is not a PreRNN checkpoint" % path, "family %r" % (ckpt.get("family"),),
+                              "pass a checkpoint written by 'edgevid train prernn'")
+
+
+def load_prernn_checkpoint(path: PathLike) -> Tuple[PreRNNModel, PreRNNConfig]:
+    """Rebuild the trained model (eval mode, CPU) and its config from a :func:`train_prernn` checkpoint."""
+    ckpt = read_checkpoint(path)
+    _check_checkpoint(ckpt, path)
+    try:
+        config = PreRNNConfig(**ckpt["config"]["model"])
+    except (TypeError, ConfigError) as e:
+        raise CheckpointError("the model configuration in %s is unusable" % path, str(e),
+                              "re-train with this version of edgevid") from e
+    model = create_prernn(config)
+    load_model_state(model, ckpt["model"], path)
+    return model.eval(), config
