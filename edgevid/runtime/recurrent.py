@@ -15,8 +15,10 @@ computed in the preprocess stage), and on an explicit :meth:`RecurrentPolicy.req
 Bundle contract (family "prernn"): graphs ``backbone`` (``frame`` [1,3,S,S] → ``v`` [1,H] (SIH / VRNN)
 or ``u`` [1,G·H] (gate-dependent, G = 4 LSTM, 3 GRU)) and ``step`` (inputs ``v``|``u``, ``h_in``,
 ``c_in`` (LSTM only) → ``h_out``, ``c_out`` (LSTM only), ``logits`` [1,C]); policy
-``{"kind": "recurrent", "cell": "lstm"|"gru"|"vrnn", "max_steps", "max_gap_s", "scene_cut", "step_fps"}``.
-The state names and shapes are read from the step graph, so LSTM, GRU and VRNN steps all run.
+``{"kind": "recurrent", "cell": "lstm"|"gru"|"vrnn", "max_steps", "max_gap_s", "scene_cut", "step_fps",
+"step_unit": "frame"}`` (``step_fps`` is the rate ``run_stream`` samples the source at; clip steps are
+not streamed here). The state names and shapes are read from the step graph, so LSTM, GRU and VRNN
+steps all run.
 """
 from __future__ import annotations
 
@@ -68,6 +70,10 @@ class StepContract:
                        "the step takes '%s', 'h_in' and (LSTM) 'c_in' only" % self.drive)
         self.classes = self._classes(outputs, len(bundle.labels))
         self.cell = self._cell(bundle.policy.get("cell"), width)
+        unit = bundle.policy.get("step_unit", "frame")
+        if unit not in (None, "frame"):
+            # a clip step (3D backbone on NCTHW) needs a clip window before the backbone: not built here
+            self._fail("policy step_unit is %r" % (unit,), "these stages step once per frame")
 
     def _drive(self, backbone: Any) -> Tuple[str, int]:
         found = [t for t in backbone.outputs if t.name in DRIVES]
@@ -206,7 +212,8 @@ class RecurrentPolicy(Policy):
         settings = recurrent_settings(bundle.policy, max_steps=max_steps, max_gap_s=max_gap_s)
         self.session = session
         self.record = record
-        self._requested = threading.Event()
+        self._lock = threading.Lock()  # request_reset may come from any thread
+        self._requested = False
         super().__init__(max_steps=settings["max_steps"], max_gap_s=settings["max_gap_s"])
 
     def _zero_state(self) -> None:
@@ -214,12 +221,14 @@ class RecurrentPolicy(Policy):
 
     def request_reset(self) -> None:
         """Zero the state before the next step (e.g. the robot turned to another task)."""
-        self._requested.set()
+        with self._lock:
+            self._requested = True
 
     def step(self, drive: np.ndarray, timestamp: Optional[float] = None, scene_cut: bool = False) -> np.ndarray:
         """One serial recurrent step from the backbone output ``drive``; returns the logits."""
-        cause = "request" if self._requested.is_set() else "scene_cut" if scene_cut else None
-        self._requested.clear()
+        with self._lock:  # take the request and clear it in one go, so none that arrives meanwhile is lost
+            requested, self._requested = self._requested, False
+        cause = "request" if requested else "scene_cut" if scene_cut else None
         self._begin_step(timestamp, cause)
         feeds = {self.contract.drive: drive}
         for state, name_in, _ in STATES:

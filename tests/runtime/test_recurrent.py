@@ -263,6 +263,7 @@ def _reshape(specs, name, shape):
     ("gru", lambda b: b.policy.update(cell="lstm"), ["lstm", "'c_in'"]),
     ("lstm_u", lambda b: b.policy.update(cell="gru"), ["gru"]),
     ("gru", lambda b: b.labels.append("extra"), ["'logits'", "labels"]),
+    ("gru", lambda b: b.policy.update(step_unit="clip"), ["step_unit", "'clip'"]),
 ])
 def test_bundle_off_the_contract_is_a_manifest_error(prernn, cell, edit, words):
     bundle = prernn(cell)
