@@ -321,8 +321,8 @@ class RecurrentStages:
     def rnn(self, work: _Work) -> Tuple[Prediction, float]:
         frame = work.frame
         cut = self.threshold is not None and work.cut > self.threshold
-        logits = self.policy.step(work.drive, frame.timestamp, scene_cut=cut)
         policy = self.policy
+        logits = policy.step(work.drive, frame.timestamp, scene_cut=cut)
         self.stats.add_gmacs(self.gmacs["backbone"])
         self.stats.add_gmacs(self.gmacs["step"])
         self.stats.set(steps=policy.steps, resets=policy.resets, resets_by_cause=dict(policy.reset_causes))
