@@ -92,6 +92,10 @@ def run(p):
     p.add_argument("--fps", type=float, help="sample the source at this rate (default: the bundle's step rate)")
     p.add_argument("--fine-cap", type=int, help="at most this many fine calls per --fine-window steps")
     p.add_argument("--fine-window", type=int, help="window (steps) of the fine cap")
+    p.add_argument("--reset-every", type=int, metavar="N",
+                   help="PreRNN: zero the recurrent state every N steps (default: the bundle's max_steps)")
+    p.add_argument("--scene-cut", type=float, metavar="T",
+                   help="PreRNN: zero the state when the scene-cut score (0..1) exceeds T (default: the bundle's)")
     p.add_argument("--sequential", action="store_true", help="run stages one after another (no threads)")
     p.add_argument("--stats", help="write stream statistics as JSON here")
 

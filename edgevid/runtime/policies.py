@@ -3,8 +3,8 @@
 Graphs are stateless (architecture.md §3); a policy feeds state in, takes the new state out and
 keeps it between steps. The base class holds what every recurrent family shares (reset at stream
 start, every ``max_steps`` steps and after a timestamp gap longer than ``max_gap_s``); a family's
-policy adds its own step. Only LiteEval's :class:`GatedPolicy` exists so far; a clip ring buffer
-(SlowFast) or a plain recurrent step (PreRNN) would sit beside it.
+policy adds its own step: LiteEval's :class:`GatedPolicy` here, PreRNN's ``RecurrentPolicy`` in
+recurrent.py.
 
 LiteEval step (models.md §2.2, §2.8)::
 
@@ -45,7 +45,8 @@ FINE, SKIP = 0, 1  # gate channels (models.md §2.2)
 class Policy:
     """State owner for one stream. Subclasses implement ``_zero_state`` and a family-specific step.
 
-    Counters: ``steps`` (all steps), ``resets`` (state resets after the first), ``since_reset``.
+    Counters: ``steps`` (all steps), ``resets`` (state resets after the first), ``since_reset``,
+    ``reset_causes`` (resets by cause: "gap", "max_steps", or the cause a subclass passes, e.g. "scene_cut").
     """
 
     def __init__(self, *, max_steps: Optional[int] = None, max_gap_s: Optional[float] = None):
@@ -54,6 +55,7 @@ class Policy:
         self.steps = 0
         self.resets = 0
         self.since_reset = 0
+        self.reset_causes: Dict[str, int] = {}
         self._last_ts: Optional[float] = None
         self.reset()
 
@@ -62,15 +64,22 @@ class Policy:
         self.since_reset = 0
         self._zero_state()
 
-    def _begin_step(self, timestamp: Optional[float]) -> None:
-        """Reset when the horizon is used up or the stream jumped; call at the start of every step."""
+    def _begin_step(self, timestamp: Optional[float], cause: Optional[str] = None) -> None:
+        """Reset when the horizon is used up, the stream jumped, or ``cause`` (a subclass's own reason,
+        e.g. a scene cut) is given; call at the start of every step. One reset per step at most, counted
+        under the first cause of: gap, ``cause``, max_steps. The first step starts from zeros uncounted."""
         gap = (timestamp is not None and self._last_ts is not None and self.max_gap_s is not None
                and timestamp - self._last_ts > self.max_gap_s)
-        if gap or (self.max_steps is not None and self.since_reset >= self.max_steps):
+        if gap:
+            cause = "gap"
+        elif cause is None and self.max_steps is not None and self.since_reset >= self.max_steps:
+            cause = "max_steps"
+        if cause is not None and self.steps > 0:
             if gap:
                 log.debug("state reset: %.3fs gap in stream time", timestamp - self._last_ts)
             self.reset()
             self.resets += 1
+            self.reset_causes[cause] = self.reset_causes.get(cause, 0) + 1
         if timestamp is not None:
             self._last_ts = timestamp
         self.steps += 1

@@ -44,6 +44,7 @@ class StreamStats:
         self.fine_steps = 0
         self.fine_capped = 0
         self.resets = 0
+        self.resets_by_cause: Dict[str, int] = {}  # policies that know why they reset (recurrent.py)
         self.gmacs_spent = 0.0  # families without the LiteEval formula report runs here
         self.started: Optional[float] = None
         self._first: Optional[float] = None
@@ -115,6 +116,7 @@ class StreamStats:
                 "latency_ms": _percentiles_ms(self._latency), "stages_ms": stages,
                 "steps": self.steps, "fine_steps": self.fine_steps, "fine_rate": self.fine_rate,
                 "fine_capped": self.fine_capped, "resets": self.resets,
+                "resets_by_cause": dict(self.resets_by_cause),
             }
             out.update(self._gmacs())
         return out

@@ -38,7 +38,8 @@ class StreamRuntime:
     :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: 1 when
     pipelined, since the stages already keep the cores busy and intra-op pools of four sessions fight
     over them, measured 2-3x slower on 2 cores; the backend's default when sequential). ``policy_options``
-    are the family's (LiteEval: ``fine_cap``, ``fine_window``), overriding the bundle's policy; None
+    are the family's (LiteEval: ``fine_cap``, ``fine_window``; PreRNN: ``max_steps``, ``max_gap_s``,
+    ``scene_cut``), overriding the bundle's policy; None
     values are ignored, an option the family does not take is a ConfigError.
     """
 
@@ -59,6 +60,7 @@ class StreamRuntime:
         self.threads = threads
         self.stats = StreamStats(self._gmacs())
         self._runs: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._live: "weakref.WeakSet[Any]" = weakref.WeakSet()  # stages of runs in progress
 
     def run(self, source: Any) -> Iterator[Prediction]:
         """Predictions for ``source``: a Source, any iterable of Frame, or a spec for ``open_source``."""
@@ -66,6 +68,15 @@ class StreamRuntime:
         # weak: a run the caller abandons (break) must stay collectable, so its threads stop on collection
         self._runs.add(gen)
         return gen
+
+    def request_reset(self) -> None:
+        """Zero the recurrent state of the running streams before their next step (families whose
+        stages have ``request_reset``, e.g. PreRNN); ConfigError for a family without one."""
+        if not hasattr(self.stages, "request_reset"):
+            raise ConfigError("a %s stream has no explicit state reset" % self.bundle.family,
+                              "its policy resets on its own schedule only", "leave the request out")
+        for stages in list(self._live):
+            stages.request_reset()
 
     def close(self) -> None:
         """Stop runs that were started and not finished (joins their threads, frees their sessions)."""
@@ -87,6 +98,8 @@ class StreamRuntime:
                 source = stack.enter_context(open_source(source))
             sessions = self._activate(stack)
             stages = self.stages(self.bundle, sessions, stats, **self.options)
+            self._live.add(stages)
+            stack.callback(self._live.discard, stages)
             pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size,
                                 on_source_item=lambda _: stats.add_source_frame(getattr(source, "reconnects", 0)))
             # the last count, also when the source fails without delivering another frame
