@@ -10,7 +10,8 @@ from ..runtime.cli_run import run_stream
 def main(args) -> int:
     stats = run_stream(args.bundle, args.source, backend=args.backend, json_lines=args.json,
                        out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
-                       fine_window=args.fine_window, fps=args.fps, pipelined=not args.sequential,
+                       fine_window=args.fine_window, every=args.every, smooth=args.smooth, pad=args.pad,
+                       fps=args.fps, pipelined=not args.sequential,
                        emit=lambda line: print(line, flush=True))
     if args.stats:
         write_json(args.stats, stats)
@@ -21,16 +22,22 @@ def main(args) -> int:
 
 
 def summary_line(stats) -> str:
-    """One human line: frames, FPS, fine rate, GMACs saved, end-to-end latency percentiles."""
+    """One human line: frames, FPS, fine rate (LiteEval) or clips run (SlowFast), GMACs, latency percentiles."""
     lat = stats.get("latency_ms") or {}
+    if stats.get("family") == "slowfast":
+        return ("%d frames, %s FPS, %d clips run (%d frames held the latest label, %d warm-up), %s GMACs per "
+                "frame, latency p50 %s / p90 %s / p99 %s ms, %d dropped" % (
+                    stats["frames"], _num(stats["fps"]), stats.get("clips", 0), stats.get("held", 0),
+                    stats.get("warmup_frames", 0), _num(stats.get("gmacs_per_frame"), "%.2f"),
+                    _num(lat.get("p50")), _num(lat.get("p90")), _num(lat.get("p99")), stats["dropped"]))
     return ("%d frames, %s FPS, fine model on %s of frames, %s GMACs saved vs always-fine, "
             "latency p50 %s / p90 %s / p99 %s ms, %d dropped" % (
                 stats["frames"], _num(stats["fps"]), _pct(stats["fine_rate"]), _pct(stats["gmacs_saved"]),
                 _num(lat.get("p50")), _num(lat.get("p90")), _num(lat.get("p99")), stats["dropped"]))
 
 
-def _num(x) -> str:
-    return "n/a" if x is None else "%.1f" % x
+def _num(x, fmt: str = "%.1f") -> str:
+    return "n/a" if x is None else fmt % x
 
 
 def _pct(x) -> str:

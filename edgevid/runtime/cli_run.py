@@ -36,8 +36,9 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
 
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
-    every frame). ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; None
-    values are ignored). ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
+    every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already).
+    ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``,
+    ``smooth``, ``pad``; None values are ignored). ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
     ``on_prediction(pred)`` receives the Prediction itself. ``max_frames`` stops after that many.
     """
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
@@ -63,7 +64,7 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
                 on_prediction(pred)
             if max_frames is not None and count >= max_frames:
                 break
-    result = {"bundle": str(bundle.root), "source": src.name, "live": src.live, "step_fps": src.fps,
+    result = {"bundle": str(bundle.root), "family": bundle.family, "source": src.name, "live": src.live, "step_fps": src.fps,
               "backend": backend, "pipelined": pipelined, "out_video": None if out_video is None else str(out_video)}
     result.update(runtime.stats.to_dict())
     return result

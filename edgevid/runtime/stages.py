@@ -24,6 +24,7 @@ from ..errors import ConfigError, ManifestError
 
 FAMILY_STAGES: Dict[str, Tuple[str, str]] = {
     "liteeval": ("edgevid.runtime.gated", "GatedStages"),
+    "slowfast": ("edgevid.runtime.clip", "ClipStages"),
 }
 
 
