@@ -73,7 +73,7 @@ def run(p):
     p.add_argument("--fps", type=float, help="sample the source at this rate (default: the bundle's step rate)")
     p.add_argument("--fine-cap", type=int, help="at most this many fine calls per --fine-window steps")
     p.add_argument("--fine-window", type=int, help="window (steps) of the fine cap")
-    p.add_argument("--every", type=int, help="SlowFast: run a clip every N sampled frames (default: bundle policy)")
+    p.add_argument("--every", type=int, help="SlowFast: a clip every N frames at the model's spacing (default: bundle policy)")
     p.add_argument("--smooth", type=int, help="SlowFast: average the softmax of the last K clips (default: 1, off)")
     p.add_argument("--pad", choices=("none", "repeat"),
                    help="SlowFast warm-up: wait for a full window (none) or fill it with the first frame (repeat)")

@@ -30,6 +30,12 @@ Stages (pipelined: one thread each, see pipeline.py)::
   those mean probabilities (its softmax gives the smoothed scores); without smoothing, the clip's
   own logits.
 
+Stats (``StreamStats.to_dict``): ``clips``, ``held``, ``warmup_frames``, ``unsampled_frames``,
+``repeated_slots``, ``resets``; stage ``clip`` = clip inference times (the ``infer`` stage also times
+the held frames passing through); ``gmacs_per_frame`` = clip GMACs × clips / source frames.
+``every`` counts slots: at the model's spacing one slot per frame, from a slow source a frame may
+advance the window by several slots (and so bring the next clip sooner).
+
 A reset travels down the stages with the first frame of the new segment (``_Work.reset``), so each
 stage resets its own state in stream order: the sampler in preprocess, the ring in window, the
 smoothing in predict. Each piece of state belongs to one stage thread.
