@@ -96,6 +96,10 @@ def run(p):
                    help="PreRNN: zero the recurrent state every N steps (default: the bundle's max_steps)")
     p.add_argument("--scene-cut", type=float, metavar="T",
                    help="PreRNN: zero the state when the scene-cut score (0..1) exceeds T (default: the bundle's)")
+    p.add_argument("--every", type=int, help="SlowFast: a clip every N frames at the model's spacing (default: bundle policy)")
+    p.add_argument("--smooth", type=int, help="SlowFast: average the softmax of the last K clips (default: 1, off)")
+    p.add_argument("--pad", choices=("none", "repeat"),
+                   help="SlowFast warm-up: wait for a full window (none) or fill it with the first frame (repeat)")
     p.add_argument("--sequential", action="store_true", help="run stages one after another (no threads)")
     p.add_argument("--stats", help="write stream statistics as JSON here")
 

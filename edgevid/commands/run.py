@@ -11,6 +11,7 @@ def main(args) -> int:
     stats = run_stream(args.bundle, args.source, backend=args.backend, json_lines=args.json,
                        out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
                        fine_window=args.fine_window, max_steps=args.reset_every, scene_cut=args.scene_cut,
+                       every=args.every, smooth=args.smooth, pad=args.pad,
                        fps=args.fps, pipelined=not args.sequential,
                        emit=lambda line: print(line, flush=True))
     if args.stats:
@@ -22,20 +23,24 @@ def main(args) -> int:
 
 
 def summary_line(stats) -> str:
-    """One human line: frames, FPS, fine rate and GMACs saved (LiteEval) or GMACs per frame and state
-    resets (other families), end-to-end latency percentiles."""
+    """One human line: frames, FPS, what the family's policy did, GMACs, latency percentiles, drops."""
     lat = stats.get("latency_ms") or {}
-    if stats.get("family", "liteeval") != "liteeval":
+    family = stats.get("family", "liteeval")
+    if family == "slowfast":
+        policy = "%d clips run (%d frames held the latest label, %d warm-up), %s GMACs per frame" % (
+            stats.get("clips", 0), stats.get("held", 0), stats.get("warmup_frames", 0),
+            _num(stats.get("gmacs_per_frame"), "%.2f"))
+    elif family == "prernn":
         causes = stats.get("resets_by_cause") or {}
         detail = " (%s)" % ", ".join("%s %d" % kv for kv in sorted(causes.items())) if causes else ""
-        return ("%d frames, %s FPS, %s GMACs per frame, %d state resets%s, latency p50 %s / p90 %s / p99 %s ms, "
-                "%d dropped" % (stats["frames"], _num(stats["fps"]), _num(stats.get("gmacs_per_frame"), "%.3f"),
-                                stats.get("resets", 0), detail, _num(lat.get("p50")), _num(lat.get("p90")),
-                                _num(lat.get("p99")), stats["dropped"]))
-    return ("%d frames, %s FPS, fine model on %s of frames, %s GMACs saved vs always-fine, "
-            "latency p50 %s / p90 %s / p99 %s ms, %d dropped" % (
-                stats["frames"], _num(stats["fps"]), _pct(stats["fine_rate"]), _pct(stats["gmacs_saved"]),
-                _num(lat.get("p50")), _num(lat.get("p90")), _num(lat.get("p99")), stats["dropped"]))
+        policy = "%s GMACs per frame, %d state resets%s" % (_num(stats.get("gmacs_per_frame"), "%.3f"),
+                                                            stats.get("resets", 0), detail)
+    else:
+        policy = "fine model on %s of frames, %s GMACs saved vs always-fine" % (
+            _pct(stats["fine_rate"]), _pct(stats["gmacs_saved"]))
+    return "%d frames, %s FPS, %s, latency p50 %s / p90 %s / p99 %s ms, %d dropped" % (
+        stats["frames"], _num(stats["fps"]), policy, _num(lat.get("p50")), _num(lat.get("p90")),
+        _num(lat.get("p99")), stats["dropped"])
 
 
 def _num(x, fmt: str = "%.1f") -> str:

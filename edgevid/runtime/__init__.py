@@ -2,7 +2,7 @@
 
 Modules: ``source`` (open_source, Frame, csi_pipeline), ``preprocess``, ``policies`` (GatedPolicy),
 ``pipeline`` (threads and bounded queues), ``stages`` (the per-family stage contract; LiteEval's in
-``gated``, PreRNN's in ``recurrent``), ``stream`` (StreamRuntime), ``prediction`` (Prediction), ``stats``,
+``gated``, SlowFast's in ``clip``, PreRNN's in ``recurrent``), ``stream`` (StreamRuntime), ``prediction`` (Prediction), ``stats``,
 ``annotate`` (AnnotatedVideoWriter), ``cli_run`` (run_stream for ``edgevid run``).
 Names below are imported on first use, so ``import edgevid.runtime`` stays light.
 """
@@ -13,6 +13,7 @@ from .._optional import lazy_attributes
 _LAZY = {
     "open_source": ".source", "Frame": ".source", "Source": ".source", "csi_pipeline": ".source",
     "GatedPolicy": ".policies", "Policy": ".policies", "RecurrentPolicy": ".recurrent",
+    "ClipPolicy": ".clip",
     "StreamRuntime": ".stream", "Prediction": ".prediction",
     "StreamStats": ".stats",
     "AnnotatedVideoWriter": ".annotate",

@@ -36,8 +36,10 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
 
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
-    every frame). ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; PreRNN:
-    ``max_steps``, ``max_gap_s``, ``scene_cut``; None values are ignored). ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
+    every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already).
+    ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``,
+    ``smooth``, ``pad``; PreRNN: ``max_steps``, ``max_gap_s``, ``scene_cut``; None values are ignored).
+    ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
     ``on_prediction(pred)`` receives the Prediction itself. ``max_frames`` stops after that many.
     """
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):

@@ -25,6 +25,7 @@ from ..errors import ConfigError, ManifestError
 FAMILY_STAGES: Dict[str, Tuple[str, str]] = {
     "liteeval": ("edgevid.runtime.gated", "GatedStages"),
     "prernn": ("edgevid.runtime.recurrent", "RecurrentStages"),
+    "slowfast": ("edgevid.runtime.clip", "ClipStages"),
 }
 
 

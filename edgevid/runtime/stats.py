@@ -46,6 +46,7 @@ class StreamStats:
         self.resets = 0
         self.resets_by_cause: Dict[str, int] = {}  # policies that know why they reset (recurrent.py)
         self.gmacs_spent = 0.0  # families without the LiteEval formula report runs here
+        self.counts: Dict[str, int] = {}  # a family's own counters (SlowFast: clips, held, …), top level in to_dict
         self.started: Optional[float] = None
         self._first: Optional[float] = None
         self._last: Optional[float] = None
@@ -84,6 +85,11 @@ class StreamStats:
             with self._lock:
                 self.gmacs_spent += float(gmacs)
 
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a family's counter ``name`` (reported at the top level of ``to_dict``)."""
+        with self._lock:
+            self.counts[name] = self.counts.get(name, 0) + int(n)
+
     def add_prediction(self, latency: float) -> None:
         now = time.perf_counter()
         with self._lock:
@@ -119,6 +125,8 @@ class StreamStats:
                 "resets_by_cause": dict(self.resets_by_cause),
             }
             out.update(self._gmacs())
+            for name, value in self.counts.items():
+                out.setdefault(name, value)  # never shadows a common key
         return out
 
     def _gmacs(self) -> Dict[str, Any]:

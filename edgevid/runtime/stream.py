@@ -38,8 +38,8 @@ class StreamRuntime:
     :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: 1 when
     pipelined, since the stages already keep the cores busy and intra-op pools of four sessions fight
     over them, measured 2-3x slower on 2 cores; the backend's default when sequential). ``policy_options``
-    are the family's (LiteEval: ``fine_cap``, ``fine_window``; PreRNN: ``max_steps``, ``max_gap_s``,
-    ``scene_cut``), overriding the bundle's policy; None
+    are the family's (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``, ``smooth``, ``pad``;
+    PreRNN: ``max_steps``, ``max_gap_s``, ``scene_cut``), overriding the bundle's policy; None
     values are ignored, an option the family does not take is a ConfigError.
     """
 

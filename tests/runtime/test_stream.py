@@ -297,7 +297,7 @@ def test_runtime_refuses_bad_settings(make_bundle):
         StreamRuntime(make_bundle("mixed"), fine_cap=-1)
     with pytest.raises(ConfigError, match="max_steps"):
         StreamRuntime(make_bundle("mixed", max_steps=0))
-    with pytest.raises(ConfigError, match="cannot run a slowfast bundle"):
+    with pytest.raises(ConfigError, match="cannot run a nosuch bundle"):
         bundle = make_bundle("mixed")
-        bundle.family = "slowfast"
+        bundle.family = "nosuch"
         StreamRuntime(bundle)

@@ -1,0 +1,375 @@
+"""SlowFast streaming: a timestamp-sampled ring buffer of frames, a clip every N slots, labels per frame.
+
+Stages (pipelined: one thread each, see pipeline.py)::
+
+    capture ─► preprocess ─► window ─► infer ─► predict ─► Prediction
+               sample by     ring of    sessions   smoothing,
+               timestamp     T frames   ["clip"]   "clip" | "held"
+
+- **Sampling** (preprocess stage, :meth:`ClipPolicy.sample`): the model was trained on frames
+  ``1/step_fps`` apart (training fps / frame stride, models.md §3.3). A frame is kept when its
+  timestamp reaches the next slot of a grid anchored at the first kept frame (``t0 + k/step_fps``,
+  minus a tolerance of ``SLOT_TOLERANCE`` of a slot so jittery live clocks do not lose slots); a
+  30 fps and a 60 fps camera therefore feed the same spacing. Frames between slots yield nothing
+  and are not preprocessed. Without ``step_fps`` every frame is a slot.
+- **Slow sources** (gaps of more than one slot): the missed slots are filled with the latest frame
+  before them (a zero-order hold, what the camera showed then), the new frame takes the slot it
+  reached. Repeated slots are counted in stats (``repeated_slots``) and a warning is logged once per
+  stream. A gap longer than ``max_gap_s`` (default: the window's span, T/step_fps, since filling more
+  would replace the whole window by one stale frame) resets the stream instead, as does a
+  timestamp that goes backwards.
+- **Warm-up**: after a reset nothing is predicted until the window holds T slots (those frames
+  yield no Prediction), unless ``pad="repeat"``: the first frame fills the whole window and a clip
+  runs on it at once.
+- **Clips**: the first clip runs when the window is full, then one every ``every`` slots (default
+  T/4). Every sampled frame after warm-up gets a Prediction: ``path="clip"`` where a clip ran on
+  it, ``path="held"`` with the latest (smoothed) label otherwise, so labels are per frame for
+  annotation and robots.
+- **Smoothing** (``smooth=K``, default 1 = off): the label and score are the argmax and value of
+  the mean softmax of the last K clips of this segment. ``Prediction.logits`` is then the log of
+  those mean probabilities (its softmax gives the smoothed scores); without smoothing, the clip's
+  own logits.
+
+Stats (``StreamStats.to_dict``): ``clips``, ``held``, ``warmup_frames``, ``unsampled_frames``,
+``repeated_slots``, ``resets``; stage ``clip`` = clip inference times (the ``infer`` stage also times
+the held frames passing through); ``gmacs_per_frame`` = clip GMACs × clips / source frames.
+``every`` counts slots: at the model's spacing one slot per frame, from a slow source a frame may
+advance the window by several slots (and so bring the next clip sooner).
+
+A reset travels down the stages with the first frame of the new segment (``_Work.reset``), so each
+stage resets its own state in stream order: the sampler in preprocess, the ring in window, the
+smoothing in predict. Each piece of state belongs to one stage thread.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from ..bundle import Bundle
+from ..errors import ConfigError, ManifestError
+from ..log import get_logger
+from .policies import Policy, _positive
+from .prediction import Prediction, frame_image, predict, softmax
+from .stages import check_known_options, frame_size
+from .stats import StreamStats
+
+log = get_logger(__name__)
+
+PADS = ("none", "repeat")
+SLOT_TOLERANCE = 0.1  # of a slot: a frame this early still takes the slot (clock jitter)
+
+
+class ClipWindow:
+    """The last T preprocessed frames in a preallocated ring, assembled in time order on demand.
+
+    ::
+
+        ring [T,3,S,S]:  | f5 | f6 | f7 | f2 | f3 | f4 |      write index w = 3 (oldest)
+        clip [1,3,T,S,S]:  f2 f3 f4 f5 f6 f7                = ring[w:] then ring[:w], C before T
+
+    ``push(frame)`` copies a [1,3,S,S] or [3,S,S] frame in; ``repeat(n)`` pushes the latest frame n more
+    times; ``fill(frame)`` makes every slot that frame (pad="repeat"). ``assemble(out)`` writes the clip
+    into ``out`` or the window's reused buffer (valid until the next assemble: copy what you keep).
+    """
+
+    def __init__(self, frames: int, size: int):
+        self.frames, self.size = int(frames), int(size)
+        self.ring = np.zeros((self.frames, 3, self.size, self.size), np.float32)
+        self.clip = np.zeros((1, 3, self.frames, self.size, self.size), np.float32)
+        self.clear()
+
+    def clear(self) -> None:
+        self.write = 0  # the next slot to write = the oldest frame once full
+        self.filled = 0  # slots written since clear, capped at T
+
+    @property
+    def full(self) -> bool:
+        return self.filled >= self.frames
+
+    def push(self, frame: np.ndarray) -> None:
+        self.ring[self.write] = frame.reshape(self.ring.shape[1:])
+        self._advance(1)
+
+    def repeat(self, n: int) -> None:
+        """The latest frame into the next ``n`` slots (more than T-1 would only overwrite itself)."""
+        if self.filled == 0 or n <= 0:
+            return
+        last = self.ring[(self.write - 1) % self.frames]
+        for _ in range(min(int(n), self.frames - 1)):
+            self.ring[self.write] = last
+            self._advance(1)
+
+    def fill(self, frame: np.ndarray) -> None:
+        self.ring[:] = frame.reshape(self.ring.shape[1:])
+        self.write, self.filled = 0, self.frames
+
+    def assemble(self, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The window as a [1,3,T,S,S] clip, oldest frame first."""
+        out = self.clip if out is None else out
+        w, k = self.write, self.frames - self.write
+        # two slice copies, ring [T,3,S,S] -> clip [3,T,S,S]: no temporary array
+        out[0, :, :k] = self.ring[w:].transpose(1, 0, 2, 3)
+        out[0, :, k:] = self.ring[:w].transpose(1, 0, 2, 3)
+        return out
+
+    def _advance(self, n: int) -> None:
+        self.write = (self.write + n) % self.frames
+        self.filled = min(self.frames, self.filled + n)
+
+
+class ClipPolicy(Policy):
+    """The clip schedule of one stream: sampler, window, clip timing and score smoothing.
+
+    ``frames`` T and ``size`` S come from the graph; ``step_fps`` (None: every frame is a slot),
+    ``every``, ``smooth``, ``pad`` and ``max_gap_s`` as in the module docstring. Each method belongs to
+    one stage thread: ``sample`` (preprocess), ``push`` (window), ``smoothed`` (predict).
+    Counters: ``steps`` (sampled frames), ``resets``, ``repeated_slots``.
+    """
+
+    def __init__(self, frames: int, size: int, *, step_fps: Optional[float] = None, every: Optional[int] = None,
+                 smooth: int = 1, pad: str = "none", max_gap_s: Optional[float] = None):
+        self.frames = int(frames)
+        self.step_fps = _positive(step_fps, "step_fps", float)
+        self.period = None if self.step_fps is None else 1.0 / self.step_fps
+        self.every = _positive(every, "every", int) or max(1, self.frames // 4)
+        self.smooth = _positive(smooth, "smooth", int) or 1
+        self.pad = _check_pad(pad)
+        if max_gap_s is None and self.period is not None:
+            max_gap_s = self.frames * self.period  # more would repeat one stale frame over the whole window
+        self.window = ClipWindow(frames, size)
+        self.repeated_slots = 0
+        self._warned = False
+        self._due: Optional[float] = None  # sampler (preprocess thread)
+        self._since_clip: Optional[int] = None  # window thread; None: no clip yet in this segment
+        self._probs: Deque[np.ndarray] = deque(maxlen=self.smooth)  # predict thread
+        super().__init__(max_gap_s=max_gap_s)
+        if self.max_gap_s is not None and self.period is not None and self.max_gap_s < self.period:
+            raise ConfigError("max_gap_s=%g is shorter than one slot (%g s at step_fps %g)"
+                              % (self.max_gap_s, self.period, self.step_fps),
+                              "every frame at the model's spacing would reset the window",
+                              "set max_gap_s to at least 1/step_fps in the bundle's policy")
+
+    def _zero_state(self) -> None:
+        self._due = None  # the window and smoothing reset in their own stages (see reset flags)
+
+    # preprocess stage ---------------------------------------------------------------------------
+    def sample(self, timestamp: Optional[float]) -> Tuple[int, bool]:
+        """``(slots, reset)`` for a frame: slots 0 = not sampled, 1 = the next slot, n > 1 = n-1 missed
+        slots to fill by repeating the previous frame; ``reset`` = this frame starts a new segment."""
+        if timestamp is None or self.period is None:
+            resets = self.resets
+            self._begin_step(timestamp)
+            return 1, self.resets != resets or self.steps == 1
+        tol = SLOT_TOLERANCE * self.period
+        last = self._last_ts
+        if last is not None and timestamp < last - tol:  # clock went backwards: a new stream
+            log.debug("clip window reset: timestamp went back from %.3fs to %.3fs", last, timestamp)
+            self.reset()
+            self.resets += 1
+            self._last_ts = None
+        jumped = self._last_ts is not None and self.max_gap_s is not None and timestamp - self._last_ts > self.max_gap_s
+        if self._due is not None and not jumped and timestamp + tol < self._due:
+            return 0, False  # between slots
+        fresh = self._due is None
+        resets = self.resets
+        self._begin_step(timestamp)  # resets on a gap longer than max_gap_s (clears _due)
+        if self._due is None:
+            self._due = timestamp + self.period
+            return 1, fresh or self.resets != resets
+        slots = int(math.floor((timestamp + tol - self._due) / self.period)) + 1
+        self._due += slots * self.period  # the grid stays anchored: no drift at non-integer rate ratios
+        if slots > 1:
+            self._note_repeats(slots - 1, timestamp)
+        return slots, False
+
+    def _note_repeats(self, n: int, timestamp: float) -> None:
+        self.repeated_slots += n
+        if not self._warned:
+            self._warned = True
+            log.warning("source is slower than the model's frame spacing (%.3g fps): repeating the latest frame "
+                        "into %d missed slot(s) at %.3fs (counted in stats 'repeated_slots'); a gap over %.3gs "
+                        "resets the window", self.step_fps, n, timestamp, self.max_gap_s)
+
+    # window stage -------------------------------------------------------------------------------
+    def push(self, frame: np.ndarray, slots: int, reset: bool) -> bool:
+        """Put a sampled frame into the window; True when a clip is due on it."""
+        window = self.window
+        if reset:
+            window.clear()
+            self._since_clip = None
+        if window.filled == 0 and self.pad == "repeat":
+            window.fill(frame)
+        else:
+            window.repeat(slots - 1)
+            window.push(frame)
+        if not window.full:
+            return False
+        if self._since_clip is not None:
+            self._since_clip += slots
+        if self._since_clip is None or self._since_clip >= self.every:
+            self._since_clip = 0
+            return True
+        return False
+
+    # predict stage ------------------------------------------------------------------------------
+    def smoothed(self, logits: np.ndarray, reset: bool) -> np.ndarray:
+        """The logits to report for a new clip result: its own, or log of the mean softmax of the last K."""
+        if reset:
+            self._probs.clear()
+        if self.smooth == 1:
+            return logits
+        self._probs.append(softmax(np.asarray(logits).reshape(-1)))
+        mean = np.mean(np.stack(self._probs), axis=0)
+        return np.log(np.maximum(mean, 1e-30)).astype(np.float32)
+
+
+class _Work:
+    """One sampled frame on its way through the stages."""
+
+    __slots__ = ("frame", "input", "slots", "reset", "clip", "logits")
+
+    def __init__(self, frame: Any, inputs: np.ndarray, slots: int, reset: bool):
+        self.frame, self.input, self.slots, self.reset = frame, inputs, slots, reset
+        self.clip: Optional[np.ndarray] = None
+        self.logits: Optional[np.ndarray] = None
+
+
+class ClipStages:
+    """SlowFast's stage functions over an active ``clip`` session (see the module docstring).
+
+    Options (override the bundle's policy): ``every`` (slots between clips), ``smooth`` (clips
+    averaged), ``pad`` ("none" | "repeat").
+    """
+
+    ROLES = ("clip",)
+    OPTIONS = ("every", "smooth", "pad")
+
+    @classmethod
+    def check(cls, bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
+        """Validated options; ManifestError for a bundle that breaks the clip contract, ConfigError for options."""
+        check_known_options(cls, options)
+        clip_geometry(bundle)
+        settings(bundle, options)
+        return dict(options)
+
+    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, *,
+                 every: Optional[int] = None, smooth: Optional[int] = None, pad: Optional[str] = None):
+        from .preprocess import Preprocessor
+
+        frames, self.size = clip_geometry(bundle)
+        self.labels = list(bundle.labels)
+        self.pre = Preprocessor(bundle.preprocess)
+        self.session = sessions["clip"]
+        self.stats = stats
+        self.gmacs = bundle.graph("clip").gmacs
+        self.policy = ClipPolicy(frames, self.size, **settings(bundle, {"every": every, "smooth": smooth, "pad": pad}))
+        self._logits: Optional[np.ndarray] = None  # predict thread: the latest reported logits
+
+    def as_list(self) -> List[Tuple[str, Any]]:
+        # the inference stage is "infer": the pipeline times every item there (held ones too), while
+        # stats "clip" holds the clip runs alone
+        return [("preprocess", self.preprocess), ("window", self.window), ("infer", self.infer),
+                ("predict", self.predict)]
+
+    def preprocess(self, frame: Any) -> Optional[_Work]:
+        image = frame_image(frame)
+        slots, reset = self.policy.sample(frame.timestamp)
+        self.stats.set(resets=self.policy.resets)
+        if slots > 1:
+            self.stats.count("repeated_slots", slots - 1)
+        if not slots:
+            self.stats.count("unsampled_frames")
+            return None
+        # the preprocessor reuses its output buffer: queued work must own its input
+        return _Work(frame, np.array(self.pre(image)[self.size]), slots, reset)
+
+    def window(self, work: _Work) -> Optional[_Work]:
+        due = self.policy.push(work.input, work.slots, work.reset)
+        if not self.policy.window.full:
+            self.stats.count("warmup_frames")
+            return None
+        if due:
+            # a new array: it waits in the queue while the ring moves on (the one copy the queue needs)
+            work.clip = self.policy.window.assemble(np.empty_like(self.policy.window.clip))
+        work.input = None  # the ring has it; do not carry it further
+        return work
+
+    def infer(self, work: _Work) -> _Work:
+        if work.clip is not None:
+            start = time.perf_counter()
+            out = self.session.infer({"clip": work.clip})
+            # copy: the session may reuse its output buffers at the next infer
+            work.logits = np.array(out["logits"], np.float32).reshape(-1)
+            self.stats.add_stage("clip", time.perf_counter() - start)
+            self.stats.add_gmacs(self.gmacs)
+            self.stats.count("clips")
+            work.clip = None
+        return work
+
+    def predict(self, work: _Work) -> Tuple[Prediction, float]:
+        if work.reset:
+            self._logits = None
+        if work.logits is not None:
+            self._logits = self.policy.smoothed(work.logits, work.reset)
+            path = "clip"
+        else:
+            path = "held"
+            self.stats.count("held")
+        return predict(work.frame, self._logits, self.labels, path), work.frame.captured
+
+
+def clip_geometry(bundle: Bundle) -> Tuple[int, int]:
+    """(T, S) of the bundle's ``clip`` graph, checked against its policy, preprocessing and labels."""
+    graph = bundle.graph("clip")
+    size = frame_size(bundle, "clip", "clip")
+    shape = tuple(next(t for t in graph.inputs if t.name == "clip").shape)
+    if len(shape) != 5 or shape[1] != 3:
+        raise ManifestError("graph clip of bundle %s takes 'clip' %s" % (bundle.root, list(shape)),
+                            "clip inputs are [N,3,T,S,S] (models.md §3.5)", "re-export the bundle")
+    frames = int(shape[2])
+    logits = next((t for t in graph.outputs if t.name == "logits"), None)
+    if logits is None or len(logits.shape) != 2:
+        raise ManifestError("graph clip of bundle %s has no 'logits' [N,C] output" % bundle.root,
+                            "the clip graph contract is clip → logits (models.md §3.5)", "re-export the bundle")
+    if logits.shape[1] != len(bundle.labels):
+        raise ManifestError("graph clip of bundle %s has %d classes and %d labels"
+                            % (bundle.root, logits.shape[1], len(bundle.labels)),
+                            "each logit needs its label", "re-export the bundle")
+    policy = bundle.policy or {}
+    if policy.get("frames") is not None and policy.get("frames") != frames:
+        raise ManifestError("bundle %s: the clip graph takes %d frames, its policy says frames=%r"
+                            % (bundle.root, frames, policy.get("frames")),
+                            "the window length must be the graph's clip length", "re-export the bundle")
+    if size not in bundle.preprocess.sizes:
+        raise ManifestError("bundle %s preprocesses to sizes %s" % (bundle.root, list(bundle.preprocess.sizes)),
+                            "its clip graph needs %d" % size, "re-export the bundle")
+    return frames, size
+
+
+def settings(bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
+    """ClipPolicy keyword arguments from the bundle's policy, ``options`` winning where not None."""
+    policy = dict(bundle.policy or {})
+    kind = policy.get("kind", "clip")
+    if kind != "clip":
+        raise ConfigError("bundle policy kind is '%s'" % kind, "SlowFast streaming runs the 'clip' policy",
+                          "re-export the bundle with 'edgevid export slowfast'")
+    merged = {k: policy.get(k) for k in ("step_fps", "every", "smooth", "pad", "max_gap_s")}
+    merged.update({k: v for k, v in options.items() if v is not None})
+    return {"step_fps": _positive(merged["step_fps"], "step_fps", float),
+            "every": _positive(merged["every"], "every", int),
+            "smooth": _positive(merged["smooth"], "smooth", int) or 1,
+            "pad": _check_pad(merged["pad"]),
+            "max_gap_s": _positive(merged["max_gap_s"], "max_gap_s", float)}
+
+
+def _check_pad(pad: Any) -> str:
+    pad = "none" if pad is None else pad
+    if pad not in PADS:
+        raise ConfigError("bad policy setting pad=%r" % (pad,), "pad is one of %s" % ", ".join(PADS),
+                          "use pad='none' (wait for a full window) or 'repeat' (start with the first frame)")
+    return pad
+
