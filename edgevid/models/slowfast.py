@@ -179,7 +179,10 @@ class SlowFast(nn.Module):
 
 
 def _check_frames(name: str, x: torch.Tensor, frames: int) -> None:
-    # a wrong clip length would otherwise surface as a cryptic concat error inside the first fusion
+    # a wrong clip length would otherwise surface as a cryptic concat error inside the first fusion;
+    # under tracing (ONNX export) the example inputs come from the config and shapes are static
+    if torch.jit.is_tracing():
+        return
     if not isinstance(x, torch.Tensor) or x.dim() != 5 or x.shape[1] != 3 or x.shape[2] != frames:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ConfigError("SlowFast input '%s' has shape %s" % (name, shape),
