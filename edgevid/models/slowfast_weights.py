@@ -84,15 +84,16 @@ def key_map(model: SlowFast, layout: str) -> Dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-def load_slowfast_weights(model: SlowFast, source: Union[str, Path, Mapping[str, Any]]) -> str:
+def load_slowfast_weights(model: SlowFast, source: Union[str, Path, Mapping[str, Any]], *,
+                          name: Optional[str] = None) -> str:
     """Copy weights from a file or state dict into ``model``; return the layout that was found.
 
     ``source``: an edgevid checkpoint, a PyTorchVideo ``slowfast_r50``/``slowfast_r101`` state dict,
     a PySlowFast checkpoint (``model_state``), or a path to any of them (read with ``weights_only=True``).
-    Raises :class:`CheckpointError` listing missing, unexpected and mis-shaped keys, and the preset the
+    ``name`` says where a state dict came from in messages. Raises :class:`CheckpointError` listing missing, unexpected and mis-shaped keys, and the preset the
     file looks like.
     """
-    name = str(source) if isinstance(source, (str, Path)) else "the given state dict"
+    name = name or (str(source) if isinstance(source, (str, Path)) else "the given state dict")
     state = _unwrap(read_checkpoint(source) if isinstance(source, (str, Path)) else source, name)
     layout = detect_layout(state, name)
     mapping = key_map(model, layout)
@@ -203,5 +204,5 @@ def load_slowfast_checkpoint(path: Union[str, Path], *, preset: Optional[str] = 
         classes = num_classes or (int(head.shape[0]) if hasattr(head, "shape") else 400)
         model = create_slowfast_preset(preset, num_classes=classes)
         labels = list(labels or [])
-    load_slowfast_weights(model, ckpt)
+    load_slowfast_weights(model, ckpt, name=str(path))
     return model.eval(), [str(x) for x in labels]
