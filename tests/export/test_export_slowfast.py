@@ -101,12 +101,11 @@ def test_refusals(tiny, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 
-def test_cli_export_edgevid_and_foreign_checkpoints(tiny, tmp_path, capsys):
-    from edgevid.cli import main
+def test_cli_export_edgevid_and_foreign_checkpoints(tiny, tmp_path, capsys, edgevid_cli):
     from edgevid.models.slowfast_weights import key_map, save_slowfast_checkpoint
 
     save_slowfast_checkpoint(tiny, tmp_path / "sf.pt")
-    assert main(["export", "slowfast", "--checkpoint", str(tmp_path / "sf.pt"), "--out", str(tmp_path / "b1"),
+    assert edgevid_cli(["export", "slowfast", "--checkpoint", str(tmp_path / "sf.pt"), "--out", str(tmp_path / "b1"),
                  "--size", "32"]) == 0
     b1 = load_bundle(tmp_path / "b1")
     assert b1.labels == LABELS and b1.graph("clip").inputs[0].shape == (1, 3, 8, 32, 32)
@@ -114,10 +113,10 @@ def test_cli_export_edgevid_and_foreign_checkpoints(tiny, tmp_path, capsys):
     torch.save({v: tiny.state_dict()[k] for k, v in key_map(tiny, "pytorchvideo").items()}, str(tmp_path / "ptv.pyth"))
     foreign = ["export", "slowfast", "--checkpoint", str(tmp_path / "ptv.pyth"), "--out", str(tmp_path / "b2"),
                "--size", "32"]
-    assert main(foreign) == 11 and "--preset" in capsys.readouterr().err
-    assert main(foreign + ["--preset", "tiny"]) == 2 and "--labels FILE with 3 lines" in capsys.readouterr().err
+    assert edgevid_cli(foreign) == 11 and "--preset" in capsys.readouterr().err
+    assert edgevid_cli(foreign + ["--preset", "tiny"]) == 2 and "--labels FILE with 3 lines" in capsys.readouterr().err
     (tmp_path / "labels.txt").write_text("x\ny\nz\n")
-    assert main(foreign + ["--preset", "tiny", "--labels", str(tmp_path / "labels.txt"), "--two-input"]) == 0
+    assert edgevid_cli(foreign + ["--preset", "tiny", "--labels", str(tmp_path / "labels.txt"), "--two-input"]) == 0
     b2 = load_bundle(tmp_path / "b2")
     assert b2.labels == ["x", "y", "z"] and [t.name for t in b2.graph("clip").inputs] == ["slow", "fast"]
     assert b2.meta["checkpoint"]["preset"] == "tiny"
