@@ -31,3 +31,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def edgevid_cli():
+    """``edgevid.cli.main`` for in-process CLI tests; the logging setup it installs is undone afterwards
+    (its stderr handler would outlive the test's captured stream and hide records from caplog)."""
+    import logging
+
+    from edgevid.cli import main
+    from edgevid.log import ROOT
+
+    root = logging.getLogger(ROOT)
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield main
+    root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]

@@ -61,12 +61,19 @@ def analyze_saturation(p):
 
 @verb("export", "Export a trained checkpoint to a bundle: per-role ONNX graphs + bundle.json")
 def export(p):
-    p.add_argument("family", choices=("liteeval",), help="model family")
-    p.add_argument("--checkpoint", required=True, help="checkpoint written by 'edgevid train'")
+    p.add_argument("family", choices=("liteeval", "slowfast"), help="model family")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint written by edgevid (slowfast: also PyTorchVideo/PySlowFast weights with --preset)")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     p.add_argument("--fine-cap", type=int, help="policy: at most this many fine calls per --fine-window steps")
     p.add_argument("--fine-window", type=int, help="policy: window (steps) of the fine cap")
+    g = p.add_argument_group("slowfast")
+    g.add_argument("--preset", help="architecture of a PyTorchVideo/PySlowFast weight file (r50_4x16, r50_8x8, …)")
+    g.add_argument("--num-classes", type=int, help="classes of that file (default: read from its head)")
+    g.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's)")
+    g.add_argument("--size", type=int, default=224, help="square crop of the graph: 224 (default) or 256")
+    g.add_argument("--two-input", action="store_true", help="inputs 'slow' and 'fast' instead of one 'clip'")
 
 
 @verb("verify", "Parity of a bundle against its PyTorch checkpoint on a stream (ONNX Runtime)")
@@ -104,7 +111,9 @@ def run(p):
     p.add_argument("--stats", help="write stream statistics as JSON here")
 
 
-@verb("info", "Describe a bundle: family, labels, graphs with I/O and GMACs, policy")
+@verb("info", "Describe a bundle (graphs, I/O, GMACs, policy) or a SlowFast preset (parameters, GMACs, frames)")
 def info(p):
-    p.add_argument("bundle", help="bundle folder")
+    p.add_argument("bundle", metavar="BUNDLE|PRESET", help="bundle folder, or a SlowFast preset name such as r50_8x8")
+    p.add_argument("--num-classes", type=int, default=400, help="preset: classes of the head (default: 400)")
+    p.add_argument("--size", type=int, default=224, help="preset: square input size for GMACs (default: 224)")
     p.add_argument("--json", action="store_true", help="print as JSON")

@@ -1,9 +1,10 @@
-"""``edgevid export liteeval --checkpoint CKPT --out BUNDLE``: per-role ONNX graphs + bundle.json."""
+"""``edgevid export {liteeval,slowfast} --checkpoint CKPT --out BUNDLE``: per-role ONNX graphs + bundle.json."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..fsutil import sha256_file
 from ..log import get_logger
 
@@ -11,19 +12,47 @@ log = get_logger(__name__)
 
 
 def main(args) -> int:
+    bundle = export_slowfast_main(args) if args.family == "slowfast" else export_liteeval_main(args)
+    print("bundle: %s" % bundle.root)
+    for role, g in bundle.graphs.items():
+        print("  %-12s %-18s %.4f GMACs" % (role, g.file, g.gmacs or 0.0), file=sys.stderr)
+    return 0
+
+
+def export_liteeval_main(args):
     from ..export import export_bundle
     from ..train.liteeval import load_liteeval_checkpoint
 
     model = load_liteeval_checkpoint(args.checkpoint)
     policy = {k: v for k, v in (("fine_cap", args.fine_cap), ("fine_window", args.fine_window)) if v is not None}
-    bundle = export_bundle(model, args.out, labels=None, policy=policy, overwrite=args.overwrite,
-                           checkpoint_info={"file": Path(args.checkpoint).name,
-                                            "sha256": sha256_file(args.checkpoint)},
-                           progress=log_progress)
-    print("bundle: %s" % bundle.root)
-    for role, g in bundle.graphs.items():
-        print("  %-12s %-18s %.4f GMACs" % (role, g.file, g.gmacs or 0.0), file=sys.stderr)
-    return 0
+    return export_bundle(model, args.out, labels=None, policy=policy, overwrite=args.overwrite,
+                         checkpoint_info=checkpoint_info(args), progress=log_progress)
+
+
+def export_slowfast_main(args):
+    from ..export.slowfast import export_slowfast
+    from ..models.slowfast_weights import load_slowfast_checkpoint
+
+    model, labels = load_slowfast_checkpoint(args.checkpoint, preset=args.preset, num_classes=args.num_classes,
+                                             labels=read_labels(args.labels) if args.labels else None)
+    if not labels:
+        raise ConfigError("%s carries no class names" % args.checkpoint, "bundles name every class",
+                          "pass --labels FILE with %d lines, one name per class" % model.config.num_classes)
+    info = dict(checkpoint_info(args), preset=args.preset) if args.preset else checkpoint_info(args)
+    return export_slowfast(model, args.out, size=args.size, labels=labels, two_input=args.two_input,
+                           checkpoint_info=info, overwrite=args.overwrite, progress=log_progress)
+
+
+def checkpoint_info(args) -> dict:
+    return {"file": Path(args.checkpoint).name, "sha256": sha256_file(args.checkpoint)}
+
+
+def read_labels(path) -> list:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("cannot read the labels file %s" % path, str(e), "pass a text file, one name per line") from e
+    return [line.strip() for line in lines if line.strip()]
 
 
 def log_progress(done: int, total: int, what: str) -> None:

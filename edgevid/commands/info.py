@@ -1,11 +1,21 @@
-"""``edgevid info BUNDLE``: what a bundle holds (validated on load)."""
+"""``edgevid info BUNDLE|PRESET``: what a bundle holds (validated on load), or what a SlowFast preset costs."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..bundle import describe, load_bundle
 from ..cli import print_json
+from ..errors import ConfigError
+from ..models.slowfast_config import PRESETS  # torch-free: names only
 
 
 def main(args) -> int:
+    if not Path(args.bundle).exists():
+        if args.bundle not in PRESETS:
+            raise ConfigError("'%s' is neither a bundle folder nor a SlowFast preset" % args.bundle,
+                              "no such folder; presets are " + ", ".join(PRESETS),
+                              "pass a folder written by 'edgevid export' or one of the preset names")
+        return preset_main(args)
     summary = describe(load_bundle(args.bundle))
     if args.json:
         print_json(summary)
@@ -17,4 +27,20 @@ def main(args) -> int:
         gm = "" if g["gmacs"] is None else "  %.4f GMACs" % g["gmacs"]
         print("  %-12s %s  %s -> %s%s" % (role, g["precision"], ins, outs, gm))
     print("policy   %s" % summary["policy"])
+    return 0
+
+
+def preset_main(args) -> int:
+    from ..models.slowfast import describe_preset  # torch: only when a preset is asked for
+
+    info = describe_preset(args.bundle, num_classes=args.num_classes, size=args.size)
+    if args.json:
+        print_json(info)
+        return 0
+    print("preset   %s (SlowFast R%d, %d classes)" % (info["preset"], info["depth"], info["num_classes"]))
+    print("params   %s" % format(info["params"], ","))
+    print("GMACs    %.2f per clip at %d²" % (info["gmacs"], info["size"]))
+    print("frames   %d fast (stride %d raw frames), %d slow; alpha %d, tau %d" % (
+        info["frames"], info["frame_stride"], info["slow_frames"], info["alpha"], info["tau"]))
+    print("slow     %s" % info["slow_indices"])
     return 0

@@ -6,5 +6,6 @@ from __future__ import annotations
 
 from .bundle import POLICY_DEFAULTS, export_bundle
 from .onnx import check_tensorrt_compatible, export_onnx
+from .slowfast import export_slowfast
 
-__all__ = ["export_bundle", "export_onnx", "check_tensorrt_compatible", "POLICY_DEFAULTS"]
+__all__ = ["export_bundle", "export_slowfast", "export_onnx", "check_tensorrt_compatible", "POLICY_DEFAULTS"]

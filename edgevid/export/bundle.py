@@ -1,4 +1,5 @@
-"""``export_bundle``: a trained LiteEval → a bundle folder with four graphs and ``bundle.json``.
+"""``export_bundle``: a trained LiteEval → a bundle folder with four graphs and ``bundle.json``;
+``write_bundle``: the writer every family shares.
 
 Everything is written into a temporary folder beside ``out_dir``; the folder is validated with
 :func:`edgevid.bundle.load_bundle` (schema, files, sha256) and renamed into place only when all of
@@ -17,6 +18,7 @@ from ..fsutil import atomic_dir, sha256_file
 from ..log import get_logger
 from ..spec import IMAGENET_MEAN, IMAGENET_STD, GraphSpec, PreprocessSpec
 from .liteeval import COARSE_FRAME, FINE_FRAME, liteeval_roles
+from .roles import RoleGraph
 from .onnx import OPSET, export_onnx
 
 log = get_logger(__name__)
@@ -51,8 +53,23 @@ def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence
     """
     cfg = getattr(model, "config", None)
     roles = liteeval_roles(model)  # refuses anything that is not a LiteEval
-    labels = _labels(cfg, labels)
-    policy = _policy(policy)
+    labels = check_labels(cfg, labels)
+    model_entry = dict(cfg.to_dict(), labels=list(labels), coarse_feat=cfg.coarse_feat,
+                       fine_feat=cfg.fine_feat, fine_proj_dim=cfg.fine_proj_dim,
+                       precision_notes=dict(PRECISION_NOTES))
+    return write_bundle(out_dir, family="liteeval", roles=roles, labels=labels,
+                        preprocess=PreprocessSpec(resize_short=256, crop=FINE_FRAME, sizes=(FINE_FRAME, COARSE_FRAME),
+                                                  mean=IMAGENET_MEAN, std=IMAGENET_STD),
+                        policy=_policy(policy), model_entry=model_entry, checkpoint_info=checkpoint_info,
+                        overwrite=overwrite, progress=progress, simplify=simplify)
+
+
+def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, RoleGraph], labels: Sequence[str],
+                 preprocess: PreprocessSpec, policy: Mapping[str, Any], model_entry: Mapping[str, Any],
+                 checkpoint_info: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                 progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
+    """Export every role with :func:`export_onnx` into a temporary folder, write ``bundle.json``,
+    validate it as the device would, and rename the folder to ``out_dir``. Shared by all families."""
     out = Path(out_dir)
     _check_target(out, overwrite)
     torch, onnx = require("torch", "bundle export"), require("onnx", "bundle export")
@@ -73,18 +90,13 @@ def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence
                                          outputs=outputs, precision="fp32", gmacs=float("%.6g" % rg.gmacs()), extra=extra)
             if progress:
                 progress(len(roles), total, "writing %s" % MANIFEST)
-            model_entry = dict(cfg.to_dict(), labels=list(labels), coarse_feat=cfg.coarse_feat,
-                               fine_feat=cfg.fine_feat, fine_proj_dim=cfg.fine_proj_dim,
-                               precision_notes=dict(PRECISION_NOTES))
             meta: Dict[str, Any] = {"exporter": {
                 "edgevid": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
                 "onnxsim": getattr(onnxsim, "__version__", "?"), "opset": OPSET}}
             if checkpoint_info is not None:
                 meta["checkpoint"] = dict(checkpoint_info)
-            bundle = Bundle(root=tmp, family="liteeval", labels=list(labels), graphs=graphs,
-                            preprocess=PreprocessSpec(resize_short=256, crop=FINE_FRAME, sizes=(FINE_FRAME, COARSE_FRAME),
-                                                      mean=IMAGENET_MEAN, std=IMAGENET_STD),
-                            policy=policy, model=model_entry, meta=meta)
+            bundle = Bundle(root=tmp, family=family, labels=list(labels), graphs=graphs, preprocess=preprocess,
+                            policy=dict(policy), model=dict(model_entry), meta=meta)
             bundle.save()
             load_bundle(tmp)  # what the device will do: schema, presence, sha256
     except FileExistsError as e:  # someone else created out_dir while we exported
@@ -98,7 +110,8 @@ def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence
     return load_bundle(out)
 
 
-def _labels(cfg, labels) -> list:
+def check_labels(cfg, labels) -> list:
+    """``labels`` (or the config's) as strings, one per class of ``cfg.num_classes``."""
     labels = list(cfg.labels if labels is None else labels)
     if not labels:
         raise ConfigError("no class labels for the bundle", "neither labels= nor the model config has them",
@@ -109,14 +122,20 @@ def _labels(cfg, labels) -> list:
     return [str(x) for x in labels]
 
 
-def _policy(policy) -> Dict[str, Any]:
-    merged = dict(POLICY_DEFAULTS)
+def merge_policy(defaults: Mapping[str, Any], policy: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """``defaults`` updated by ``policy``; keys outside ``defaults`` are refused."""
+    merged = dict(defaults)
     if policy:
-        unknown = sorted(set(policy) - set(POLICY_DEFAULTS))
+        unknown = sorted(set(policy) - set(defaults))
         if unknown:
             raise ConfigError("unknown policy settings %s" % unknown, None,
-                              "known settings are " + ", ".join(POLICY_DEFAULTS))
+                              "known settings are " + ", ".join(defaults))
         merged.update(policy)
+    return merged
+
+
+def _policy(policy) -> Dict[str, Any]:
+    merged = merge_policy(POLICY_DEFAULTS, policy)
     ms = merged["max_steps"]
     if ms is not None and (not isinstance(ms, int) or isinstance(ms, bool) or ms < 1):
         raise ConfigError("policy max_steps=%r" % (ms,), "it must be a positive integer or None",

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import ExportError
 from ..models.liteeval import LiteEval, LiteEvalHead
-from ..models.macs import count_macs
-from ..models.modes import eval_mode
+from .roles import RoleGraph
 
 COARSE_FRAME = 112
 FINE_FRAME = 224
@@ -219,27 +217,6 @@ class FrameFeatureGraph(nn.Module):
 
     def forward(self, frame):
         return self.cnn(frame)
-
-
-@dataclass
-class RoleGraph:
-    """A role ready to export: the module, example inputs (name → tensor) and output names."""
-
-    role: str
-    module: nn.Module
-    example_inputs: "OrderedDict[str, torch.Tensor]"
-    output_names: Tuple[str, ...]
-    quantizable: bool
-    extra: Dict = field(default_factory=dict)
-
-    def gmacs(self) -> float:
-        """GMACs of one call (conv + linear + LSTM matrix products, models.md §1.1).
-
-        Counted on the example inputs in eval mode; the training flags of every submodule (the
-        CNN roles wrap the caller's backbone itself) are restored afterwards.
-        """
-        with eval_mode(self.module):
-            return count_macs(self.module, *self.example_inputs.values()) / 1e9
 
 
 def liteeval_roles(model: LiteEval, roles: Optional[Sequence[str]] = None, *, seed: int = 0) -> "OrderedDict[str, RoleGraph]":

@@ -68,7 +68,7 @@ def load_torchvision_weights(net: nn.Module, path: Union[str, Path], drop_prefix
     missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
     if missing or unexpected:
         raise CheckpointError("weights %s do not fit %s" % (path, type(net).__name__),
-                              "missing keys %s; unexpected keys %s" % (_few(missing), _few(unexpected)),
+                              "missing keys %s; unexpected keys %s" % (few_keys(missing), few_keys(unexpected)),
                               "pass a torchvision state dict for this architecture")
     try:
         net.load_state_dict(state, strict=False)
@@ -96,5 +96,7 @@ def load_state_dict(path: Union[str, Path]) -> dict:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def _few(keys, n: int = 5) -> str:
+def few_keys(keys, n: int = 5) -> str:
+    """The first ``n`` of ``keys`` and how many there are in all (for checkpoint errors)."""
+    keys = list(keys)
     return "[]" if not keys else ", ".join(keys[:n]) + (" … (%d in all)" % len(keys) if len(keys) > n else "")

@@ -32,6 +32,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
+from ..models.backbones import few_keys
 
 log = get_logger(__name__)
 
@@ -381,7 +382,7 @@ def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source
     shapes = sorted("%s %s vs %s" % (k, tuple(state[k].shape), tuple(own[k].shape)) for k in set(own) & set(state)
                     if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape))
     if missing or unexpected or shapes:
-        why = "; ".join("%s %s" % (what, _few(keys)) for what, keys in (
+        why = "; ".join("%s %s" % (what, few_keys(keys)) for what, keys in (
             ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)) if keys)
         raise CheckpointError("checkpoint %s is for another model" % source, why,
                               "use a checkpoint of the same model and configuration")
@@ -430,6 +431,3 @@ def _fmt(metrics: Mapping[str, float]) -> str:
     return ", ".join("%s %.4g" % (k, v) for k, v in metrics.items())
 
 
-def _few(keys, n: int = 5) -> str:
-    keys = list(keys)
-    return "[]" if not keys else ", ".join(keys[:n]) + (" … (%d in all)" % len(keys) if len(keys) > n else "")
