@@ -31,6 +31,9 @@ def train(p):
     p.add_argument("--coarse-hidden", type=int, default=512, help="coarse LSTM size D^c")
     p.add_argument("--fine-hidden", type=int, default=2048, help="fine LSTM size D^f")
     p.add_argument("--fine-fraction", type=float, default=0.1, help="γ: target share of frames using the fine CNN")
+    p.add_argument("--tau-rate", type=float, default=1e-4,
+                   help="Gumbel temperature τ = max(0.5, exp(-rate·step)); 1e-4 (reference) suits long schedules, "
+                        "about 1e-3 a few thousand steps")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4)

@@ -25,7 +25,8 @@ def main(args) -> int:
     config = LiteEvalConfig(num_classes=len(data.classes), labels=list(data.classes), fine_arch=args.fine_arch,
                             coarse_hidden=args.coarse_hidden, fine_hidden=args.fine_hidden)
     result = train_liteeval(config, train_set, val_set, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
-                            lr=args.lr, fine_fraction_target=args.fine_fraction, end_to_end=args.end_to_end,
+                            lr=args.lr, fine_fraction_target=args.fine_fraction, tau_rate=args.tau_rate,
+                            end_to_end=args.end_to_end,
                             coarse_weights=args.coarse_weights, fine_weights=args.fine_weights, resume=args.resume,
                             seed=args.seed, progress=enable_progress(args), cache_dir=args.cache_dir)
     print("checkpoint: %s" % result.checkpoint)

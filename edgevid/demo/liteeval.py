@@ -26,6 +26,7 @@ class DemoSettings:
     batch_size: int = 16
     fine_fraction: float = 0.25  # γ: target share of frames on the fine CNN
     lr: float = 1e-3
+    tau_rate: float = 1e-3       # Gumbel temperature reaches its floor about half way through 60 epochs
     coarse_proj: int = 128
     coarse_hidden: int = 64
     fine_hidden: int = 128
@@ -54,7 +55,8 @@ def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars
                             coarse_proj=s.coarse_proj, coarse_hidden=s.coarse_hidden, fine_hidden=s.fine_hidden,
                             fine_proj=s.fine_proj)
     return train_liteeval(config, train_set, val_set, out=tmp / "checkpoint.pt", epochs=s.epochs,
-                          batch_size=s.batch_size, lr=s.lr, fine_fraction_target=s.fine_fraction, seed=seed,
+                          batch_size=s.batch_size, lr=s.lr, fine_fraction_target=s.fine_fraction, tau_rate=s.tau_rate,
+                          seed=seed,
                           adapt_bn=s.adapt_bn, bn_frames=s.bn_frames, cache_dir=tmp / "cache", progress=show_bars)
 
 

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DataError
 from ..fsutil import atomic_path
 from ..log import get_logger
-from ..models.liteeval import LiteEval, LiteEvalConfig, create_liteeval, gumbel_temperature
+from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_liteeval, gumbel_temperature
 from ..spec import PreprocessSpec
 from .losses import last_step_index, liteeval_loss
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
@@ -401,11 +401,12 @@ def _forward(model: nn.Module, batch, tau: float):
     return head(xc, xf, mask=mask, tau=tau), labels, mask
 
 
-def liteeval_loss_fn(fine_fraction_target: float = 0.1, lam: float = 2.0):
-    """``loss_fn(model, batch, step)`` for :class:`Trainer`: τ = gumbel_temperature(step), then :func:`liteeval_loss`."""
+def liteeval_loss_fn(fine_fraction_target: float = 0.1, lam: float = 2.0, tau_rate: float = 1e-4):
+    """``loss_fn(model, batch, step)`` for :class:`Trainer`: τ = gumbel_temperature(step, tau_rate), then
+    :func:`liteeval_loss`."""
 
     def loss_fn(model, batch, step):
-        tau = gumbel_temperature(step)
+        tau = gumbel_temperature(step, tau_rate)
         out, labels, mask = _forward(model, batch, tau)
         loss, parts = liteeval_loss(out, labels, mask, fine_fraction_target, lam)
         parts["tau"] = tau
@@ -494,17 +495,22 @@ class LiteEvalTrainResult:
 
 def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: PathLike, epochs: int, batch_size: int,
                    lr: float = 1e-4, weight_decay: float = 1e-4, grad_clip: float = 5.0,
-                   fine_fraction_target: float = 0.1, lam: float = 2.0, end_to_end: bool = False,
+                   fine_fraction_target: float = 0.1, lam: float = 2.0, tau_rate: float = 1e-4,
+                   end_to_end: bool = False,
                    coarse_weights: Optional[PathLike] = None, fine_weights: Optional[PathLike] = None,
                    adapt_bn: Optional[bool] = None, bn_frames: int = 1024, resume: Optional[PathLike] = None,
-                   seed: int = 0, progress: bool = False, cache_dir: Optional[PathLike] = None,
+                   seed: int = 0, backbone_seed: Optional[int] = None, progress: bool = False,
+                   cache_dir: Optional[PathLike] = None,
                    feature_batch_size: int = 32, device: Union[str, torch.device] = "cpu") -> LiteEvalTrainResult:
     """Train LiteEval on a video data set and write a checkpoint that export can rebuild the model from.
 
     Default: backbones frozen; per-frame features extracted once (cached under ``cache_dir``) and the
     head trained on them. ``end_to_end=True``: backbones train too, on frames (slow). Objective
     :func:`liteeval_loss` with γ = ``fine_fraction_target`` and λ = ``lam``; Adam (``lr``,
-    ``weight_decay``), gradient-norm clip ``grad_clip``; τ = ``gumbel_temperature(global step)``.
+    ``weight_decay``), gradient-norm clip ``grad_clip``; τ = ``gumbel_temperature(global step, tau_rate)``:
+    the reference's rate 1e-4 anneals over tens of thousands of steps; a short schedule needs a faster one
+    (the demo's 1,500 steps use 1e-3, which reaches the floor τ = 0.5 about half way; with 1e-4, τ ends at
+    0.86 and the noisy training gate differs from the argmax gate at inference: measured 1-2 points lower).
 
     ``adapt_bn`` (default: for each backbone, True when no weights file is given for it) re-estimates
     BatchNorm statistics on up to ``bn_frames`` training frames before feature extraction.
@@ -513,7 +519,9 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     the epoch with the best validation accuracy. Both load with :func:`load_liteeval_checkpoint`.
     Validation: eval mode (argmax gate), accuracy of the last step's prediction and fine rate.
     ``seed`` seeds the global torch/numpy/python RNGs (model init, Gumbel noise); shuffling and the
-    BN-recalibration sample derive from it too, so equal arguments give equal weights.
+    BN-recalibration sample derive from it too, so equal arguments give equal weights. ``backbone_seed``
+    (default: ``seed``) initialises backbones without a weights file on their own, so heads trained with
+    several seeds can share one set of backbones and cached features.
 
     Checkpoint layout (plain tensors and values; ``torch.load(path, weights_only=True)``):
     ``family`` "liteeval"; ``labels``; ``coarse_arch``/``fine_arch``; ``config`` = {``model``:
@@ -541,6 +549,9 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     elif list(config.labels) != [str(c) for c in classes]:
         raise ConfigError("the config's labels differ from the training set's classes",
                           "%s vs %s" % (list(config.labels)[:5], classes[:5]), "leave labels empty or list the classes in order")
+    if not (tau_rate > 0.0):
+        raise ConfigError("tau_rate = %r" % (tau_rate,), "the Gumbel temperature must anneal",
+                          "pass a positive rate, e.g. 1e-4 (reference) or 1e-3 for a schedule of a few thousand steps")
     if not (0.0 <= fine_fraction_target <= 1.0):
         raise ConfigError("fine_fraction_target = %g" % fine_fraction_target, "it is a fraction of steps",
                           "choose a value in [0, 1], e.g. 0.1")
@@ -557,8 +568,11 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
             raise CheckpointError("checkpoint %s was trained with another model configuration" % resume,
                                   "differing keys: %s" % ", ".join(diff), "resume with the configuration it was trained with")
 
-    seed_everything(seed)
+    seed_everything(seed if backbone_seed is None else backbone_seed)
     model = create_liteeval(config, coarse_weights=coarse_weights, fine_weights=fine_weights)
+    if backbone_seed is not None:
+        seed_everything(seed)
+        model.head = LiteEvalHead(config)  # the head from the training seed, the backbones from backbone_seed
     if ckpt is not None:
         load_model_state(model, ckpt["model"], resume)   # the backbones the cached features came from
         ckpt = None
@@ -589,12 +603,12 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
         params = lambda m: m.head.parameters()  # noqa: E731
 
     train_cfg = {"lr": lr, "weight_decay": weight_decay, "grad_clip": grad_clip, "batch_size": batch_size,
-                 "fine_fraction_target": fine_fraction_target, "lam": lam, "end_to_end": bool(end_to_end),
+                 "fine_fraction_target": fine_fraction_target, "lam": lam, "tau_rate": tau_rate, "end_to_end": bool(end_to_end),
                  "seed": seed, "coarse_weights": None if coarse_weights is None else str(coarse_weights),
                  "fine_weights": None if fine_weights is None else str(fine_weights)}
     trainer = Trainer(
         model, lambda m: torch.optim.Adam(params(m), lr=lr, weight_decay=weight_decay),
-        liteeval_loss_fn(fine_fraction_target, lam), train_data, epochs=epochs, val_data=val_data,
+        liteeval_loss_fn(fine_fraction_target, lam, tau_rate), train_data, epochs=epochs, val_data=val_data,
         evaluate=liteeval_evaluate(fine_fraction_target, lam), batch_size=trainer_batch, drop_last=drop_last,
         grad_clip=grad_clip, checkpoint=out, monitor="accuracy", mode="max", seed=seed, progress=progress,
         config={"model": config.to_dict(), "train": train_cfg, "preprocess": liteeval_preprocess_spec().to_dict()},
