@@ -162,7 +162,8 @@ def main() -> int:
     parser.add_argument("--work", help="scratch folder (default: a temporary one)")
     parser.add_argument("--out", default="benchmarks/results/cpu-2core", help="where prernn.json/.md go")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny data, few reps (numbers meaningless)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads (default: 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and ORT intra-op threads (default: 1, as the "
+                        "pipelined runtime runs each session; torch with 2 threads on 2 shared cores measured ~100x slower)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
