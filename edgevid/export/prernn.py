@@ -14,7 +14,6 @@ quantizable, calibrated on whole sequences with state carried (models.md §4.10)
 """
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
@@ -153,11 +152,9 @@ def export_prernn(model: PreRNNModel, out_dir: Union[str, Path], *, labels: Opti
                        precision_notes=dict(PRECISION_NOTES))
     preprocess = prernn_preprocess_spec(image_size)  # the training preprocessing: ImageNet mean/std, S×S
     policy = prernn_policy(model, policy)
-    with warnings.catch_warnings():  # the cell's width check is a constant under tracing: static shapes
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, message="Converting a tensor to a Python")
-        return write_bundle(out_dir, family=FAMILY, roles=roles, labels=labels, preprocess=preprocess, policy=policy,
-                            model_entry=model_entry, checkpoint_info=checkpoint_info, overwrite=overwrite,
-                            progress=progress, simplify=simplify)
+    return write_bundle(out_dir, family=FAMILY, roles=roles, labels=labels, preprocess=preprocess, policy=policy,
+                        model_entry=model_entry, checkpoint_info=checkpoint_info, overwrite=overwrite,
+                        progress=progress, simplify=simplify)
 
 
 class _LabelSource:
