@@ -65,3 +65,22 @@ def test_score_stream_counts_segments_and_frames():
     score = score_stream(preds, segments)
     assert score["segment_accuracy"] == 0.5 and score["frame_accuracy"] == 0.5
     assert score["per_class_segment_accuracy"] == {"a": 1.0, "b": 0.0}
+
+
+def test_prernn_quick_demo_end_to_end(tmp_path):
+    """``--model prernn``: frame CNN pre-training, fc6 → SIH-LSTM, fine-tuning, export, parity, stream."""
+    from edgevid.bundle import load_bundle
+    from edgevid.demo import run_demo
+
+    out = tmp_path / "out"
+    report = run_demo(out, model="prernn", quick=True)
+    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
+    assert report["parity"]["ok"] and report["parity"]["steps"] == 300 and report["parity"]["top1_agreement"] == 1.0
+    assert report["frames"] == report["data"]["stream_frames"] == report["accuracy"]["frames_scored"] == report["steps"]
+    segments = report["accuracy"]["segments"]
+    assert report["resets"] == segments - 1 and report["resets_by_cause"] == {"max_steps": segments - 1}
+    assert set(report["gmacs_by_graph"]) == {"backbone", "step"} and report["gmacs_per_frame"] > 0
+    assert report["training"]["cnn"]["frames"] > 0 and len(report["training"]["val_accuracy_per_epoch"]) == 2
+    bundle = load_bundle(out / "bundle")
+    assert bundle.family == "prernn" and bundle.policy["max_steps"] == report["settings"]["frames"]
+    assert (out / "cnn.pth").is_file() and (out / "checkpoint.pt").is_file()

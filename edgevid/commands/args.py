@@ -8,7 +8,7 @@ BACKENDS = ("auto", "ort")
 
 @verb("demo", "End to end on CPU: synthetic data → train LiteEval → export → stream → report.json")
 def demo(p):
-    p.add_argument("--model", choices=("liteeval",), default="liteeval", help="model family (default: liteeval)")
+    p.add_argument("--model", choices=("liteeval", "prernn"), default="liteeval", help="model family (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
     p.add_argument("--quick", action="store_true", help="tiny data and schedule (seconds, for smoke tests)")
@@ -64,7 +64,7 @@ def analyze_saturation(p):
 
 @verb("export", "Export a trained checkpoint to a bundle: per-role ONNX graphs + bundle.json")
 def export(p):
-    p.add_argument("family", choices=("liteeval", "slowfast"), help="model family")
+    p.add_argument("family", choices=("liteeval", "slowfast", "prernn"), help="model family")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint written by edgevid (slowfast: also PyTorchVideo/PySlowFast weights with --preset)")
     p.add_argument("--out", required=True, help="bundle folder to write")
@@ -77,6 +77,10 @@ def export(p):
     g.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's)")
     g.add_argument("--size", type=int, default=224, help="square crop of the graph: 224 (default) or 256")
     g.add_argument("--two-input", action="store_true", help="inputs 'slow' and 'fast' instead of one 'clip'")
+    g = p.add_argument_group("prernn")
+    g.add_argument("--reset-every", type=int, metavar="N", help="policy: zero the recurrent state every N steps "
+                   "(default: never; use the training sequence length to classify clips as trained)")
+    g.add_argument("--scene-cut", type=float, metavar="T", help="policy: zero the state on a scene-cut score (0..1) > T")
 
 
 @verb("verify", "Parity of a bundle against its PyTorch checkpoint on a stream (ONNX Runtime)")

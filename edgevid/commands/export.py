@@ -1,4 +1,4 @@
-"""``edgevid export {liteeval,slowfast} --checkpoint CKPT --out BUNDLE``: per-role ONNX graphs + bundle.json."""
+"""``edgevid export {liteeval,slowfast,prernn} --checkpoint CKPT --out BUNDLE``: per-role ONNX graphs + bundle.json."""
 from __future__ import annotations
 
 import sys
@@ -12,7 +12,8 @@ log = get_logger(__name__)
 
 
 def main(args) -> int:
-    bundle = export_slowfast_main(args) if args.family == "slowfast" else export_liteeval_main(args)
+    exporters = {"slowfast": export_slowfast_main, "prernn": export_prernn_main}
+    bundle = exporters.get(args.family, export_liteeval_main)(args)
     print("bundle: %s" % bundle.root)
     for role, g in bundle.graphs.items():
         print("  %-12s %-18s %.4f GMACs" % (role, g.file, g.gmacs or 0.0), file=sys.stderr)
@@ -41,6 +42,16 @@ def export_slowfast_main(args):
     info = dict(checkpoint_info(args), preset=args.preset) if args.preset else checkpoint_info(args)
     return export_slowfast(model, args.out, size=args.size, labels=labels, two_input=args.two_input,
                            checkpoint_info=info, overwrite=args.overwrite, progress=log_progress)
+
+
+def export_prernn_main(args):
+    from ..export.prernn import export_prernn
+    from ..train.prernn import load_prernn_checkpoint
+
+    model, config = load_prernn_checkpoint(args.checkpoint)
+    policy = {"max_steps": args.reset_every, "scene_cut": args.scene_cut}
+    return export_prernn(model, args.out, config=config, policy={k: v for k, v in policy.items() if v is not None},
+                         checkpoint_info=checkpoint_info(args), overwrite=args.overwrite, progress=log_progress)
 
 
 def checkpoint_info(args) -> dict:

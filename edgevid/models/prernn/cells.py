@@ -81,7 +81,8 @@ class Recurrence(nn.Module):
 
     def _inputs(self, drive: torch.Tensor) -> List[torch.Tensor]:
         """Per-gate input terms: v_t for every gate (SIH), else the H-blocks u_t(g) of the drive."""
-        if drive.shape[-1] != self.drive_size:
+        # static shapes under export tracing: the check holds for the example and need not enter the graph
+        if not torch.jit.is_tracing() and drive.shape[-1] != self.drive_size:
             raise ConfigError("input drive of width %d for a %s layer expecting %d" % (
                 drive.shape[-1], self.cell, self.drive_size), None, "feed the output of this layer's input term")
         terms = [drive] * self.gates if self.shared_drive else list(drive.split(self.hidden, dim=-1))

@@ -1,0 +1,181 @@
+"""Parity of an exported PreRNN bundle with its torch model (models.md §4.10), on frames of a real stream.
+
+Shares the session, preprocessing-free error and report helpers of :mod:`edgevid.verify` (LiteEval's
+parity). Three checks on the same recorded frames, ``steps`` steps cycling them:
+
+(a) ``backbone``: the graph on every recorded frame against ``model.backbone`` (v or u);
+(b) ``step`` **teacher-forced**: at every step both sides get the torch drive and the torch state, so each
+    step's error (h_out, c_out, logits) is measured on its own instead of compounding;
+(c) **free-running stream**: the runtime chains its own backbone outputs and its own state for all
+    ``steps`` steps (never reset), the torch model its own; per step the max-abs error of the logits and
+    of the state, and top-1 agreement. Any drift of the carried state shows here (first vs last tenth).
+
+Mismatches are reported (``report["ok"]``), never raised; :class:`ExportError` means the check could not run.
+torch is imported inside the functions.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .errors import EdgevidError, ExportError
+from .log import get_logger
+from .models.modes import eval_mode
+from .verify import (DEFAULT_STEPS, _close, _cnn_report, _family_bundle, _infer, _numpy, _open_sessions, _require,
+                     _step_report)
+
+log = get_logger(__name__)
+
+ROLES = ("backbone", "step")
+STATES = (("h", "h_in", "h_out"), ("c", "c_in", "c_out"))
+
+
+def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optional[int] = None, threads: int = 0,
+                  backbone_atol: float = 1e-3, step_atol: float = 1e-4, stream_atol: float = 1e-3,
+                  min_cosine: float = 0.9999, min_top1_agreement: float = 1.0) -> Dict[str, Any]:
+    """Compare a PreRNN bundle with its torch :class:`~edgevid.models.prernn.PreRNNModel`; JSON-able report.
+
+    ``frames``: decoded BGR uint8 frames (a list of H×W×3 or one [T,H,W,3] array), preprocessed here with the
+    bundle's spec, or preprocessed float32 ``[T,3,S,S]``. ``steps`` (default max(T, 300)) cycles them.
+    Tolerances are max-abs relative to max(1, |reference|): ``backbone_atol`` (drive), ``step_atol``
+    (teacher-forced step outputs), ``stream_atol`` (free-running logits and state); ``min_cosine`` per call;
+    ``min_top1_agreement`` (share of free-running steps with the same argmax).
+    """
+    torch = _require("torch")
+    bundle = _family_bundle(bundle, "prernn", ROLES, "PreRNN", "export_prernn")
+    x = _frames(bundle, frames)
+    n_frames = x.shape[0]
+    steps = int(steps) if steps else max(n_frames, DEFAULT_STEPS)
+    idx = np.arange(steps) % n_frames
+    tol = dict(backbone_atol=backbone_atol, step_atol=step_atol, stream_atol=stream_atol, min_cosine=min_cosine,
+               min_top1_agreement=min_top1_agreement)
+    drive = next(t.name for t in bundle.graph("backbone").outputs if t.name in ("v", "u"))
+    sessions = _open_sessions(bundle, ROLES, backend, threads)
+    try:
+        with eval_mode(model), torch.no_grad():
+            v_torch = np.concatenate([model.backbone(torch.from_numpy(x[i:i + 8])).float().numpy()
+                                      for i in range(0, n_frames, 8)])
+            v_rt = np.concatenate([_infer(sessions, "backbone", {"frame": x[i:i + 1]})[drive] for i in range(n_frames)])
+            graphs = {"backbone": _scaled(_cnn_report(v_torch, v_rt, np.inf, min_cosine), backbone_atol, min_cosine)}
+            teacher, torch_run = _teacher_forced(torch, model, sessions, drive, v_torch[idx])
+            graphs["step"] = _scaled(_step_report(teacher, np.inf, min_cosine), step_atol, min_cosine, teacher)
+            stream = _free_running(sessions, drive, v_rt[idx], torch_run, tol)
+    finally:
+        _close(sessions)
+    ok = all(g["ok"] for g in graphs.values()) and stream["ok"]
+    report = {"ok": ok, "family": "prernn", "backend": backend, "frames": int(n_frames), "steps": int(steps),
+              "drive": drive, "tolerances": tol, "graphs": graphs, "stream": stream}
+    log.info("verify %s: %s (top-1 agreement %.4f, stream logits max-abs %.2e, state %.2e)", bundle.root,
+             "ok" if ok else "MISMATCH", stream["top1_agreement"], stream["logits"]["max_abs"], stream["state"]["max_abs"])
+    return report
+
+
+def _frames(bundle, frames) -> np.ndarray:
+    """→ float32 [T,3,S,S] at the backbone's input size."""
+    from .runtime.stages import frame_size
+
+    size = frame_size(bundle, "backbone")
+    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
+        frames = list(frames)
+    if isinstance(frames, (list, tuple)):
+        if not frames:
+            raise ExportError("no frames to verify with", None, "pass at least one frame")
+        from .runtime.preprocess import Preprocessor
+        try:
+            pre = Preprocessor(bundle.preprocess)
+            return np.concatenate([pre(f)[size].copy() for f in frames])  # outputs are reused buffers
+        except (EdgevidError, KeyError) as e:
+            raise ExportError("cannot preprocess the frames for verification", str(e),
+                              "pass decoded BGR uint8 frames (H×W×3) and a bundle that preprocesses to %d" % size) from e
+    x = np.ascontiguousarray(_numpy(frames), dtype=np.float32)
+    if x.ndim != 4 or x.shape[1:] != (3, size, size) or x.shape[0] == 0:
+        raise ExportError("frames of shape %s" % (x.shape,), None, "pass [T,3,%d,%d] with T >= 1" % (size, size))
+    return x
+
+
+def _scaled(report: Dict[str, Any], atol: float, min_cos: float, pairs=None) -> Dict[str, Any]:
+    """``ok`` with the tolerance relative to the reference's magnitude: max-abs <= atol · max(1, |ref|)."""
+    ref_max = report.get("ref_max_abs")
+    if ref_max is None:
+        ref_max = max(float(np.abs(np.concatenate(ref)).max()) for ref, _ in pairs.values())
+        report["ref_max_abs"] = ref_max
+    report["ok"] = bool(report["max_abs"] <= atol * max(1.0, ref_max) and report["min_cosine"] >= min_cos)
+    return report
+
+
+def _state_feeds(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    return {name_in: state[s] for s, name_in, _ in STATES if s in state}
+
+
+def _teacher_forced(torch, model, sessions, drive: str, v: np.ndarray):
+    """Step graph fed the torch drive and torch state at every step; returns (pairs, torch stream)."""
+    lstm = model.has_cell_state
+    names = ("h_out", "c_out", "logits") if lstm else ("h_out", "logits")
+    pairs: Dict[str, tuple] = {k: ([], []) for k in names}
+    h = torch.zeros(1, model.hidden)
+    c = torch.zeros(1, model.hidden) if lstm else None
+    run: Dict[str, List[np.ndarray]] = {"logits": [], "h": [], "c": []}
+    for t in range(v.shape[0]):
+        feeds = {drive: v[t:t + 1], "h_in": h.numpy()}
+        if lstm:
+            feeds["c_in"] = c.numpy()
+        got = _infer(sessions, "step", feeds)
+        h, c, logits = model.step(torch.from_numpy(v[t:t + 1]), h, c)
+        ref = {"h_out": h.numpy(), "c_out": None if c is None else c.numpy(), "logits": logits.numpy()}
+        for k in names:
+            pairs[k][0].append(ref[k].copy())
+            pairs[k][1].append(got[k])
+        run["logits"].append(ref["logits"][0].copy())
+        run["h"].append(ref["h_out"][0].copy())
+        if lstm:
+            run["c"].append(ref["c_out"][0].copy())
+    return pairs, {k: np.array(a) for k, a in run.items() if a}
+
+
+def _free_running(sessions, drive: str, v_rt: np.ndarray, torch_run: Dict[str, np.ndarray], tol) -> Dict[str, Any]:
+    """The runtime step on its own drives and its own carried state, against the torch stream."""
+    spec = {s.name: s.shape for s in sessions["step"].inputs}
+    state = {s: np.zeros(spec[name_in], np.float32) for s, name_in, _ in STATES if name_in in spec}
+    logits, states = [], {s: [] for s in state}
+    for t in range(v_rt.shape[0]):
+        out = _infer(sessions, "step", dict(_state_feeds(state), **{drive: v_rt[t:t + 1]}))
+        for s, _, name_out in STATES:
+            if s in state:
+                state[s] = out[name_out]
+                states[s].append(out[name_out][0])
+        logits.append(out["logits"][0])
+    logits = np.array(logits)
+    err_logits = np.abs(logits - torch_run["logits"]).max(axis=1)
+    err_state = np.max([np.abs(np.array(states[s]) - torch_run[s]).max(axis=1) for s in states], axis=0)
+    same = logits.argmax(1) == torch_run["logits"].argmax(1)
+    first = None if same.all() else int(np.argmin(same))
+    top2 = np.sort(torch_run["logits"], axis=1)[:, -2:]
+    scale = max(1.0, float(np.abs(torch_run["logits"]).max()), *(float(np.abs(torch_run[s]).max()) for s in states))
+    report = {"steps": int(logits.shape[0]), "top1_agreement": float(same.mean()), "first_disagreement": first,
+              "min_top1_margin": float((top2[:, 1] - top2[:, 0]).min()),
+              "logits": _series(err_logits), "state": _series(err_state), "scale": scale}
+    report["ok"] = bool(report["top1_agreement"] >= tol["min_top1_agreement"]
+                        and max(err_logits.max(), err_state.max()) <= tol["stream_atol"] * scale)
+    return report
+
+
+def _series(err: np.ndarray) -> Dict[str, Any]:
+    """Per-step max-abs errors summarised: overall max (and its step), mean, and the first and last tenth."""
+    tenth = max(1, err.size // 10)
+    return {"max_abs": float(err.max()), "step_of_max": int(err.argmax()), "mean_abs": float(err.mean()),
+            "first_tenth_max": float(err[:tenth].max()), "last_tenth_max": float(err[-tenth:].max())}
+
+
+def describe_prernn_report(report: Dict[str, Any]) -> str:
+    """A few lines for humans (the CLI prints the JSON with --json)."""
+    lines = ["parity %s on %s: %d frames, %d steps, state carried" % (
+        "OK" if report["ok"] else "MISMATCH", report["backend"], report["frames"], report["steps"])]
+    for role, g in report["graphs"].items():
+        lines.append("  %-10s max-abs %.3e  min cosine %.7f  %s" % (role, g["max_abs"], g["min_cosine"],
+                                                                  "ok" if g["ok"] else "FAIL"))
+    s = report["stream"]
+    lines.append("  stream     logits max-abs %.3e, state max-abs %.3e (first/last tenth %.1e/%.1e), top-1 agreement "
+                 "%.4f  %s" % (s["logits"]["max_abs"], s["state"]["max_abs"], s["state"]["first_tenth_max"],
+                               s["state"]["last_tenth_max"], s["top1_agreement"], "ok" if s["ok"] else "FAIL"))
+    return "\n".join(lines)
