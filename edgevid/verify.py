@@ -107,17 +107,22 @@ def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, 
 
 # ---------------------------------------------------------------------------------------------
 def _liteeval_bundle(bundle, roles):
+    return family_bundle(bundle, "liteeval", roles)
+
+
+def family_bundle(bundle, family: str, roles):
+    """``bundle`` (a Bundle or its folder) checked to be of ``family`` with ``roles``; ExportError otherwise."""
     from .bundle import Bundle, load_bundle
 
     if not isinstance(bundle, Bundle):
         try:
             bundle = load_bundle(bundle)
         except EdgevidError as e:
-            raise ExportError("cannot verify the bundle %s" % bundle, str(e), "pass a complete LiteEval bundle") from e
-    if bundle.family != "liteeval" or any(r not in bundle.graphs for r in roles):
-        raise ExportError("bundle %s is not a LiteEval bundle" % bundle.root,
+            raise ExportError("cannot verify the bundle %s" % bundle, str(e), "pass a complete %s bundle" % family) from e
+    if bundle.family != family or any(r not in bundle.graphs for r in roles):
+        raise ExportError("bundle %s is not a %s bundle" % (bundle.root, family),
                           "family %s with roles %s" % (bundle.family, sorted(bundle.graphs)),
-                          "pass a bundle written by export_bundle for LiteEval")
+                          "pass a bundle exported for %s" % family)
     return bundle
 
 

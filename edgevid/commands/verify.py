@@ -10,18 +10,37 @@ from ..errors import SourceError
 def main(args) -> int:
     from ..bundle import load_bundle
     from ..runtime.source import open_source
-    from ..train.liteeval import load_liteeval_checkpoint
-    from ..verify import describe_report, verify_liteeval
 
     bundle = load_bundle(args.bundle)
-    model = load_liteeval_checkpoint(args.checkpoint)
-    with open_source(args.source) as source:
+    # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does
+    fps = bundle.policy.get("step_fps") if bundle.family == "slowfast" else None
+    with open_source(args.source, fps=fps) as source:
         frames = [f.image for f in itertools.islice(source, args.frames)]
     if not frames:
         raise SourceError("source %s gave no frames" % args.source, None, "pass a video with frames")
-    report = verify_liteeval(model, bundle, frames, backend=args.backend, steps=args.frames)
-    if args.json:
-        print_json(report)
+    if bundle.family == "slowfast":
+        report, text = _slowfast(args, bundle, frames)
     else:
-        print(describe_report(report))
+        report, text = _liteeval(args, bundle, frames)
+    print_json(report) if args.json else print(text)
     return 0 if report["ok"] else 1
+
+
+def _liteeval(args, bundle, frames):
+    from ..train.liteeval import load_liteeval_checkpoint
+    from ..verify import describe_report, verify_liteeval
+
+    model = load_liteeval_checkpoint(args.checkpoint)
+    report = verify_liteeval(model, bundle, frames, backend=args.backend, steps=args.frames)
+    return report, describe_report(report)
+
+
+def _slowfast(args, bundle, frames):
+    from ..models.slowfast_weights import load_slowfast_checkpoint
+    from ..verify_slowfast import describe_slowfast_report, verify_slowfast
+
+    # foreign weight files: the bundle records the architecture it was exported with
+    preset = (bundle.meta.get("checkpoint") or {}).get("preset")
+    model, _ = load_slowfast_checkpoint(args.checkpoint, preset=preset)
+    report = verify_slowfast(model, bundle, frames, clips=None, backend=args.backend)
+    return report, describe_slowfast_report(report)
