@@ -8,7 +8,8 @@ BACKENDS = ("auto", "ort")
 
 @verb("demo", "End to end on CPU: synthetic data → train LiteEval → export → stream → report.json")
 def demo(p):
-    p.add_argument("--model", choices=("liteeval",), default="liteeval", help="model family (default: liteeval)")
+    p.add_argument("--model", choices=("liteeval", "slowfast"), default="liteeval",
+                   help="model family (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
     p.add_argument("--quick", action="store_true", help="tiny data and schedule (seconds, for smoke tests)")

@@ -27,7 +27,7 @@ from ..log import get_logger
 log = get_logger(__name__)
 
 # family -> module with its demo steps (imported when that demo runs)
-FAMILIES = {"liteeval": "edgevid.demo.liteeval"}
+FAMILIES = {"liteeval": "edgevid.demo.liteeval", "slowfast": "edgevid.demo.slowfast"}
 
 Progress = Callable[[str], None]
 

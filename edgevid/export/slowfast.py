@@ -83,15 +83,26 @@ def slowfast_role(model: SlowFast, *, size: int = 224, two_input: bool = False, 
                      known_gmacs=gmacs)
 
 
+RUNTIME_OPTIONS = ("every", "smooth", "pad", "max_gap_s")  # ClipPolicy settings the runtime reads from the bundle
+
+
 def slowfast_policy(model: SlowFast, policy: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """``kind: clip`` with the clip length, the raw-frame stride at the training rate and the sampling rate."""
+    """``kind: clip`` with the clip length, the raw-frame stride at the training rate and the sampling rate,
+    plus any of the stream settings ``every``, ``smooth``, ``pad``, ``max_gap_s`` given in ``policy``
+    (checked by building the runtime's :class:`ClipPolicy` from them)."""
+    from ..runtime.clip import ClipPolicy
+
     c = model.config
+    policy = dict(policy or {})
+    stream = {k: policy.pop(k) for k in RUNTIME_OPTIONS if k in policy}
     defaults = {"kind": "clip", "frames": c.fast_frames, "frame_stride": c.frame_stride,
                 "train_fps": TRAIN_FPS, "step_fps": TRAIN_FPS / c.frame_stride}
     merged = merge_policy(defaults, policy)
     if merged["frames"] != c.fast_frames:
         raise ConfigError("policy frames=%r for a SlowFast with %d-frame clips" % (merged["frames"], c.fast_frames),
                           "the graph has a static clip length", "leave frames at %d" % c.fast_frames)
+    ClipPolicy(c.fast_frames, 32, step_fps=merged["step_fps"], **stream)  # ConfigError for bad settings
+    merged.update(stream)
     return merged
 
 
