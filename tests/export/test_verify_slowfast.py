@@ -86,3 +86,36 @@ def test_stream_runtime_matches_torch_on_the_same_windows(exported, one_torch_th
             window = x[p.frame_index - T + 1:p.frame_index + 1]
             want = model(torch.from_numpy(np.ascontiguousarray(window.transpose(1, 0, 2, 3)[None])))[0].numpy()
             np.testing.assert_allclose(np.asarray(p.logits).reshape(-1), want, atol=1e-4)
+
+
+def test_cli_bad_inputs_fail_cleanly_or_are_counted(exported, tmp_path, capsys, edgevid_cli):
+    import json
+
+    from edgevid.errors import CheckpointError
+    from edgevid.models.slowfast import create_slowfast_preset
+    from edgevid.models.slowfast_weights import key_map, save_slowfast_checkpoint
+
+    model, bundle = exported
+    # foreign (PyTorchVideo-layout) weights of the tiny preset exported as if they were 'small'
+    names = key_map(model, "pytorchvideo")
+    torch.save({names[k]: v for k, v in model.state_dict().items()}, str(tmp_path / "pv.pt"))
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS))
+    code = edgevid_cli(["export", "slowfast", "--checkpoint", str(tmp_path / "pv.pt"), "--preset", "small",
+                        "--labels", str(tmp_path / "labels.txt"), "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == CheckpointError.exit_code and "does not fit this SlowFast" in err and "Traceback" not in err
+
+    # a checkpoint of another depth than the bundle's graph: verify reports the mismatch, exit code 1
+    other = create_slowfast_preset("tiny", num_classes=3, labels=LABELS, stage_blocks=(2, 1, 1, 1))
+    save_slowfast_checkpoint(other, tmp_path / "other.pt")
+    source = "synthetic:seed=2,segments=1,frames=16,fps=10"
+    assert edgevid_cli(["verify", str(bundle.root), "--checkpoint", str(tmp_path / "other.pt"), "--source", source,
+                        "--frames", "16"]) == 1
+    assert "parity MISMATCH" in capsys.readouterr().out
+
+    # a source slower than the window needs (5 fps for 10 fps slots): missed slots repeat the latest frame
+    stats = tmp_path / "stats.json"
+    assert edgevid_cli(["run", str(bundle.root), "--source", "synthetic:seed=2,segments=1,frames=12,fps=5",
+                        "--stats", str(stats), "--sequential"]) == 0
+    s = json.loads(stats.read_text())
+    assert s["repeated_slots"] == 11 and s["clips"] >= 1 and "Traceback" not in capsys.readouterr().err
