@@ -107,22 +107,22 @@ def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, 
 
 # ---------------------------------------------------------------------------------------------
 def _liteeval_bundle(bundle, roles):
-    return _family_bundle(bundle, "liteeval", roles, "LiteEval", "export_bundle")
+    return family_bundle(bundle, "liteeval", roles)
 
 
-def _family_bundle(bundle, family: str, roles, title: str, exporter: str):
-    """``bundle`` (a Bundle or a folder) loaded and checked to be of ``family`` with every role in ``roles``."""
+def family_bundle(bundle, family: str, roles):
+    """``bundle`` (a Bundle or its folder) checked to be of ``family`` with ``roles``; ExportError otherwise."""
     from .bundle import Bundle, load_bundle
 
     if not isinstance(bundle, Bundle):
         try:
             bundle = load_bundle(bundle)
         except EdgevidError as e:
-            raise ExportError("cannot verify the bundle %s" % bundle, str(e), "pass a complete %s bundle" % title) from e
+            raise ExportError("cannot verify the bundle %s" % bundle, str(e), "pass a complete %s bundle" % family) from e
     if bundle.family != family or any(r not in bundle.graphs for r in roles):
-        raise ExportError("bundle %s is not a %s bundle" % (bundle.root, title),
+        raise ExportError("bundle %s is not a %s bundle" % (bundle.root, family),
                           "family %s with roles %s" % (bundle.family, sorted(bundle.graphs)),
-                          "pass a bundle written by %s" % exporter)
+                          "pass a bundle exported for %s" % family)
     return bundle
 
 
@@ -334,9 +334,6 @@ def _free_running(sessions, torch_run, feat_c: np.ndarray, feat_f: np.ndarray, t
 
 def describe_report(report: Dict[str, Any]) -> str:
     """A few lines for humans (the CLI prints the JSON with --json)."""
-    if report.get("family") == "prernn":
-        from .verify_prernn import describe_prernn_report
-        return describe_prernn_report(report)
     source = "recorded features" if report["frames"] is None else "%d frames" % report["frames"]
     lines = ["parity %s on %s: %s, %d steps" % ("OK" if report["ok"] else "MISMATCH", report["backend"], source,
                                                report["steps"])]

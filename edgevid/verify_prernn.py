@@ -22,7 +22,7 @@ import numpy as np
 from .errors import EdgevidError, ExportError
 from .log import get_logger
 from .models.modes import eval_mode
-from .verify import (DEFAULT_STEPS, _close, _cnn_report, _family_bundle, _infer, _numpy, _open_sessions, _require,
+from .verify import (DEFAULT_STEPS, _close, _cnn_report, family_bundle, _infer, _numpy, _open_sessions, _require,
                      _step_report)
 
 log = get_logger(__name__)
@@ -43,7 +43,7 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
     ``min_top1_agreement`` (share of free-running steps with the same argmax).
     """
     torch = _require("torch")
-    bundle = _family_bundle(bundle, "prernn", ROLES, "PreRNN", "export_prernn")
+    bundle = family_bundle(bundle, "prernn", ROLES)
     x = _frames(bundle, frames)
     n_frames = x.shape[0]
     steps = int(steps) if steps else max(n_frames, DEFAULT_STEPS)

@@ -23,6 +23,18 @@ def quick_demo(tmp_path_factory):
     return out, result
 
 
+@pytest.fixture(scope="session")
+def quick_slowfast_demo(tmp_path_factory):
+    """``edgevid demo --model slowfast --quick`` run once per test session: (output folder, completed process)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("cv2")
+    out = tmp_path_factory.mktemp("sfdemo") / "out"
+    result = subprocess.run([sys.executable, "-m", "edgevid", "demo", "--model", "slowfast", "--quick", "--out",
+                             str(out)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
 @pytest.fixture
 def one_torch_thread():
     """Tiny models: one torch thread is faster and leaves the shared cores alone."""

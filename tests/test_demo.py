@@ -84,3 +84,21 @@ def test_prernn_quick_demo_end_to_end(tmp_path):
     bundle = load_bundle(out / "bundle")
     assert bundle.family == "prernn" and bundle.policy["max_steps"] == report["settings"]["frames"]
     assert (out / "cnn.pth").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_slowfast_demo_streams_one_clip_per_segment(quick_slowfast_demo):
+    out, result = quick_slowfast_demo
+    report = json.loads((out / "report.json").read_text())
+    segments, frames = report["accuracy"]["segments"], report["settings"]["frames"]
+    assert report["model"] == "slowfast" and report["parity"]["ok"] and report["parity"]["top1_agreement"] == 1.0
+    # every=T, pad=none: the first T-1 frames warm up, then one clip at the last frame of each segment
+    assert report["clips"] == segments and report["warmup_frames"] == frames - 1
+    assert report["frames"] == report["data"]["stream_frames"] - (frames - 1) == report["accuracy"]["frames_scored"]
+    assert report["gmacs_per_clip"] > 0 and report["gmacs_per_frame"] == pytest.approx(
+        report["gmacs_per_clip"] * segments / report["data"]["stream_frames"])
+    assert report["training"]["epochs"] == 1 and report["fps"] > 0
+    from edgevid.bundle import load_bundle
+
+    bundle = load_bundle(out / "bundle")
+    assert bundle.family == "slowfast" and bundle.policy["every"] == frames and bundle.policy["pad"] == "none"
+    assert "clips           %d run" % segments in result.stdout

@@ -8,7 +8,8 @@ BACKENDS = ("auto", "ort")
 
 @verb("demo", "End to end on CPU: synthetic data → train LiteEval → export → stream → report.json")
 def demo(p):
-    p.add_argument("--model", choices=("liteeval", "prernn"), default="liteeval", help="model family (default: liteeval)")
+    p.add_argument("--model", choices=("liteeval", "slowfast", "prernn"), default="liteeval",
+                   help="model family (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
     p.add_argument("--quick", action="store_true", help="tiny data and schedule (seconds, for smoke tests)")
@@ -18,7 +19,7 @@ def demo(p):
 
 @verb("train", "Train a model on a class-folder video data set (root/<class>/<video>)")
 def train(p):
-    p.add_argument("family", choices=("liteeval", "prernn"), help="model family")
+    p.add_argument("family", choices=("liteeval", "prernn", "slowfast"), help="model family")
     p.add_argument("--data", required=True, help="training data: root/<class>/<video>")
     p.add_argument("--val", help="validation data in the same layout (default: hold out --val-split)")
     p.add_argument("--val-split", type=float, default=0.2, help="share of --data held out when no --val")
@@ -50,6 +51,16 @@ def train(p):
                    help="sih (shared input drive), prernn (gate-dependent), traditional (RNN on top, baseline)")
     g.add_argument("--hidden", type=int, help="traditional form only: hidden size (default: feature size)")
     g.add_argument("--image-size", type=int, default=224, help="square input side (default: 224)")
+    g = p.add_argument_group("slowfast", "SlowFast fine-tuning (models.md §3); --weights: PyTorchVideo, PySlowFast "
+                                         "or edgevid weights to start from (head replaced for another class count)")
+    g.add_argument("--preset", default="r50_8x8", help="architecture: r50_4x16, r50_8x8, r101_16x8, small, tiny "
+                                                     "(default: r50_8x8)")
+    g.add_argument("--train-fps", type=float, default=30.0,
+                   help="frame rate the preset's stride refers to; videos are decoded at train-fps / (tau/alpha) "
+                        "(default: 30, Kinetics)")
+    g.add_argument("--size", type=int, default=224, help="square crop (default: 224)")
+    g.add_argument("--resize-short", type=int, default=256, help="short side before cropping (default: 256)")
+    g.add_argument("--threads", type=int, help="torch threads while training (default: torch's)")
 
 
 @verb("analyze-saturation", "Gate saturation of a trained PreRNN checkpoint: keep or revert the layer (JSON + PNG)")
@@ -75,7 +86,8 @@ def export(p):
     g.add_argument("--preset", help="architecture of a PyTorchVideo/PySlowFast weight file (r50_4x16, r50_8x8, …)")
     g.add_argument("--num-classes", type=int, help="classes of that file (default: read from its head)")
     g.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's)")
-    g.add_argument("--size", type=int, default=224, help="square crop of the graph: 224 (default) or 256")
+    g.add_argument("--size", type=int, help="square crop of the graph, e.g. 224 or 256 (default: the crop an "
+                                            "'edgevid train slowfast' checkpoint was trained at, else 224)")
     g.add_argument("--two-input", action="store_true", help="inputs 'slow' and 'fast' instead of one 'clip'")
     g = p.add_argument_group("prernn")
     g.add_argument("--reset-every", type=int, metavar="N", help="policy: zero the recurrent state every N steps "

@@ -33,6 +33,7 @@ def export_liteeval_main(args):
 def export_slowfast_main(args):
     from ..export.slowfast import export_slowfast
     from ..models.slowfast_weights import load_slowfast_checkpoint
+    from ..train.slowfast import export_settings
 
     model, labels = load_slowfast_checkpoint(args.checkpoint, preset=args.preset, num_classes=args.num_classes,
                                              labels=read_labels(args.labels) if args.labels else None)
@@ -40,8 +41,12 @@ def export_slowfast_main(args):
         raise ConfigError("%s carries no class names" % args.checkpoint, "bundles name every class",
                           "pass --labels FILE with %d lines, one name per class" % model.config.num_classes)
     info = dict(checkpoint_info(args), preset=args.preset) if args.preset else checkpoint_info(args)
-    return export_slowfast(model, args.out, size=args.size, labels=labels, two_input=args.two_input,
-                           checkpoint_info=info, overwrite=args.overwrite, progress=log_progress)
+    trained = export_settings(args.checkpoint)  # sampling and crop of an 'edgevid train slowfast' checkpoint
+    size = args.size or trained.get("size") or 224
+    resize_short = trained.get("resize_short") if size == trained.get("size") else None
+    return export_slowfast(model, args.out, size=size, resize_short=resize_short or max(256, size), labels=labels,
+                           two_input=args.two_input, policy=trained.get("policy"), checkpoint_info=info,
+                           overwrite=args.overwrite, progress=log_progress)
 
 
 def export_prernn_main(args):

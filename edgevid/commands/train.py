@@ -18,6 +18,8 @@ def _datasets(args):
 def main(args) -> int:
     if args.family == "prernn":
         return _main_prernn(args)
+    if args.family == "slowfast":
+        return _main_slowfast(args)
     from ..models.liteeval import LiteEvalConfig
     from ..train.liteeval import train_liteeval
 
@@ -53,4 +55,30 @@ def _main_prernn(args) -> int:
         print("best (validation accuracy %.3f): %s" % (result.best_accuracy, result.best_checkpoint))
     print("%d training / %d validation videos, %d classes" % (len(train_set), len(val_set), len(data.classes)),
           file=sys.stderr)
+    return 0
+
+
+def _main_slowfast(args) -> int:
+    from ..data.folder import split_dataset
+    from ..models.slowfast_config import preset_config
+    from ..train.slowfast import slowfast_folder, train_slowfast
+
+    probe = preset_config(args.preset)  # the clip geometry decides the decoding rate
+    data = slowfast_folder(args.data, probe, args.train_fps)
+    config = preset_config(args.preset, num_classes=len(data.classes), labels=list(data.classes))
+    if args.val:
+        train_set, val_set = data, slowfast_folder(args.val, config, args.train_fps)
+    else:
+        train_set, val_set = split_dataset(data, args.val_split, seed=args.seed)
+    result = train_slowfast(config, train_set, val_set, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, size=args.size, resize_short=args.resize_short, train_fps=args.train_fps,
+                            weights=args.weights, resume=args.resume, seed=args.seed, cache_dir=args.cache_dir,
+                            progress=enable_progress(args), threads=args.threads)
+    print("checkpoint: %s" % result.checkpoint)
+    if result.best_checkpoint:
+        print("best (validation accuracy %.3f at epoch %d): %s" % (result.best_accuracy, result.best_epoch,
+                                                                  result.best_checkpoint))
+    print("%d training / %d validation videos, %d classes, clips of %d frames at %.3g fps" % (
+        len(train_set), len(val_set), len(data.classes), config.fast_frames, result.sampling["step_fps"]),
+        file=sys.stderr)
     return 0

@@ -10,33 +10,44 @@ from ..errors import SourceError
 def main(args) -> int:
     from ..bundle import load_bundle
     from ..runtime.source import open_source
-    from ..verify import describe_report
 
     bundle = load_bundle(args.bundle)
-    verify = {"prernn": _verify_prernn}.get(bundle.family, _verify_liteeval)
-    with open_source(args.source) as source:
+    # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does
+    fps = bundle.policy.get("step_fps") if bundle.family == "slowfast" else None
+    with open_source(args.source, fps=fps) as source:
         frames = [f.image for f in itertools.islice(source, args.frames)]
     if not frames:
         raise SourceError("source %s gave no frames" % args.source, None, "pass a video with frames")
-    report = verify(args.checkpoint, bundle, frames, args)
-    if args.json:
-        print_json(report)
-    else:
-        print(describe_report(report))
+    verify = {"slowfast": _slowfast, "prernn": _prernn}.get(bundle.family, _liteeval)
+    report, text = verify(args, bundle, frames)
+    print_json(report) if args.json else print(text)
     return 0 if report["ok"] else 1
 
 
-def _verify_liteeval(checkpoint, bundle, frames, args):
+def _liteeval(args, bundle, frames):
     from ..train.liteeval import load_liteeval_checkpoint
-    from ..verify import verify_liteeval
+    from ..verify import describe_report, verify_liteeval
 
-    return verify_liteeval(load_liteeval_checkpoint(checkpoint), bundle, frames, backend=args.backend,
-                           steps=args.frames)
+    model = load_liteeval_checkpoint(args.checkpoint)
+    report = verify_liteeval(model, bundle, frames, backend=args.backend, steps=args.frames)
+    return report, describe_report(report)
 
 
-def _verify_prernn(checkpoint, bundle, frames, args):
+def _slowfast(args, bundle, frames):
+    from ..models.slowfast_weights import load_slowfast_checkpoint
+    from ..verify_slowfast import describe_slowfast_report, verify_slowfast
+
+    # foreign weight files: the bundle records the architecture it was exported with
+    preset = (bundle.meta.get("checkpoint") or {}).get("preset")
+    model, _ = load_slowfast_checkpoint(args.checkpoint, preset=preset)
+    report = verify_slowfast(model, bundle, frames, clips=None, backend=args.backend)
+    return report, describe_slowfast_report(report)
+
+
+def _prernn(args, bundle, frames):
     from ..train.prernn import load_prernn_checkpoint
-    from ..verify_prernn import verify_prernn
+    from ..verify_prernn import describe_prernn_report, verify_prernn
 
-    model, _ = load_prernn_checkpoint(checkpoint)
-    return verify_prernn(model, bundle, frames, backend=args.backend, steps=args.frames)
+    model, _ = load_prernn_checkpoint(args.checkpoint)
+    report = verify_prernn(model, bundle, frames, backend=args.backend, steps=args.frames)
+    return report, describe_prernn_report(report)

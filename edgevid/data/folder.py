@@ -33,14 +33,17 @@ class VideoFolder:
 
     ``fps`` decodes every video at that frame rate first (see :func:`read_video`), so clips of
     different source rates cover comparable time; ``None`` keeps each file's own rate.
+    ``num_frames=None`` returns every decoded frame (lengths then differ between videos), for
+    trainers that cut their own windows of consecutive frames (SlowFast).
     """
 
-    def __init__(self, root: Union[str, Path], num_frames: int, fps: Optional[float] = None,
+    def __init__(self, root: Union[str, Path], num_frames: Optional[int], fps: Optional[float] = None,
                  extensions: Sequence[str] = VIDEO_EXTENSIONS):
-        if int(num_frames) != num_frames or num_frames < 1:
+        if num_frames is not None and (int(num_frames) != num_frames or num_frames < 1):
             raise DataError("num_frames is %r" % (num_frames,), "a clip needs at least one frame",
                             "pass a positive whole number")
-        self.root, self.num_frames, self.fps = Path(root), int(num_frames), fps
+        self.root, self.fps = Path(root), fps
+        self.num_frames = None if num_frames is None else int(num_frames)
         self.extensions = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
         self.classes = self._find_classes()
         self.samples: List[Tuple[Path, int]] = []
@@ -75,10 +78,12 @@ class VideoFolder:
     def __getitem__(self, i: int) -> Tuple[np.ndarray, int]:
         path, label = self.samples[i]  # IndexError past the end, as sequences do
         frames, _ = read_video(path, fps=self.fps)
+        if self.num_frames is None:
+            return frames, label
         return frames[frame_indices(len(frames), self.num_frames)], label
 
     def __repr__(self) -> str:
-        return "VideoFolder(%r, %d videos, %d classes, num_frames=%d, fps=%r)" % (
+        return "VideoFolder(%r, %d videos, %d classes, num_frames=%r, fps=%r)" % (
             str(self.root), len(self), len(self.classes), self.num_frames, self.fps)
 
 

@@ -27,7 +27,8 @@ from ..log import get_logger
 log = get_logger(__name__)
 
 # family -> module with its demo steps (imported when that demo runs)
-FAMILIES = {"liteeval": "edgevid.demo.liteeval", "prernn": "edgevid.demo.prernn"}
+FAMILIES = {"liteeval": "edgevid.demo.liteeval", "slowfast": "edgevid.demo.slowfast",
+            "prernn": "edgevid.demo.prernn"}
 
 Progress = Callable[[str], None]
 

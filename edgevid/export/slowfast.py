@@ -53,6 +53,14 @@ class TwoPathwayGraph(nn.Module):
         return self.model([slow, fast])
 
 
+def slowfast_preprocess_spec(size: int = 224, resize_short: int = 256) -> PreprocessSpec:
+    """Short side → ``resize_short``, centre crop ``size``, Kinetics mean/std (models.md §3.4); training uses it too."""
+    if resize_short < size:
+        raise ConfigError("resize_short=%d is smaller than the crop %d" % (resize_short, size), None,
+                          "resize the short side to at least the crop size")
+    return PreprocessSpec(resize_short=resize_short, crop=size, sizes=(size,), mean=KINETICS_MEAN, std=KINETICS_STD)
+
+
 def slowfast_role(model: SlowFast, *, size: int = 224, two_input: bool = False, seed: int = 0) -> RoleGraph:
     """The export wrapper of ``model`` with static example inputs at ``size``²."""
     if not isinstance(model, SlowFast):
@@ -75,15 +83,26 @@ def slowfast_role(model: SlowFast, *, size: int = 224, two_input: bool = False, 
                      known_gmacs=gmacs)
 
 
+RUNTIME_OPTIONS = ("every", "smooth", "pad", "max_gap_s")  # ClipPolicy settings the runtime reads from the bundle
+
+
 def slowfast_policy(model: SlowFast, policy: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """``kind: clip`` with the clip length, the raw-frame stride at the training rate and the sampling rate."""
+    """``kind: clip`` with the clip length, the raw-frame stride at the training rate and the sampling rate,
+    plus any of the stream settings ``every``, ``smooth``, ``pad``, ``max_gap_s`` given in ``policy``
+    (checked by building the runtime's :class:`ClipPolicy` from them)."""
+    from ..runtime.clip import ClipPolicy
+
     c = model.config
+    policy = dict(policy or {})
+    stream = {k: policy.pop(k) for k in RUNTIME_OPTIONS if k in policy}
     defaults = {"kind": "clip", "frames": c.fast_frames, "frame_stride": c.frame_stride,
                 "train_fps": TRAIN_FPS, "step_fps": TRAIN_FPS / c.frame_stride}
     merged = merge_policy(defaults, policy)
     if merged["frames"] != c.fast_frames:
         raise ConfigError("policy frames=%r for a SlowFast with %d-frame clips" % (merged["frames"], c.fast_frames),
                           "the graph has a static clip length", "leave frames at %d" % c.fast_frames)
+    ClipPolicy(c.fast_frames, 32, step_fps=merged["step_fps"], **stream)  # ConfigError for bad settings
+    merged.update(stream)
     return merged
 
 
@@ -103,11 +122,7 @@ def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 2
     """
     role = slowfast_role(model, size=size, two_input=two_input)
     labels = check_labels(model.config, labels)
-    if resize_short < size:
-        raise ConfigError("resize_short=%d is smaller than the crop %d" % (resize_short, size), None,
-                          "resize the short side to at least the crop size")
-    preprocess = PreprocessSpec(resize_short=resize_short, crop=size, sizes=(size,), mean=KINETICS_MEAN,
-                                std=KINETICS_STD)
+    preprocess = slowfast_preprocess_spec(size, resize_short)
     model_entry = dict(model.config.to_dict(), labels=list(labels), input="two_input" if two_input else "clip")
     return write_bundle(out_dir, family="slowfast", roles={"clip": role}, labels=labels, preprocess=preprocess,
                         policy=slowfast_policy(model, policy), model_entry=model_entry,

@@ -10,6 +10,10 @@ file looks like. Pathway 0 is slow, 1 is fast, in all three layouts.
 edgevid checkpoint (:data:`CHECKPOINT_FORMAT`), readable with ``weights_only=True``::
 
     {"format": "edgevid.slowfast/1", "config": asdict(SlowFastConfig), "state_dict": {...}, "labels": [...]}
+
+Training checkpoints of :func:`edgevid.train.slowfast.train_slowfast` (the loop's format
+``edgevid.train/1`` with ``family: "slowfast"``, config under ``config.model``, weights under
+``model``) load the same way.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import torch
 from ..errors import CheckpointError, ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
+from ..train.loop import FORMAT as TRAIN_FORMAT
 from ..train.loop import read_checkpoint
 from .backbones import few_keys
 from .slowfast import SlowFast, create_slowfast, create_slowfast_preset
@@ -85,19 +90,30 @@ def key_map(model: SlowFast, layout: str) -> Dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------
 def load_slowfast_weights(model: SlowFast, source: Union[str, Path, Mapping[str, Any]], *,
-                          name: Optional[str] = None) -> str:
+                          name: Optional[str] = None, replace_head: bool = False) -> str:
     """Copy weights from a file or state dict into ``model``; return the layout that was found.
 
     ``source``: an edgevid checkpoint, a PyTorchVideo ``slowfast_r50``/``slowfast_r101`` state dict,
     a PySlowFast checkpoint (``model_state``), or a path to any of them (read with ``weights_only=True``).
-    ``name`` says where a state dict came from in messages. Raises :class:`CheckpointError` listing missing, unexpected and mis-shaped keys, and the preset the
-    file looks like.
+    ``name`` says where a state dict came from in messages. ``replace_head=True`` (fine-tuning) keeps
+    the model's own classifier when the file's has another class count; everything else must fit.
+    Raises :class:`CheckpointError` listing missing, unexpected and mis-shaped keys, and the preset
+    the file looks like.
     """
     name = name or (str(source) if isinstance(source, (str, Path)) else "the given state dict")
     state = _unwrap(read_checkpoint(source) if isinstance(source, (str, Path)) else source, name)
     layout = detect_layout(state, name)
     mapping = key_map(model, layout)
     own = model.state_dict()
+    if replace_head:
+        head = {mapping[k] for k in own if k.startswith(HEAD[0][0] + ".")}
+        if any(k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[o].shape)
+               for o, k in mapping.items() if k in head):
+            log.info("%s has another class count: its classifier is replaced by a fresh %d-class one",
+                     name, model.config.num_classes)
+            state = {k: v for k, v in state.items() if k not in head}
+            own_head = {o for o, k in mapping.items() if k in head}
+            state.update((mapping[o], own[o]) for o in own_head)
     missing = [mapping[k] for k in own if mapping[k] not in state and not k.endswith(_BN_COUNTER)]
     unexpected = sorted(set(state) - set(mapping.values()))
     shapes = ["%s %s vs %s" % (mapping[k], tuple(state[mapping[k]].shape), tuple(v.shape)) for k, v in own.items()
@@ -127,6 +143,8 @@ def _unwrap(ckpt: Mapping[str, Any], name: str) -> Dict[str, Any]:
     if not isinstance(ckpt, Mapping):
         raise CheckpointError("%s holds a %s, not a dict" % (name, type(ckpt).__name__), None,
                               "pass a state dict or a checkpoint file")
+    if ckpt.get("format") == TRAIN_FORMAT and isinstance(ckpt.get("model"), Mapping):
+        ckpt = {"state_dict": ckpt["model"]}  # a training checkpoint of edgevid's loop
     for wrapper in ("state_dict", "model_state"):
         if isinstance(ckpt.get(wrapper), Mapping):
             ckpt = ckpt[wrapper]
@@ -185,9 +203,10 @@ def load_slowfast_checkpoint(path: Union[str, Path], *, preset: Optional[str] = 
     For PyTorchVideo/PySlowFast files the class count is read from the head unless ``num_classes`` is given.
     """
     ckpt = read_checkpoint(path)
-    if ckpt.get("format") == CHECKPOINT_FORMAT:
+    trained = ckpt.get("format") == TRAIN_FORMAT and ckpt.get("family") == "slowfast"
+    if ckpt.get("format") == CHECKPOINT_FORMAT or trained:
         try:
-            config = SlowFastConfig.from_dict(dict(ckpt["config"]))
+            config = SlowFastConfig.from_dict(dict(ckpt["config"]["model"] if trained else ckpt["config"]))
         except (KeyError, TypeError, ConfigError) as e:
             raise CheckpointError("the SlowFast configuration in %s is unusable" % path, str(e),
                                   "re-save it with this version of edgevid") from e

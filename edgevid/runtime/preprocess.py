@@ -9,7 +9,7 @@ exactly what it saw in training.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -30,8 +30,9 @@ class Preprocessor:
         self._add = (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
         self._out = {s: np.empty((1, 3, s, s), np.float32) for s in spec.sizes}
 
-    def crop(self, frame: np.ndarray) -> np.ndarray:
-        """Resize the short side and centre-crop: returns an RGB uint8 crop×crop×3 array."""
+    def resize(self, frame: np.ndarray) -> np.ndarray:
+        """Resize the short side to ``resize_short`` (never below ``crop``): returns the frame in the
+        spec's colour order, uint8. Training takes its random crops from this (same code as the device)."""
         check_frame(frame)
         cv2, spec = self._cv2, self.spec
         h, w = frame.shape[:2]
@@ -40,18 +41,32 @@ class Preprocessor:
         if (nh, nw) != (h, w):
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             frame = cv2.resize(frame, (nw, nh), interpolation=interp)
-        top, left = (nh - spec.crop) // 2, (nw - spec.crop) // 2
-        crop = frame[top:top + spec.crop, left:left + spec.crop]
-        return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB) if spec.color == "RGB" else np.ascontiguousarray(crop)
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if spec.color == "RGB" else np.ascontiguousarray(frame)
+
+    def centre_crop(self, resized: np.ndarray) -> np.ndarray:
+        """The centre ``crop``×``crop`` of a frame from :meth:`resize` (a view of its rows and columns)."""
+        c = self.spec.crop
+        top, left = (resized.shape[0] - c) // 2, (resized.shape[1] - c) // 2
+        return resized[top:top + c, left:left + c]
+
+    def crop(self, frame: np.ndarray) -> np.ndarray:
+        """Resize the short side and centre-crop: returns a crop×crop×3 uint8 array (RGB by default)."""
+        return np.ascontiguousarray(self.centre_crop(self.resize(frame)))
+
+    def normalize(self, images: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """uint8 images [..., H, W, 3] → float32 [..., 3, H, W]: ``x · scale/std − mean/std`` per channel."""
+        if out is None:
+            out = np.empty(images.shape[:-3] + (3,) + images.shape[-3:-1], np.float32)
+        np.multiply(np.moveaxis(images, -1, -3), self._mul[:, None, None], out=out, casting="unsafe")
+        out += self._add[:, None, None]
+        return out
 
     def __call__(self, frame: np.ndarray) -> Dict[int, np.ndarray]:
         crop = self.crop(frame)
         for size, out in self._out.items():
             img = crop if size == self.spec.crop else self._cv2.resize(
                 crop, (size, size), interpolation=self._cv2.INTER_AREA if size < self.spec.crop else self._cv2.INTER_LINEAR)
-            # HWC uint8 -> CHW float32, normalised, written into the reused buffer
-            np.multiply(img.transpose(2, 0, 1), self._mul[:, None, None], out=out[0], casting="unsafe")
-            out[0] += self._add[:, None, None]
+            self.normalize(img, out=out[0])  # written into the reused buffer
         return self._out
 
 
