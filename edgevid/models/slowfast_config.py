@@ -101,6 +101,8 @@ class SlowFastConfig:
 PRESETS: Dict[str, Dict[str, Any]] = {
     "r50_4x16": dict(depth=50, alpha=8, tau=16, slow_frames=4, fusion_kernel=5),
     "r50_8x8": dict(depth=50, alpha=4, tau=8, slow_frames=8, fusion_kernel=7),
+    # PyTorchVideo's slowfast_r101 (zoo 8x8): the temporal kernel in every res4 block
+    "r101_8x8": dict(depth=101, alpha=4, tau=8, slow_frames=8, fusion_kernel=5),
     "r101_16x8": dict(depth=101, alpha=4, tau=8, slow_frames=16, fusion_kernel=5,
                       temporal_kernel_blocks=(3, 4, 6, 3)),  # without non-local blocks
     # about 55k parameters: 8 frames of 32-64 px run in milliseconds

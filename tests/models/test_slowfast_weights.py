@@ -70,6 +70,22 @@ def test_pytorchvideo_r50_8x8_gives_identical_logits_at_224():
     assert (got - want).abs().max().item() <= 1e-5 * max(scale, 1.0)
 
 
+def test_pytorchvideo_hub_r101_loads_into_the_r101_8x8_preset():
+    """PyTorchVideo's ``slowfast_r101`` (the zoo's 8x8, temporal kernel in all 23 res4 blocks), random weights."""
+    hub = pytest.importorskip("pytorchvideo.models.hub.slowfast")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = hub.slowfast_r101(pretrained=False)
+    ours = create_slowfast_preset("r101_8x8")
+    assert load_slowfast_weights(ours, ref.state_dict()) == "pytorchvideo"
+    def fingerprint(model):  # every tensor by shape and value, whatever the module names
+        return sorted((tuple(t.shape), round(float(t.double().sum()), 6)) for n, t in model.state_dict().items()
+                      if "num_batches_tracked" not in n and "index" not in n)
+    assert fingerprint(ours) == fingerprint(ref)
+    with pytest.raises(CheckpointError, match="r101_8x8"):
+        load_slowfast_weights(create_slowfast_preset("r101_16x8"), ref.state_dict())
+
+
 def test_pyslowfast_names_load_through_the_table(one_torch_thread):
     torch.manual_seed(0)
     src = randomise_bn(create_slowfast(num_classes=10, **SMALL).eval())
