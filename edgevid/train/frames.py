@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import ConfigError, DataError
 from ..fsutil import atomic_path
 from ..log import get_logger
-from .liteeval import _check_classes, _progress, _torch_threads, _video
+from .common import check_classes, progress_bar, torch_threads, video_item
 from .loop import Trainer, seed_everything
 from .prernn import frames_tensor, prernn_preprocessor
 
@@ -36,10 +36,10 @@ def frame_dataset(dataset, image_size: int, *, every: int = 1,
     """Every ``every``-th frame of every video, preprocessed: (frames [N,3,S,S], labels [N])."""
     if every < 1:
         raise ConfigError("every=%d" % every, "it is a frame stride", "pass every >= 1")
-    _check_classes(dataset, "frame")
+    check_classes(dataset, "frame")
     pre, xs, ys = prernn_preprocessor(image_size), [], []
-    for i in _progress(range(len(dataset)), progress, "frames"):
-        frames, label = _video(dataset, i)
+    for i in progress_bar(range(len(dataset)), progress, "frames"):
+        frames, label = video_item(dataset, i)
         picked = frames[::every]
         xs.append(frames_tensor(pre, np.ascontiguousarray(picked), image_size))
         ys.append(torch.full((picked.shape[0],), int(label), dtype=torch.long))
@@ -73,12 +73,12 @@ def train_frame_classifier(cnn: nn.Module, train_set, val_set=None, *, image_siz
                            progress: bool = False) -> FrameTrainResult:
     """Train every layer of ``cnn`` (its output = one logit per class) on single frames labelled with their video's
     class; Adam, cross-entropy. Writes ``cnn.state_dict()`` to ``weights_out`` (atomically)."""
-    classes = _check_classes(train_set, "training")
-    if val_set is not None and _check_classes(val_set, "validation") != classes:
+    classes = check_classes(train_set, "training")
+    if val_set is not None and check_classes(val_set, "validation") != classes:
         raise DataError("the validation set's classes differ from the training set's", None,
                         "use the same class folders in both sets")
     seed_everything(seed)
-    with _torch_threads(threads):
+    with torch_threads(threads):
         x, y = frame_dataset(train_set, image_size, every=every, progress=progress)
         with torch.no_grad():
             out = cnn.eval()(x[:1])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +32,8 @@ from ..log import get_logger
 from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_liteeval, gumbel_temperature
 from ..spec import PreprocessSpec
 from .losses import last_step_index, liteeval_loss
+from ..models.modes import eval_mode
+from .common import check_classes, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -65,22 +66,6 @@ class FeatureSet(NamedTuple):
 
 # --------------------------------------------------------------------------------------------------
 # frames
-def _video(dataset, i: int) -> Tuple[np.ndarray, int]:
-    try:
-        frames, label = dataset[i]
-    except (DataError, ConfigError):
-        raise
-    except (OSError, ValueError, IndexError, KeyError) as e:
-        raise DataError("cannot read video %d of the data set" % i, str(e), "check the file or remove it") from e
-    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise DataError("video %d of the data set is not frames uint8 [T,H,W,3]" % i,
-                        "got %s %s" % (type(frames).__name__, getattr(frames, "shape", "")),
-                        "the data set must return (BGR uint8 frames [T,H,W,3], label)")
-    if frames.shape[0] < 1:
-        raise DataError("video %d of the data set has no frames" % i, None, "remove the empty video")
-    return frames, int(label)
-
-
 def _preprocess(pre, frames: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
     """Frames [T,H,W,3] BGR uint8 → (coarse [T,3,112,112], fine [T,3,224,224]) float32, via the runtime's code."""
     t = frames.shape[0]
@@ -97,93 +82,6 @@ def _preprocessor():
     from ..runtime.preprocess import Preprocessor
 
     return Preprocessor(liteeval_preprocess_spec())
-
-
-def _pad(seqs: List[torch.Tensor], steps: int) -> torch.Tensor:
-    """Stack [T_i, …] tensors to [V, steps, …], repeating each one's last step."""
-    out = []
-    for s in seqs:
-        if s.shape[0] < steps:
-            s = torch.cat([s, s[-1:].expand(steps - s.shape[0], *s.shape[1:])], 0)
-        out.append(s)
-    return torch.stack(out, 0)
-
-
-def _check_classes(dataset, name: str) -> List[str]:
-    try:
-        classes = list(dataset.classes)
-        n = len(dataset)
-    except (AttributeError, TypeError) as e:
-        raise DataError("the %s set is not a video data set" % name, str(e),
-                        "pass an object with .classes, len() and [i] -> (frames, label), e.g. edgevid.data.VideoFolder") from e
-    if n == 0:
-        raise DataError("the %s set is empty" % name, None, "add videos to it")
-    return classes
-
-
-# --------------------------------------------------------------------------------------------------
-# fingerprints for the feature cache
-def module_fingerprint(module: nn.Module) -> str:
-    """sha256 of a module's state dict (names, dtypes, shapes and bytes of every parameter and buffer)."""
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(("%s|%s|%s\n" % (name, t.dtype, tuple(t.shape))).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def _file_list(dataset) -> Optional[List[Tuple[str, Any]]]:
-    for attr in ("samples", "files", "paths", "videos"):
-        items = getattr(dataset, attr, None)
-        if items is None or callable(items):
-            continue
-        try:
-            items = list(items)
-        except TypeError:
-            continue
-        out = []
-        for it in items:
-            if isinstance(it, (str, os.PathLike)):
-                out.append((str(it), None))
-            elif isinstance(it, (tuple, list)) and it and isinstance(it[0], (str, os.PathLike)):
-                out.append((str(it[0]), it[1] if len(it) > 1 else None))
-            else:
-                return None
-        if len(out) == len(dataset):
-            return out
-    return None
-
-
-def dataset_fingerprint(dataset) -> str:
-    """Identity of a data set for the feature cache.
-
-    ``dataset.fingerprint()`` when it has one; else the file list (``samples``/``files``/``paths``/
-    ``videos``: paths or (path, label)) with each file's size and modification time, plus classes,
-    length, ``num_frames`` and ``fps``; else (no file list) the sha256 of every video's frames and label.
-    """
-    fn = getattr(dataset, "fingerprint", None)
-    if callable(fn):
-        return "fingerprint:%s" % (fn(),)
-    h = hashlib.sha256()
-    h.update(json.dumps({"type": type(dataset).__name__, "classes": list(dataset.classes), "len": len(dataset),
-                         "num_frames": getattr(dataset, "num_frames", None), "fps": getattr(dataset, "fps", None)},
-                        default=str, sort_keys=True).encode())
-    files = _file_list(dataset)
-    if files is not None:
-        try:
-            for path, label in files:
-                st = os.stat(path)
-                h.update(("%s|%d|%d|%s\n" % (path, st.st_size, st.st_mtime_ns, label)).encode())
-            return "files:" + h.hexdigest()
-        except OSError:
-            log.debug("a listed file cannot be read; fingerprinting the data set by content")
-    log.info("the data set lists no files; fingerprinting its %d videos by content", len(dataset))
-    for i in range(len(dataset)):
-        frames, label = _video(dataset, i)
-        h.update(("%s|%d\n" % (frames.shape, label)).encode())
-        h.update(np.ascontiguousarray(frames).tobytes())
-    return "content:" + h.hexdigest()
 
 
 def feature_cache_key(dataset, coarse_cnn: nn.Module, fine_cnn: nn.Module) -> str:
@@ -210,7 +108,7 @@ def extract_features(dataset, coarse_cnn: nn.Module, fine_cnn: nn.Module, *, bat
     """
     if batch_size < 1:
         raise ConfigError("feature batch size %d" % batch_size, "it must be at least 1", None)
-    _check_classes(dataset, "feature")
+    check_classes(dataset, "feature")
     cache = None
     if cache_dir is not None:
         key = feature_cache_key(dataset, coarse_cnn, fine_cnn)
@@ -266,9 +164,9 @@ def _extract(dataset, coarse_cnn, fine_cnn, batch_size, progress, device) -> Fea
             k += m
         pending.clear()
 
-    with _eval_mode(coarse_cnn), _eval_mode(fine_cnn), torch.no_grad():
-        for i in _progress(range(n), progress, "features"):
-            frames, label = _video(dataset, i)
+    with eval_mode(coarse_cnn), eval_mode(fine_cnn), torch.no_grad():
+        for i in progress_bar(range(n), progress, "features"):
+            frames, label = video_item(dataset, i)
             labels.append(label)
             lengths.append(frames.shape[0])
             xc, xf = _preprocess(pre, frames)
@@ -282,26 +180,8 @@ def _extract(dataset, coarse_cnn, fine_cnn, batch_size, progress, device) -> Fea
                     flush()
         flush()
     steps = max(lengths)
-    return FeatureSet(_pad([torch.cat(x) for x in feats_c], steps), _pad([torch.cat(x) for x in feats_f], steps),
+    return FeatureSet(pad_steps([torch.cat(x) for x in feats_c], steps), pad_steps([torch.cat(x) for x in feats_f], steps),
                       torch.tensor(labels, dtype=torch.long), torch.tensor(lengths, dtype=torch.long))
-
-
-@contextmanager
-def _eval_mode(module: nn.Module):
-    was = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was)
-
-
-def _progress(it, enabled: bool, desc: str):
-    if not enabled:
-        return it
-    from .._optional import require
-
-    return require("tqdm", "progress bars").tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -361,7 +241,7 @@ def _bn_batches(dataset, batch_size: int, max_frames: int, seed: int, per_video:
     rng = np.random.default_rng(seed)
     buf_c, buf_f, used = [], [], 0
     for i in rng.permutation(len(dataset)):
-        frames, _ = _video(dataset, int(i))
+        frames, _ = video_item(dataset, int(i))
         pick = np.sort(rng.choice(frames.shape[0], size=min(per_video, frames.shape[0]), replace=False))
         xc, xf = _preprocess(pre, frames[pick])
         buf_c.append(xc)
@@ -466,7 +346,7 @@ class _FrameBatches:
         for b in range(len(self)):
             cs, fs, labels, lengths = [], [], [], []
             for i in order[b * self.batch_size:(b + 1) * self.batch_size].tolist():
-                frames, label = _video(self.dataset, i)
+                frames, label = video_item(self.dataset, i)
                 xc, xf = _preprocess(self._pre, frames)
                 cs.append(xc)
                 fs.append(xf)
@@ -475,7 +355,7 @@ class _FrameBatches:
             steps = max(lengths)
             lengths_t = torch.tensor(lengths)
             mask = (torch.arange(steps)[None, :] < lengths_t[:, None]).float()
-            yield _pad(cs, steps), _pad(fs, steps), torch.tensor(labels, dtype=torch.long), mask
+            yield pad_steps(cs, steps), pad_steps(fs, steps), torch.tensor(labels, dtype=torch.long), mask
 
 
 # --------------------------------------------------------------------------------------------------
@@ -534,10 +414,10 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
                           "use batch_size >= 2")
     if epochs < 1:
         raise ConfigError("epochs = %d" % epochs, "at least one epoch is needed", "pass epochs >= 1")
-    classes = _check_classes(train_set, "training")
+    classes = check_classes(train_set, "training")
     if len(train_set) < 2:
         raise DataError("the training set has 1 video", "a batch needs at least 2", "add videos")
-    if val_set is not None and _check_classes(val_set, "validation") != classes:
+    if val_set is not None and check_classes(val_set, "validation") != classes:
         raise DataError("the validation set's classes differ from the training set's",
                         "%s vs %s" % (list(val_set.classes)[:5], classes[:5]),
                         "use the same class folders in both sets")
@@ -561,7 +441,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     ckpt = None
     if resume is not None:
         ckpt = read_checkpoint(resume)
-        _check_liteeval_checkpoint(ckpt, resume)
+        _checkpoint_config(ckpt, resume)
         saved, now = ckpt["config"]["model"], config.to_dict()
         if saved != now:
             diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
@@ -617,7 +497,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
         device=device)
     # the head's matrices are tiny: one thread is fastest, and several OpenMP threads collapse (measured
     # 50 ms vs 2.4 s per step on 2 cores) whenever another process holds a core
-    with _torch_threads(1 if not end_to_end else torch.get_num_threads()):
+    with torch_threads(1 if not end_to_end else torch.get_num_threads()):
         fit = trainer.fit(resume=resume)
     model.requires_grad_(True)
     model.eval()
@@ -625,32 +505,14 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
                                fit.best_epoch, fit.history)
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _check_liteeval_checkpoint(ckpt: Dict[str, Any], path) -> None:
-    if ckpt.get("family") != FAMILY or "model" not in ckpt or not isinstance((ckpt.get("config") or {}).get("model"), dict):
-        raise CheckpointError("%s is not a LiteEval checkpoint" % path,
-                              "family %r" % (ckpt.get("family"),), "pass a checkpoint written by train_liteeval")
-
-
 def load_liteeval_checkpoint(path: PathLike) -> LiteEval:
     """Rebuild the trained :class:`LiteEval` (backbones included) from a checkpoint of :func:`train_liteeval`,
     read with ``weights_only=True``. Returns the model in eval mode on the CPU."""
     ckpt = read_checkpoint(path)
-    _check_liteeval_checkpoint(ckpt, path)
-    try:
-        config = LiteEvalConfig(**ckpt["config"]["model"])
-    except (TypeError, ConfigError) as e:
-        raise CheckpointError("the model configuration in %s is unusable" % path, str(e),
-                              "re-train with this version of edgevid") from e
-    model = create_liteeval(config)
+    model = create_liteeval(_checkpoint_config(ckpt, path))
     load_model_state(model, ckpt["model"], path)
     return model.eval()
+
+
+def _checkpoint_config(ckpt: Dict[str, Any], path) -> LiteEvalConfig:
+    return family_config(ckpt, path, FAMILY, LiteEvalConfig, "LiteEval", "edgevid train liteeval")

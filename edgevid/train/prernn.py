@@ -28,9 +28,9 @@ from ..errors import CheckpointError, ConfigError, DataError
 from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
+from ..models.modes import eval_mode
 from ..spec import PreprocessSpec
-from .liteeval import _check_classes, _eval_mode, _pad, _progress, _torch_threads, _video  # shared helpers
-from .liteeval import dataset_fingerprint, module_fingerprint
+from .common import check_classes, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
@@ -77,7 +77,7 @@ def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batc
                            cache_dir: Optional[PathLike] = None, progress: bool = False) -> TrunkFeatures:
     """Run the frozen trunk over every frame once (eval mode, no grad); cached under ``cache_dir`` keyed by
     data set, preprocessing, trunk weights and the converted layer."""
-    _check_classes(dataset, "feature")
+    check_classes(dataset, "feature")
     key = hashlib.sha256(json.dumps({
         "version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
         "preprocess": prernn_preprocess_spec(image_size).to_dict(), "info": model.info,
@@ -92,16 +92,16 @@ def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batc
         except Exception as e:  # a damaged cache is recomputed, never trusted
             log.warning("ignoring feature cache %s (%s); recomputing", cache, e)
     pre, per_video, labels, lengths = prernn_preprocessor(image_size), [], [], []
-    with _eval_mode(model.trunk), torch.no_grad():
-        for i in _progress(range(len(dataset)), progress, "features"):
-            frames, label = _video(dataset, i)
+    with eval_mode(model.trunk), torch.no_grad():
+        for i in progress_bar(range(len(dataset)), progress, "features"):
+            frames, label = video_item(dataset, i)
             x = frames_tensor(pre, frames, image_size)
             outs = [model.trunk_features(x[s:s + batch_size]) for s in range(0, x.shape[0], batch_size)]
             per_video.append(tuple(torch.cat(parts) for parts in zip(*outs)))
             labels.append(label)
             lengths.append(frames.shape[0])
     steps = max(lengths)
-    feats = tuple(_pad([v[k] for v in per_video], steps) for k in range(len(per_video[0])))
+    feats = tuple(pad_steps([v[k] for v in per_video], steps) for k in range(len(per_video[0])))
     result = TrunkFeatures(feats, torch.tensor(labels, dtype=torch.long), torch.tensor(lengths, dtype=torch.long))
     if cache is not None:
         with atomic_path(cache) as tmp:
@@ -163,8 +163,8 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
     ``out`` is written after every epoch (resumable with ``resume=out``; ``<stem>.best<suffix>`` keeps the best
     validation accuracy). Checkpoints load with ``weights_only=True`` (:func:`load_prernn_checkpoint`).
     """
-    classes = _check_classes(train_set, "training")
-    if val_set is not None and _check_classes(val_set, "validation") != classes:
+    classes = check_classes(train_set, "training")
+    if val_set is not None and check_classes(val_set, "validation") != classes:
         raise DataError("the validation set's classes differ from the training set's", None,
                         "use the same class folders in both sets")
     if config.num_classes != len(classes):
@@ -174,7 +174,7 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
     ckpt = None
     if resume is not None:
         ckpt = read_checkpoint(resume)
-        _check_checkpoint(ckpt, resume)
+        family_config(ckpt, resume, FAMILY, PreRNNConfig, "PreRNN", "edgevid train prernn")
         if ckpt["config"]["model"] != config.to_dict():
             raise CheckpointError("checkpoint %s was trained with another model configuration" % resume, None,
                                   "resume with the configuration it was trained with")
@@ -183,7 +183,7 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
     if ckpt is not None:
         load_model_state(model, ckpt["model"], resume)   # the trunk the cached features came from
     model.trunk.requires_grad_(False)
-    with _torch_threads(1):   # small recurrent matrices: one thread is fastest on shared cores
+    with torch_threads(1):   # small recurrent matrices: one thread is fastest on shared cores
         tr = extract_trunk_features(train_set, model, config.image_size, cache_dir=cache_dir, progress=progress)
         va = None if val_set is None else extract_trunk_features(val_set, model, config.image_size,
                                                                  cache_dir=cache_dir, progress=progress)
@@ -204,21 +204,10 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
                              fit.history)
 
 
-def _check_checkpoint(ckpt: Dict[str, Any], path) -> None:
-    if ckpt.get("family") != FAMILY or not isinstance((ckpt.get("config") or {}).get("model"), dict):
-        raise CheckpointError("%s is not a PreRNN checkpoint" % path, "family %r" % (ckpt.get("family"),),
-                              "pass a checkpoint written by 'edgevid train prernn'")
-
-
 def load_prernn_checkpoint(path: PathLike) -> Tuple[PreRNNModel, PreRNNConfig]:
     """Rebuild the trained model (eval mode, CPU) and its config from a :func:`train_prernn` checkpoint."""
     ckpt = read_checkpoint(path)
-    _check_checkpoint(ckpt, path)
-    try:
-        config = PreRNNConfig(**ckpt["config"]["model"])
-    except (TypeError, ConfigError) as e:
-        raise CheckpointError("the model configuration in %s is unusable" % path, str(e),
-                              "re-train with this version of edgevid") from e
+    config = family_config(ckpt, path, FAMILY, PreRNNConfig, "PreRNN", "edgevid train prernn")
     model = create_prernn(config)
     load_model_state(model, ckpt["model"], path)
     return model.eval(), config

@@ -34,7 +34,7 @@ from ..models.slowfast import SlowFast, create_slowfast
 from ..models.slowfast_config import TRAIN_FPS, SlowFastConfig
 from ..models.slowfast_weights import load_slowfast_weights
 from ..spec import PreprocessSpec
-from .liteeval import _check_classes, _progress, _torch_threads, _video, dataset_fingerprint
+from .common import check_classes, dataset_fingerprint, progress_bar, torch_threads, video_item
 from .loop import Trainer, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -93,7 +93,7 @@ def window(video: np.ndarray, start: int, frames: int) -> np.ndarray:
 def prepare_clips(dataset, spec: PreprocessSpec, frames: int, *, cache_dir: Optional[PathLike] = None,
                   progress: bool = False) -> ClipSet:
     """Decode and resize every video once (the centre ``SPAN·frames`` frames), cached under ``cache_dir``."""
-    _check_classes(dataset, "clip")
+    check_classes(dataset, "clip")
     keep = SPAN * frames
     cache = key = None
     if cache_dir is not None:
@@ -107,8 +107,8 @@ def prepare_clips(dataset, spec: PreprocessSpec, frames: int, *, cache_dir: Opti
             return loaded
     pre = _preprocessor(spec)
     videos, labels = [], []
-    for i in _progress(range(len(dataset)), progress, "clips"):
-        frames_bgr, label = _video(dataset, i)
+    for i in progress_bar(range(len(dataset)), progress, "clips"):
+        frames_bgr, label = video_item(dataset, i)
         start = window_start(frames_bgr.shape[0], keep)
         videos.append(np.stack([pre.resize(f) for f in frames_bgr[start:start + keep]]))
         labels.append(label)
@@ -239,10 +239,10 @@ def train_slowfast(config: SlowFastConfig, train_set, val_set=None, *, out: Path
                           "use batch_size >= 2")
     if epochs < 1:
         raise ConfigError("epochs = %d" % epochs, "at least one epoch is needed", "pass epochs >= 1")
-    classes = _check_classes(train_set, "training")
+    classes = check_classes(train_set, "training")
     if len(train_set) < 2:
         raise DataError("the training set has 1 video", "a batch needs at least 2", "add videos")
-    if val_set is not None and _check_classes(val_set, "validation") != classes:
+    if val_set is not None and check_classes(val_set, "validation") != classes:
         raise DataError("the validation set's classes differ from the training set's",
                         "%s vs %s" % (list(val_set.classes)[:5], classes[:5]), "use the same class folders in both sets")
     if config.num_classes != len(classes):
@@ -284,7 +284,7 @@ def train_slowfast(config: SlowFastConfig, train_set, val_set=None, *, out: Path
         grad_clip=grad_clip, checkpoint=out, monitor="accuracy", mode="max", seed=seed, progress=progress,
         config={"model": config.to_dict(), "train": train_cfg, "preprocess": spec.to_dict()},
         extra={"family": FAMILY, "labels": list(config.labels), "sampling": sampling}, device=device)
-    with _torch_threads(threads or torch.get_num_threads()):
+    with torch_threads(threads or torch.get_num_threads()):
         fit = trainer.fit(resume=resume)
     model.eval()
     return SlowFastTrainResult(model, list(config.labels), Path(out), fit.best_checkpoint, fit.epochs,

@@ -5,15 +5,14 @@ import sys
 import pytest
 import torch
 
-from conftest import FakeVideos
 from edgevid.errors import CheckpointError, ConfigError
 from edgevid.models.prernn import PreRNNConfig, build_cnn, small_vgg
 from edgevid.train.frames import frame_dataset, train_frame_classifier
 from edgevid.train.prernn import load_prernn_checkpoint, train_prernn
 
 
-def test_frame_classifier_learns_and_its_weights_convert(tmp_path):
-    videos = FakeVideos(n=8, lengths=[4] * 8, seed=1)
+def test_frame_classifier_learns_and_its_weights_convert(tmp_path, fake_videos):
+    videos = fake_videos(n=8, lengths=[4] * 8, seed=1)
     x, y = frame_dataset(videos, 32, every=2)
     assert x.shape == (16, 3, 32, 32) and y.tolist() == [i % 2 for i in range(8) for _ in range(2)]
     result = train_frame_classifier(small_vgg(2), videos, videos, image_size=32, weights_out=tmp_path / "cnn.pth",
@@ -26,18 +25,18 @@ def test_frame_classifier_learns_and_its_weights_convert(tmp_path):
     torch.testing.assert_close(model.drive.weight, result.model.classifier[0].weight, atol=1e-2, rtol=0)
 
 
-def test_frame_classifier_refuses_a_cnn_with_other_classes(tmp_path):
+def test_frame_classifier_refuses_a_cnn_with_other_classes(tmp_path, fake_videos):
     with pytest.raises(ConfigError, match="num_classes=2"):
-        train_frame_classifier(small_vgg(5), FakeVideos(), image_size=32, weights_out=tmp_path / "w.pth", epochs=1)
+        train_frame_classifier(small_vgg(5), fake_videos(), image_size=32, weights_out=tmp_path / "w.pth", epochs=1)
     assert not (tmp_path / "w.pth").exists()
 
 
-def test_weights_of_another_architecture_are_refused(tmp_path):
+def test_weights_of_another_architecture_are_refused(tmp_path, fake_videos):
     path = tmp_path / "vgg.pth"
     torch.save(small_vgg(2).state_dict(), str(path))
     config = PreRNNConfig(num_classes=2, arch="resnet18", layer="layer4", image_size=32)
     with pytest.raises(CheckpointError, match="do not fit"):
-        train_prernn(config, FakeVideos(), out=tmp_path / "m.pt", epochs=1, batch_size=2, weights=path)
+        train_prernn(config, fake_videos(), out=tmp_path / "m.pt", epochs=1, batch_size=2, weights=path)
     assert not (tmp_path / "m.pt").exists()
     with pytest.raises(CheckpointError, match="do not fit"):
         build_cnn("vgg11", 2, weights=path)

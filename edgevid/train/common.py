@@ -1,0 +1,158 @@
+"""Helpers every family's training shares: videos from a duck-typed data set, padding of sequences,
+fingerprints of data sets and modules (keys of the feature and clip caches), progress bars and the torch
+thread count.
+
+A data set is anything with ``classes``, ``__len__`` and ``__getitem__(i) -> (frames uint8 [T,H,W,3] BGR,
+label int)``, as :class:`edgevid.data.VideoFolder` provides.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, DataError
+from ..log import get_logger
+
+log = get_logger(__name__)
+
+
+def video_item(dataset, i: int) -> Tuple[np.ndarray, int]:
+    try:
+        frames, label = dataset[i]
+    except (DataError, ConfigError):
+        raise
+    except (OSError, ValueError, IndexError, KeyError) as e:
+        raise DataError("cannot read video %d of the data set" % i, str(e), "check the file or remove it") from e
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise DataError("video %d of the data set is not frames uint8 [T,H,W,3]" % i,
+                        "got %s %s" % (type(frames).__name__, getattr(frames, "shape", "")),
+                        "the data set must return (BGR uint8 frames [T,H,W,3], label)")
+    if frames.shape[0] < 1:
+        raise DataError("video %d of the data set has no frames" % i, None, "remove the empty video")
+    return frames, int(label)
+
+
+def pad_steps(seqs: List[torch.Tensor], steps: int) -> torch.Tensor:
+    """Stack [T_i, …] tensors to [V, steps, …], repeating each one's last step."""
+    out = []
+    for s in seqs:
+        if s.shape[0] < steps:
+            s = torch.cat([s, s[-1:].expand(steps - s.shape[0], *s.shape[1:])], 0)
+        out.append(s)
+    return torch.stack(out, 0)
+
+
+def check_classes(dataset, name: str) -> List[str]:
+    try:
+        classes = list(dataset.classes)
+        n = len(dataset)
+    except (AttributeError, TypeError) as e:
+        raise DataError("the %s set is not a video data set" % name, str(e),
+                        "pass an object with .classes, len() and [i] -> (frames, label), e.g. edgevid.data.VideoFolder") from e
+    if n == 0:
+        raise DataError("the %s set is empty" % name, None, "add videos to it")
+    return classes
+
+
+# --------------------------------------------------------------------------------------------------
+# fingerprints for the feature cache
+def module_fingerprint(module: nn.Module) -> str:
+    """sha256 of a module's state dict (names, dtypes, shapes and bytes of every parameter and buffer)."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(("%s|%s|%s\n" % (name, t.dtype, tuple(t.shape))).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _file_list(dataset) -> Optional[List[Tuple[str, Any]]]:
+    for attr in ("samples", "files", "paths", "videos"):
+        items = getattr(dataset, attr, None)
+        if items is None or callable(items):
+            continue
+        try:
+            items = list(items)
+        except TypeError:
+            continue
+        out = []
+        for it in items:
+            if isinstance(it, (str, os.PathLike)):
+                out.append((str(it), None))
+            elif isinstance(it, (tuple, list)) and it and isinstance(it[0], (str, os.PathLike)):
+                out.append((str(it[0]), it[1] if len(it) > 1 else None))
+            else:
+                return None
+        if len(out) == len(dataset):
+            return out
+    return None
+
+
+def dataset_fingerprint(dataset) -> str:
+    """Identity of a data set for the feature cache.
+
+    ``dataset.fingerprint()`` when it has one; else the file list (``samples``/``files``/``paths``/
+    ``videos``: paths or (path, label)) with each file's size and modification time, plus classes,
+    length, ``num_frames`` and ``fps``; else (no file list) the sha256 of every video's frames and label.
+    """
+    fn = getattr(dataset, "fingerprint", None)
+    if callable(fn):
+        return "fingerprint:%s" % (fn(),)
+    h = hashlib.sha256()
+    h.update(json.dumps({"type": type(dataset).__name__, "classes": list(dataset.classes), "len": len(dataset),
+                         "num_frames": getattr(dataset, "num_frames", None), "fps": getattr(dataset, "fps", None)},
+                        default=str, sort_keys=True).encode())
+    files = _file_list(dataset)
+    if files is not None:
+        try:
+            for path, label in files:
+                st = os.stat(path)
+                h.update(("%s|%d|%d|%s\n" % (path, st.st_size, st.st_mtime_ns, label)).encode())
+            return "files:" + h.hexdigest()
+        except OSError:
+            log.debug("a listed file cannot be read; fingerprinting the data set by content")
+    log.info("the data set lists no files; fingerprinting its %d videos by content", len(dataset))
+    for i in range(len(dataset)):
+        frames, label = video_item(dataset, i)
+        h.update(("%s|%d\n" % (frames.shape, label)).encode())
+        h.update(np.ascontiguousarray(frames).tobytes())
+    return "content:" + h.hexdigest()
+
+
+def progress_bar(it, enabled: bool, desc: str):
+    if not enabled:
+        return it
+    from .._optional import require
+
+    return require("tqdm", "progress bars").tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def family_config(ckpt: dict, path: Any, family: str, config_cls: Any, title: str, command: str) -> Any:
+    """The model configuration (``config_cls``) of a training checkpoint of ``family``; CheckpointError for a
+    checkpoint of another family or with an unusable configuration."""
+    saved = (ckpt.get("config") or {}).get("model")
+    if ckpt.get("family") != family or "model" not in ckpt or not isinstance(saved, dict):
+        raise CheckpointError("%s is not a %s checkpoint" % (path, title), "family %r" % (ckpt.get("family"),),
+                              "pass a checkpoint written by '%s'" % command)
+    try:
+        return config_cls(**saved)
+    except (TypeError, ConfigError) as e:
+        raise CheckpointError("the model configuration in %s is unusable" % path, str(e),
+                              "re-train with this version of edgevid") from e
