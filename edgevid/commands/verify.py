@@ -35,7 +35,7 @@ def _liteeval(args, bundle, frames):
 
 def _slowfast(args, bundle, frames):
     from ..models.slowfast_weights import load_slowfast_checkpoint
-    from ..verify_slowfast import describe_slowfast_report, verify_slowfast
+    from ..verify import describe_slowfast_report, verify_slowfast
 
     # foreign weight files: the bundle records the architecture it was exported with
     preset = (bundle.meta.get("checkpoint") or {}).get("preset")
@@ -46,7 +46,7 @@ def _slowfast(args, bundle, frames):
 
 def _prernn(args, bundle, frames):
     from ..train.prernn import load_prernn_checkpoint
-    from ..verify_prernn import describe_prernn_report, verify_prernn
+    from ..verify import describe_prernn_report, verify_prernn
 
     model, _ = load_prernn_checkpoint(args.checkpoint)
     report = verify_prernn(model, bundle, frames, backend=args.backend, steps=args.frames)

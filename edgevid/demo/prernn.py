@@ -87,7 +87,7 @@ def export(trained: Trained, path: Path, s: DemoSettings):
 
 def verify(trained: Trained, bundle, stream_path: Path, s: DemoSettings) -> Dict[str, Any]:
     from ..data.video import read_video
-    from ..verify_prernn import verify_prernn
+    from ..verify import verify_prernn
 
     frames, _ = read_video(stream_path, max_frames=s.parity_frames)
     r = verify_prernn(trained.model, bundle, frames, steps=s.parity_steps)

@@ -82,7 +82,7 @@ def export(trained, path: Path, s: DemoSettings):
 
 def verify(trained, bundle, stream_path: Path, s: DemoSettings) -> Dict[str, Any]:
     from ..data.video import read_video
-    from ..verify_slowfast import verify_slowfast
+    from ..verify import verify_slowfast
 
     frames, _ = read_video(stream_path, max_frames=s.parity_frames)
     result = verify_slowfast(trained.model, bundle, frames, clips=None)

@@ -57,7 +57,7 @@ def test_export_writes_the_recurrent_contract_and_passes_parity_over_300_steps(e
     import onnx
 
     from edgevid.export.onnx import op_counts
-    from edgevid.verify_prernn import verify_prernn
+    from edgevid.verify import verify_prernn
 
     model, config, bundle = exported(case)
     cell, form = case[2], case[3]

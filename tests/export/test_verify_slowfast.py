@@ -43,7 +43,7 @@ def stream_frames(n, seed=0):
 
 
 def test_verify_slowfast_on_stream_clips(exported, one_torch_thread):
-    from edgevid.verify_slowfast import describe_slowfast_report, verify_slowfast
+    from edgevid.verify import describe_slowfast_report, verify_slowfast
 
     model, bundle = exported
     report = verify_slowfast(model, bundle, stream_frames(20), clips=None, stride=4)
@@ -55,7 +55,7 @@ def test_verify_slowfast_on_stream_clips(exported, one_torch_thread):
 
 
 def test_verify_slowfast_refuses_other_bundles_and_bad_frames(exported, tmp_path):
-    from edgevid.verify_slowfast import clip_windows, verify_slowfast
+    from edgevid.verify import clip_windows, verify_slowfast
 
     model, bundle = exported
     with pytest.raises(ExportError, match="no frames"):

@@ -19,11 +19,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .errors import EdgevidError, ExportError
-from .log import get_logger
-from .models.modes import eval_mode
-from .verify import (DEFAULT_STEPS, _close, _cnn_report, family_bundle, _infer, _numpy, _open_sessions, _require,
-                     _step_report)
+from ..errors import EdgevidError, ExportError
+from ..log import get_logger
+from ..models.modes import eval_mode
+from .common import (DEFAULT_STEPS, as_numpy, close_sessions, family_bundle, infer, open_sessions, output_report, require_for_verify,
+                     steps_report)
 
 log = get_logger(__name__)
 
@@ -42,7 +42,7 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
     (teacher-forced step outputs), ``stream_atol`` (free-running logits and state); ``min_cosine`` per call;
     ``min_top1_agreement`` (share of free-running steps with the same argmax).
     """
-    torch = _require("torch")
+    torch = require_for_verify("torch")
     bundle = family_bundle(bundle, "prernn", ROLES)
     x = _frames(bundle, frames)
     n_frames = x.shape[0]
@@ -51,18 +51,18 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
     tol = dict(backbone_atol=backbone_atol, step_atol=step_atol, stream_atol=stream_atol, min_cosine=min_cosine,
                min_top1_agreement=min_top1_agreement)
     drive = next(t.name for t in bundle.graph("backbone").outputs if t.name in ("v", "u"))
-    sessions = _open_sessions(bundle, ROLES, backend, threads)
+    sessions = open_sessions(bundle, ROLES, backend, threads)
     try:
         with eval_mode(model), torch.no_grad():
             v_torch = np.concatenate([model.backbone(torch.from_numpy(x[i:i + 8])).float().numpy()
                                       for i in range(0, n_frames, 8)])
-            v_rt = np.concatenate([_infer(sessions, "backbone", {"frame": x[i:i + 1]})[drive] for i in range(n_frames)])
-            graphs = {"backbone": _scaled(_cnn_report(v_torch, v_rt, np.inf, min_cosine), backbone_atol, min_cosine)}
+            v_rt = np.concatenate([infer(sessions, "backbone", {"frame": x[i:i + 1]})[drive] for i in range(n_frames)])
+            graphs = {"backbone": _scaled(output_report(v_torch, v_rt, np.inf, min_cosine), backbone_atol, min_cosine)}
             teacher, torch_run = _teacher_forced(torch, model, sessions, drive, v_torch[idx])
-            graphs["step"] = _scaled(_step_report(teacher, np.inf, min_cosine), step_atol, min_cosine, teacher)
+            graphs["step"] = _scaled(steps_report(teacher, np.inf, min_cosine), step_atol, min_cosine, teacher)
             stream = _free_running(sessions, drive, v_rt[idx], torch_run, tol)
     finally:
-        _close(sessions)
+        close_sessions(sessions)
     ok = all(g["ok"] for g in graphs.values()) and stream["ok"]
     report = {"ok": ok, "family": "prernn", "backend": backend, "frames": int(n_frames), "steps": int(steps),
               "drive": drive, "tolerances": tol, "graphs": graphs, "stream": stream}
@@ -73,7 +73,7 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
 
 def _frames(bundle, frames) -> np.ndarray:
     """→ float32 [T,3,S,S] at the backbone's input size."""
-    from .runtime.stages import frame_size
+    from ..runtime.stages import frame_size
 
     size = frame_size(bundle, "backbone")
     if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
@@ -81,14 +81,14 @@ def _frames(bundle, frames) -> np.ndarray:
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from .runtime.preprocess import Preprocessor
+        from ..runtime.preprocess import Preprocessor
         try:
             pre = Preprocessor(bundle.preprocess)
             return np.concatenate([pre(f)[size].copy() for f in frames])  # outputs are reused buffers
         except (EdgevidError, KeyError) as e:
             raise ExportError("cannot preprocess the frames for verification", str(e),
                               "pass decoded BGR uint8 frames (H×W×3) and a bundle that preprocesses to %d" % size) from e
-    x = np.ascontiguousarray(_numpy(frames), dtype=np.float32)
+    x = np.ascontiguousarray(as_numpy(frames), dtype=np.float32)
     if x.ndim != 4 or x.shape[1:] != (3, size, size) or x.shape[0] == 0:
         raise ExportError("frames of shape %s" % (x.shape,), None, "pass [T,3,%d,%d] with T >= 1" % (size, size))
     return x
@@ -120,7 +120,7 @@ def _teacher_forced(torch, model, sessions, drive: str, v: np.ndarray):
         feeds = {drive: v[t:t + 1], "h_in": h.numpy()}
         if lstm:
             feeds["c_in"] = c.numpy()
-        got = _infer(sessions, "step", feeds)
+        got = infer(sessions, "step", feeds)
         h, c, logits = model.step(torch.from_numpy(v[t:t + 1]), h, c)
         ref = {"h_out": h.numpy(), "c_out": None if c is None else c.numpy(), "logits": logits.numpy()}
         for k in names:
@@ -139,7 +139,7 @@ def _free_running(sessions, drive: str, v_rt: np.ndarray, torch_run: Dict[str, n
     state = {s: np.zeros(spec[name_in], np.float32) for s, name_in, _ in STATES if name_in in spec}
     logits, states = [], {s: [] for s in state}
     for t in range(v_rt.shape[0]):
-        out = _infer(sessions, "step", dict(_state_feeds(state), **{drive: v_rt[t:t + 1]}))
+        out = infer(sessions, "step", dict(_state_feeds(state), **{drive: v_rt[t:t + 1]}))
         for s, _, name_out in STATES:
             if s in state:
                 state[s] = out[name_out]

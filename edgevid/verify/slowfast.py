@@ -17,10 +17,10 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .errors import EdgevidError, ExportError
-from .log import get_logger
-from .models.modes import eval_mode
-from .verify import _close, _errors, _infer, _numpy, _open_sessions, _require, family_bundle
+from ..errors import EdgevidError, ExportError
+from ..log import get_logger
+from ..models.modes import eval_mode
+from .common import as_numpy, close_sessions, error_measures, family_bundle, infer, open_sessions, require_for_verify
 
 log = get_logger(__name__)
 
@@ -38,8 +38,8 @@ def verify_slowfast(model, bundle, frames, *, clips: Optional[int] = DEFAULT_CLI
     of them (None: all that fit). Tolerances: ``atol`` (logits max-abs), ``min_cosine`` (per clip),
     ``min_top1_agreement`` (share of clips whose argmax agrees).
     """
-    torch = _require("torch")
-    from .runtime.clip import clip_geometry
+    torch = require_for_verify("torch")
+    from ..runtime.clip import clip_geometry
 
     bundle = family_bundle(bundle, "slowfast", ("clip",))
     try:
@@ -50,7 +50,7 @@ def verify_slowfast(model, bundle, frames, *, clips: Optional[int] = DEFAULT_CLI
     x = _frames(bundle, frames, size)
     windows = clip_windows(x.shape[0], t, stride or t, clips)
     tol = dict(atol=atol, min_cosine=min_cosine, min_top1_agreement=min_top1_agreement)
-    sessions = _open_sessions(bundle, ("clip",), backend, threads)
+    sessions = open_sessions(bundle, ("clip",), backend, threads)
     ref: List[np.ndarray] = []
     got: List[np.ndarray] = []
     try:
@@ -59,11 +59,11 @@ def verify_slowfast(model, bundle, frames, *, clips: Optional[int] = DEFAULT_CLI
             for idx in windows:
                 clip = np.ascontiguousarray(x[idx].transpose(1, 0, 2, 3)[None])  # [T,3,S,S] -> [1,3,T,S,S]
                 ref.append(model(torch.from_numpy(clip).to(device)).float().cpu().numpy())
-                got.append(_infer(sessions, "clip", {"clip": clip})["logits"])
+                got.append(infer(sessions, "clip", {"clip": clip})["logits"])
     finally:
-        _close(sessions)
+        close_sessions(sessions)
     ref_a, got_a = np.concatenate(ref), np.concatenate(got)
-    max_abs, cos = _errors(ref_a, got_a)
+    max_abs, cos = error_measures(ref_a, got_a)
     agree = float((ref_a.argmax(1) == got_a.argmax(1)).mean())
     ok = bool(max_abs <= atol and cos >= min_cosine and agree >= min_top1_agreement)
     report = {"ok": ok, "backend": backend, "frames": int(x.shape[0]), "clips": len(windows), "clip_frames": t,
@@ -92,7 +92,7 @@ def _frames(bundle, frames, size: int) -> np.ndarray:
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from .runtime.preprocess import Preprocessor
+        from ..runtime.preprocess import Preprocessor
 
         try:
             pre = Preprocessor(bundle.preprocess)
@@ -100,7 +100,7 @@ def _frames(bundle, frames, size: int) -> np.ndarray:
         except EdgevidError as e:
             raise ExportError("cannot preprocess the frames for verification", str(e),
                               "pass decoded BGR uint8 frames (H×W×3)") from e
-    x = np.ascontiguousarray(_numpy(frames), dtype=np.float32)
+    x = np.ascontiguousarray(as_numpy(frames), dtype=np.float32)
     if x.ndim != 4 or x.shape[1:] != (3, size, size) or x.shape[0] == 0:
         raise ExportError("preprocessed frames of shape %s" % (x.shape,), None,
                           "pass [F,3,%d,%d] float32 frames with F >= 1, or decoded BGR frames" % (size, size))

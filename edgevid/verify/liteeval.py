@@ -17,20 +17,21 @@ check could not run. torch is imported inside the functions: this module imports
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .errors import EdgevidError, ExportError
-from .log import get_logger
-from .models.modes import eval_mode
+from ..errors import EdgevidError, ExportError
+from ..log import get_logger
+from ..models.modes import eval_mode
+from .common import (DEFAULT_STEPS, as_numpy, close_sessions, family_bundle, infer, open_sessions, output_report, require_for_verify,
+                     steps_report)
 
 log = get_logger(__name__)
 
 ROLES = ("coarse_cnn", "fine_cnn", "coarse_step", "fine_step")
 COARSE_OUT = ("v_c", "h_c_out", "c_c_out", "gate_logits", "h_f_sync", "c_f_sync", "logits_sync")
 FINE_OUT = ("h_f_out", "c_f_out", "logits")
-DEFAULT_STEPS = 300
 
 
 def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "ort", steps: Optional[int] = None,
@@ -47,7 +48,7 @@ def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "o
     max-abs), ``min_cosine`` (every graph, per call), ``min_gate_agreement`` (fraction of equal
     decisions in the free-running stream), ``max_fine_rate_delta``, ``logits_atol`` (free-running logits).
     """
-    torch = _require("torch")
+    torch = require_for_verify("torch")
     bundle = _liteeval_bundle(bundle, ROLES)
     f224, f112 = _frames(bundle, frames, frames_112)
     n_frames = f224.shape[0]
@@ -55,21 +56,21 @@ def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "o
     idx = np.arange(steps) % n_frames
     tol = dict(cnn_atol=cnn_atol, step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
                max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
-    sessions = _open_sessions(bundle, ROLES, backend, threads)
+    sessions = open_sessions(bundle, ROLES, backend, threads)
     try:
         with eval_mode(model), torch.no_grad():
             device = next(iter(model.parameters())).device
             ft_c = _torch_features(torch, model.coarse_cnn, f112, device)
             ft_f = _torch_features(torch, model.fine_cnn, f224, device)
-            fo_c = np.concatenate([_infer(sessions, "coarse_cnn", {"frame": f112[i:i + 1]})["feat"] for i in range(n_frames)])
-            fo_f = np.concatenate([_infer(sessions, "fine_cnn", {"frame": f224[i:i + 1]})["feat"] for i in range(n_frames)])
-            graphs = {"coarse_cnn": _cnn_report(ft_c, fo_c, cnn_atol, min_cosine),
-                      "fine_cnn": _cnn_report(ft_f, fo_f, cnn_atol, min_cosine)}
+            fo_c = np.concatenate([infer(sessions, "coarse_cnn", {"frame": f112[i:i + 1]})["feat"] for i in range(n_frames)])
+            fo_f = np.concatenate([infer(sessions, "fine_cnn", {"frame": f224[i:i + 1]})["feat"] for i in range(n_frames)])
+            graphs = {"coarse_cnn": output_report(ft_c, fo_c, cnn_atol, min_cosine),
+                      "fine_cnn": output_report(ft_f, fo_f, cnn_atol, min_cosine)}
             step_graphs, stream = _verify_steps(torch, model.head, sessions, ft_c[idx], ft_f[idx], fo_c[idx], fo_f[idx],
                                                 device, tol)
             graphs.update(step_graphs)
     finally:
-        _close(sessions)
+        close_sessions(sessions)
     return _report(bundle, backend, n_frames, steps, tol, graphs, stream)
 
 
@@ -83,52 +84,31 @@ def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, 
     runtime stream uses ``feat_c_runtime``/``feat_f_runtime`` when given (e.g. features from the
     runtime CNNs), else the same features as torch. Only ``coarse_step`` and ``fine_step`` are needed.
     """
-    torch = _require("torch")
+    torch = require_for_verify("torch")
     head = getattr(head, "head", head)
     bundle = _liteeval_bundle(bundle, ("coarse_step", "fine_step"))
-    fc, ff = (np.ascontiguousarray(_numpy(a), dtype=np.float32) for a in (feat_c, feat_f))
-    fc_rt = fc if feat_c_runtime is None else np.ascontiguousarray(_numpy(feat_c_runtime), dtype=np.float32)
-    ff_rt = ff if feat_f_runtime is None else np.ascontiguousarray(_numpy(feat_f_runtime), dtype=np.float32)
+    fc, ff = (np.ascontiguousarray(as_numpy(a), dtype=np.float32) for a in (feat_c, feat_f))
+    fc_rt = fc if feat_c_runtime is None else np.ascontiguousarray(as_numpy(feat_c_runtime), dtype=np.float32)
+    ff_rt = ff if feat_f_runtime is None else np.ascontiguousarray(as_numpy(feat_f_runtime), dtype=np.float32)
     if fc.ndim != 2 or ff.ndim != 2 or not (fc.shape[0] == ff.shape[0] == fc_rt.shape[0] == ff_rt.shape[0] > 0) \
             or fc_rt.shape != fc.shape or ff_rt.shape != ff.shape:
         raise ExportError("features of shapes %s, %s (runtime %s, %s)" % (fc.shape, ff.shape, fc_rt.shape, ff_rt.shape),
                           None, "pass [T,1280] coarse and [T,F] fine features with the same T >= 1")
     tol = dict(step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
                max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
-    sessions = _open_sessions(bundle, ("coarse_step", "fine_step"), backend, threads)
+    sessions = open_sessions(bundle, ("coarse_step", "fine_step"), backend, threads)
     try:
         with eval_mode(head), torch.no_grad():
             device = next(iter(head.parameters())).device
             graphs, stream = _verify_steps(torch, head, sessions, fc, ff, fc_rt, ff_rt, device, tol)
     finally:
-        _close(sessions)
+        close_sessions(sessions)
     return _report(bundle, backend, None, fc.shape[0], tol, graphs, stream)
 
 
 # ---------------------------------------------------------------------------------------------
 def _liteeval_bundle(bundle, roles):
     return family_bundle(bundle, "liteeval", roles)
-
-
-def family_bundle(bundle, family: str, roles):
-    """``bundle`` (a Bundle or its folder) checked to be of ``family`` with ``roles``; ExportError otherwise."""
-    from .bundle import Bundle, load_bundle
-
-    if not isinstance(bundle, Bundle):
-        try:
-            bundle = load_bundle(bundle)
-        except EdgevidError as e:
-            raise ExportError("cannot verify the bundle %s" % bundle, str(e), "pass a complete %s bundle" % family) from e
-    if bundle.family != family or any(r not in bundle.graphs for r in roles):
-        raise ExportError("bundle %s is not a %s bundle" % (bundle.root, family),
-                          "family %s with roles %s" % (bundle.family, sorted(bundle.graphs)),
-                          "pass a bundle exported for %s" % family)
-    return bundle
-
-
-def _close(sessions):
-    for s in sessions.values():
-        s.deactivate()
 
 
 def _report(bundle, backend, n_frames, steps, tol, graphs, stream):
@@ -143,19 +123,11 @@ def _report(bundle, backend, n_frames, steps, tol, graphs, stream):
 def _verify_steps(torch, head, sessions, fc, ff, fc_rt, ff_rt, device, tol):
     """(a) teacher-forced per-step parity on the torch features, (b) free-running stream."""
     teacher = _teacher_forced(torch, head, sessions, fc, ff, device)
-    graphs = {role: _step_report(teacher[role], tol["step_atol"], tol["min_cosine"]) for role in ("coarse_step", "fine_step")}
+    graphs = {role: steps_report(teacher[role], tol["step_atol"], tol["min_cosine"]) for role in ("coarse_step", "fine_step")}
     out = head(torch.from_numpy(fc[None]).to(device), torch.from_numpy(ff[None]).to(device))  # eval: argmax, ties → fine
     torch_run = {"fine": out["fine"][0].cpu().numpy() > 0.5, "logits": out["logits"][0].float().cpu().numpy(),
                  "gate_logits": out["gate_logits"][0].float().cpu().numpy()}
     return graphs, _free_running(sessions, torch_run, fc_rt, ff_rt, tol)
-
-
-def _require(module: str):
-    from ._optional import require
-    try:
-        return require(module, "parity verification")
-    except ImportError as e:
-        raise ExportError("cannot verify without %s" % module, str(e), "install edgevid[export]") from e
 
 
 def _frames(bundle, frames, frames_112):
@@ -165,7 +137,7 @@ def _frames(bundle, frames, frames_112):
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from .runtime.preprocess import Preprocessor
+        from ..runtime.preprocess import Preprocessor
         spec = bundle.preprocess
         if 224 not in spec.sizes or 112 not in spec.sizes:
             raise ExportError("the bundle's preprocessing makes sizes %s" % (spec.sizes,),
@@ -185,7 +157,7 @@ def _frames(bundle, frames, frames_112):
         raise ExportError("preprocessed 224 frames came without frames_112",
                           "the coarse CNN needs the 112 frames made from the same crops",
                           "pass frames_112 too, or pass the decoded BGR frames")
-    f224, f112 = (np.ascontiguousarray(_numpy(a), dtype=np.float32) for a in (frames, frames_112))
+    f224, f112 = (np.ascontiguousarray(as_numpy(a), dtype=np.float32) for a in (frames, frames_112))
     if f224.ndim != 4 or f224.shape[1:] != (3, 224, 224) or f112.ndim != 4 or f112.shape[1:] != (3, 112, 112) \
             or f224.shape[0] != f112.shape[0] or f224.shape[0] == 0:
         raise ExportError("frames of shapes %s and %s" % (f224.shape, f112.shape), None,
@@ -193,69 +165,9 @@ def _frames(bundle, frames, frames_112):
     return f224, f112
 
 
-def _numpy(a):
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    return np.asarray(a)
-
-
-def _open_sessions(bundle, roles, backend: str, threads: int) -> Dict[str, Any]:
-    from .backends import open_session
-
-    sessions = {}
-    try:
-        for role in roles:
-            options = {"threads": threads} if backend == "ort" else {}
-            sessions[role] = open_session(bundle.graph_path(role), backend, name=role, **options).activate()
-    except EdgevidError as e:
-        for s in sessions.values():
-            s.deactivate()
-        raise ExportError("cannot open the %s graphs of %s" % (backend, bundle.root), str(e),
-                          "check the backend is installed and the bundle is complete") from e
-    return sessions
-
-
-def _infer(sessions, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    try:
-        out = sessions[role].infer(feeds)
-    except EdgevidError as e:
-        raise ExportError("graph %s failed during verification" % role, str(e),
-                          "check the bundle matches the model") from e
-    return {k: np.array(v, dtype=np.float32, copy=True) for k, v in out.items()}  # outputs may be reused buffers
-
-
 def _torch_features(torch, cnn, frames: np.ndarray, device, chunk: int = 8) -> np.ndarray:
     return np.concatenate([cnn(torch.from_numpy(frames[i:i + chunk]).to(device)).float().cpu().numpy()
                            for i in range(0, frames.shape[0], chunk)])
-
-
-def _errors(ref: np.ndarray, got: np.ndarray):
-    """max-abs and min row-wise cosine of two [rows, …] arrays."""
-    ref = ref.reshape(ref.shape[0], -1).astype(np.float64)
-    got = got.reshape(got.shape[0], -1).astype(np.float64)
-    max_abs = float(np.abs(ref - got).max()) if ref.size else 0.0
-    num = (ref * got).sum(1)
-    den = np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1)
-    both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(got, axis=1) == 0)
-    cos = np.where(both_zero, 1.0, num / np.maximum(den, 1e-300))
-    return max_abs, float(cos.min()) if cos.size else 1.0
-
-
-def _cnn_report(ref, got, atol, min_cos) -> Dict[str, Any]:
-    max_abs, cos = _errors(ref, got)
-    return {"max_abs": max_abs, "min_cosine": cos, "ref_max_abs": float(np.abs(ref).max()), "calls": int(ref.shape[0]),
-            "ok": bool(max_abs <= atol and cos >= min_cos)}
-
-
-def _step_report(pairs: Dict[str, List], atol, min_cos) -> Dict[str, Any]:
-    outputs = {}
-    for name, (ref, got) in pairs.items():
-        max_abs, cos = _errors(np.concatenate(ref), np.concatenate(got))
-        outputs[name] = {"max_abs": max_abs, "min_cosine": cos}
-    max_abs = max(o["max_abs"] for o in outputs.values())
-    cos = min(o["min_cosine"] for o in outputs.values())
-    return {"max_abs": max_abs, "min_cosine": cos, "calls": len(next(iter(pairs.values()))[0]), "outputs": outputs,
-            "ok": bool(max_abs <= atol and cos >= min_cos)}
 
 
 def _teacher_forced(torch, head, sessions, feat_c: np.ndarray, feat_f: np.ndarray, device):
@@ -274,11 +186,11 @@ def _teacher_forced(torch, head, sessions, feat_c: np.ndarray, feat_f: np.ndarra
         ff = torch.from_numpy(feat_f[t:t + 1]).to(device)
         v_c, (h_c, c_c), b, (h_sync, c_sync) = head.coarse_step(fc, state)
         ref_c = dict(zip(COARSE_OUT, map(np_, (v_c, h_c, c_c, b, h_sync, c_sync, head.classifier(h_sync)))))
-        got_c = _infer(sessions, "coarse_step", {"feat_c": feat_c[t:t + 1], "h_c_in": np_(state[0]),
+        got_c = infer(sessions, "coarse_step", {"feat_c": feat_c[t:t + 1], "h_c_in": np_(state[0]),
                                                  "c_c_in": np_(state[1]), "h_f_in": np_(state[2]), "c_f_in": np_(state[3])})
         h_new, c_new = head.fine_step(ff, v_c, state[2], state[3])
         ref_f = dict(zip(FINE_OUT, map(np_, (h_new, c_new, head.classifier(h_new)))))
-        got_f = _infer(sessions, "fine_step", {"feat_f": feat_f[t:t + 1], "v_c": ref_c["v_c"],
+        got_f = infer(sessions, "fine_step", {"feat_f": feat_f[t:t + 1], "v_c": ref_c["v_c"],
                                                "h_f_in": np_(state[2]), "c_f_in": np_(state[3])})
         for role, ref, got in (("coarse_step", ref_c, got_c), ("fine_step", ref_f, got_f)):
             for k in ref:
@@ -298,13 +210,13 @@ def _free_running(sessions, torch_run, feat_c: np.ndarray, feat_f: np.ndarray, t
     c_f = np.zeros(co_spec["c_f_in"], np.float32)
     fine, logits = [], []
     for t in range(feat_c.shape[0]):
-        co = _infer(sessions, "coarse_step", {"feat_c": feat_c[t:t + 1], "h_c_in": h_c, "c_c_in": c_c,
+        co = infer(sessions, "coarse_step", {"feat_c": feat_c[t:t + 1], "h_c_in": h_c, "c_c_in": c_c,
                                               "h_f_in": h_f, "c_f_in": c_f})
         h_c, c_c = co["h_c_out"], co["c_c_out"]
         b = co["gate_logits"]
         go_fine = bool(b[0, 0] >= b[0, 1])
         if go_fine:
-            fo = _infer(sessions, "fine_step", {"feat_f": feat_f[t:t + 1], "v_c": co["v_c"], "h_f_in": h_f, "c_f_in": c_f})
+            fo = infer(sessions, "fine_step", {"feat_f": feat_f[t:t + 1], "v_c": co["v_c"], "h_f_in": h_f, "c_f_in": c_f})
             h_f, c_f, out = fo["h_f_out"], fo["c_f_out"], fo["logits"]
         else:
             h_f, c_f, out = co["h_f_sync"], co["c_f_sync"], co["logits_sync"]

@@ -1,0 +1,100 @@
+"""What every family's parity check shares: the bundle check, sessions, inference with copied outputs and
+error measures (max-abs, row-wise cosine). Heavy packages are imported inside functions."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import numpy as np
+
+from ..errors import EdgevidError, ExportError
+
+DEFAULT_STEPS = 300
+
+
+def family_bundle(bundle, family: str, roles):
+    """``bundle`` (a Bundle or its folder) checked to be of ``family`` with ``roles``; ExportError otherwise."""
+    from ..bundle import Bundle, load_bundle
+
+    if not isinstance(bundle, Bundle):
+        try:
+            bundle = load_bundle(bundle)
+        except EdgevidError as e:
+            raise ExportError("cannot verify the bundle %s" % bundle, str(e), "pass a complete %s bundle" % family) from e
+    if bundle.family != family or any(r not in bundle.graphs for r in roles):
+        raise ExportError("bundle %s is not a %s bundle" % (bundle.root, family),
+                          "family %s with roles %s" % (bundle.family, sorted(bundle.graphs)),
+                          "pass a bundle exported for %s" % family)
+    return bundle
+
+
+def close_sessions(sessions):
+    for s in sessions.values():
+        s.deactivate()
+
+
+def require_for_verify(module: str):
+    from .._optional import require
+    try:
+        return require(module, "parity verification")
+    except ImportError as e:
+        raise ExportError("cannot verify without %s" % module, str(e), "install edgevid[export]") from e
+
+
+def as_numpy(a):
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def open_sessions(bundle, roles, backend: str, threads: int) -> Dict[str, Any]:
+    from ..backends import open_session
+
+    sessions = {}
+    try:
+        for role in roles:
+            options = {"threads": threads} if backend == "ort" else {}
+            sessions[role] = open_session(bundle.graph_path(role), backend, name=role, **options).activate()
+    except EdgevidError as e:
+        for s in sessions.values():
+            s.deactivate()
+        raise ExportError("cannot open the %s graphs of %s" % (backend, bundle.root), str(e),
+                          "check the backend is installed and the bundle is complete") from e
+    return sessions
+
+
+def infer(sessions, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    try:
+        out = sessions[role].infer(feeds)
+    except EdgevidError as e:
+        raise ExportError("graph %s failed during verification" % role, str(e),
+                          "check the bundle matches the model") from e
+    return {k: np.array(v, dtype=np.float32, copy=True) for k, v in out.items()}  # outputs may be reused buffers
+
+
+def error_measures(ref: np.ndarray, got: np.ndarray):
+    """max-abs and min row-wise cosine of two [rows, …] arrays."""
+    ref = ref.reshape(ref.shape[0], -1).astype(np.float64)
+    got = got.reshape(got.shape[0], -1).astype(np.float64)
+    max_abs = float(np.abs(ref - got).max()) if ref.size else 0.0
+    num = (ref * got).sum(1)
+    den = np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1)
+    both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(got, axis=1) == 0)
+    cos = np.where(both_zero, 1.0, num / np.maximum(den, 1e-300))
+    return max_abs, float(cos.min()) if cos.size else 1.0
+
+
+def output_report(ref, got, atol, min_cos) -> Dict[str, Any]:
+    max_abs, cos = error_measures(ref, got)
+    return {"max_abs": max_abs, "min_cosine": cos, "ref_max_abs": float(np.abs(ref).max()), "calls": int(ref.shape[0]),
+            "ok": bool(max_abs <= atol and cos >= min_cos)}
+
+
+def steps_report(pairs: Dict[str, List], atol, min_cos) -> Dict[str, Any]:
+    outputs = {}
+    for name, (ref, got) in pairs.items():
+        max_abs, cos = error_measures(np.concatenate(ref), np.concatenate(got))
+        outputs[name] = {"max_abs": max_abs, "min_cosine": cos}
+    max_abs = max(o["max_abs"] for o in outputs.values())
+    cos = min(o["min_cosine"] for o in outputs.values())
+    return {"max_abs": max_abs, "min_cosine": cos, "calls": len(next(iter(pairs.values()))[0]), "outputs": outputs,
+            "ok": bool(max_abs <= atol and cos >= min_cos)}
