@@ -52,7 +52,7 @@ import numpy as np
 from ..bundle import Bundle
 from ..errors import ConfigError, ManifestError
 from ..log import get_logger
-from .policies import Policy, _positive
+from .policies import Policy, positive_setting
 from .prediction import Prediction, frame_image, predict, softmax
 from .stages import check_known_options, frame_size
 from .stats import StreamStats
@@ -133,10 +133,10 @@ class ClipPolicy(Policy):
     def __init__(self, frames: int, size: int, *, step_fps: Optional[float] = None, every: Optional[int] = None,
                  smooth: int = 1, pad: str = "none", max_gap_s: Optional[float] = None):
         self.frames = int(frames)
-        self.step_fps = _positive(step_fps, "step_fps", float)
+        self.step_fps = positive_setting(step_fps, "step_fps", float)
         self.period = None if self.step_fps is None else 1.0 / self.step_fps
-        self.every = _positive(every, "every", int) or max(1, self.frames // 4)
-        self.smooth = _positive(smooth, "smooth", int) or 1
+        self.every = positive_setting(every, "every", int) or max(1, self.frames // 4)
+        self.smooth = positive_setting(smooth, "smooth", int) or 1
         self.pad = _check_pad(pad)
         if max_gap_s is None and self.period is not None:
             max_gap_s = self.frames * self.period  # more would repeat one stale frame over the whole window
@@ -359,11 +359,11 @@ def settings(bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
                           "re-export the bundle with 'edgevid export slowfast'")
     merged = {k: policy.get(k) for k in ("step_fps", "every", "smooth", "pad", "max_gap_s")}
     merged.update({k: v for k, v in options.items() if v is not None})
-    return {"step_fps": _positive(merged["step_fps"], "step_fps", float),
-            "every": _positive(merged["every"], "every", int),
-            "smooth": _positive(merged["smooth"], "smooth", int) or 1,
+    return {"step_fps": positive_setting(merged["step_fps"], "step_fps", float),
+            "every": positive_setting(merged["every"], "every", int),
+            "smooth": positive_setting(merged["smooth"], "smooth", int) or 1,
             "pad": _check_pad(merged["pad"]),
-            "max_gap_s": _positive(merged["max_gap_s"], "max_gap_s", float)}
+            "max_gap_s": positive_setting(merged["max_gap_s"], "max_gap_s", float)}
 
 
 def _check_pad(pad: Any) -> str:

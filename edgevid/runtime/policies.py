@@ -50,8 +50,8 @@ class Policy:
     """
 
     def __init__(self, *, max_steps: Optional[int] = None, max_gap_s: Optional[float] = None):
-        self.max_steps = _positive(max_steps, "max_steps", int)
-        self.max_gap_s = _positive(max_gap_s, "max_gap_s", float)
+        self.max_steps = positive_setting(max_steps, "max_steps", int)
+        self.max_gap_s = positive_setting(max_gap_s, "max_gap_s", float)
         self.steps = 0
         self.resets = 0
         self.since_reset = 0
@@ -202,13 +202,13 @@ def check_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str, Any
     """
     merged = dict(policy)
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    return {"max_steps": _positive(merged.get("max_steps"), "max_steps", int),
-            "max_gap_s": _positive(merged.get("max_gap_s"), "max_gap_s", float),
-            "fine_cap": _positive(merged.get("fine_cap"), "fine_cap", int, allow_zero=True),
-            "fine_window": _positive(merged.get("fine_window"), "fine_window", int)}
+    return {"max_steps": positive_setting(merged.get("max_steps"), "max_steps", int),
+            "max_gap_s": positive_setting(merged.get("max_gap_s"), "max_gap_s", float),
+            "fine_cap": positive_setting(merged.get("fine_cap"), "fine_cap", int, allow_zero=True),
+            "fine_window": positive_setting(merged.get("fine_window"), "fine_window", int)}
 
 
-def _positive(value: Any, name: str, cast: Callable[[Any], Any], allow_zero: bool = False) -> Any:
+def positive_setting(value: Any, name: str, cast: Callable[[Any], Any], allow_zero: bool = False) -> Any:
     """Validate a policy number (from bundle.json or an option): positive, whole where ``cast`` is int."""
     if value is None:
         return None

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..errors import ConfigError, ManifestError
-from .policies import Policy, _positive
+from .policies import Policy, positive_setting
 from .prediction import Prediction, frame_image, predict
 from .stages import check_known_options, frame_size
 from .stats import StreamStats
@@ -143,13 +143,13 @@ def recurrent_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str,
                           "re-export the bundle as a PreRNN bundle")
     merged = dict(policy)
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    scene_cut = _positive(merged.get("scene_cut"), "scene_cut", float)
+    scene_cut = positive_setting(merged.get("scene_cut"), "scene_cut", float)
     if scene_cut is not None and scene_cut > 1.0:
         raise ConfigError("bad policy setting scene_cut=%r" % (merged.get("scene_cut"),),
                           "the scene-cut score is a mean absolute difference in [0, 1]",
                           "use a threshold such as 0.3 (higher: fewer resets)")
-    return {"max_steps": _positive(merged.get("max_steps"), "max_steps", int),
-            "max_gap_s": _positive(merged.get("max_gap_s"), "max_gap_s", float), "scene_cut": scene_cut}
+    return {"max_steps": positive_setting(merged.get("max_steps"), "max_steps", int),
+            "max_gap_s": positive_setting(merged.get("max_gap_s"), "max_gap_s", float), "scene_cut": scene_cut}
 
 
 # scene cuts --------------------------------------------------------------------------------------
