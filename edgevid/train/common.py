@@ -49,6 +49,28 @@ def pad_steps(seqs: List[torch.Tensor], steps: int) -> torch.Tensor:
     return torch.stack(out, 0)
 
 
+def check_sets(train_set, val_set=None, *, num_classes: Optional[int] = None, batch_size: Optional[int] = None,
+               epochs: Optional[int] = None) -> List[str]:
+    """The training classes, after the checks every family's training makes: a batch of at least 2 (BatchNorm),
+    at least one epoch, a readable non-empty training set of 2+ videos, validation classes equal to the training
+    classes and, given ``num_classes``, as many classes as the model has. ConfigError / DataError otherwise."""
+    if batch_size is not None and batch_size < 2:
+        raise ConfigError("batch size %d" % batch_size, "BatchNorm needs at least 2 samples per batch",
+                          "use batch_size >= 2")
+    if epochs is not None and epochs < 1:
+        raise ConfigError("epochs = %d" % epochs, "at least one epoch is needed", "pass epochs >= 1")
+    classes = check_classes(train_set, "training")
+    if len(train_set) < 2:
+        raise DataError("the training set has 1 video", "a batch needs at least 2", "add videos")
+    if val_set is not None and check_classes(val_set, "validation") != classes:
+        raise DataError("the validation set's classes differ from the training set's",
+                        "%s vs %s" % (list(val_set.classes)[:5], classes[:5]), "use the same class folders in both sets")
+    if num_classes is not None and num_classes != len(classes):
+        raise ConfigError("the model has %d classes, the training set %d" % (num_classes, len(classes)), None,
+                          "set num_classes to the number of class folders")
+    return classes
+
+
 def check_classes(dataset, name: str) -> List[str]:
     try:
         classes = list(dataset.classes)

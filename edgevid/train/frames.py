@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
-from .common import check_classes, progress_bar, torch_threads, video_item
+from .common import check_classes, check_sets, progress_bar, torch_threads, video_item
 from .loop import Trainer, seed_everything
 from .prernn import frames_tensor, prernn_preprocessor
 
@@ -73,10 +73,7 @@ def train_frame_classifier(cnn: nn.Module, train_set, val_set=None, *, image_siz
                            progress: bool = False) -> FrameTrainResult:
     """Train every layer of ``cnn`` (its output = one logit per class) on single frames labelled with their video's
     class; Adam, cross-entropy. Writes ``cnn.state_dict()`` to ``weights_out`` (atomically)."""
-    classes = check_classes(train_set, "training")
-    if val_set is not None and check_classes(val_set, "validation") != classes:
-        raise DataError("the validation set's classes differ from the training set's", None,
-                        "use the same class folders in both sets")
+    classes = check_sets(train_set, val_set)
     seed_everything(seed)
     with torch_threads(threads):
         x, y = frame_dataset(train_set, image_size, every=every, progress=progress)

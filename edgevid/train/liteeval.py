@@ -33,7 +33,7 @@ from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_lit
 from ..spec import PreprocessSpec
 from .losses import last_step_index, liteeval_loss
 from ..models.modes import eval_mode
-from .common import check_classes, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -409,21 +409,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     the full LiteEval state dict (``head.*``, ``coarse_cnn.trunk.*``, ``fine_cnn.trunk.*``); plus the
     loop's ``optimizer``, ``epoch``, ``global_step``, ``best_metric``, ``history``, ``rng``.
     """
-    if batch_size < 2:
-        raise ConfigError("batch size %d" % batch_size, "the head's BatchNorm needs at least 2 videos per batch",
-                          "use batch_size >= 2")
-    if epochs < 1:
-        raise ConfigError("epochs = %d" % epochs, "at least one epoch is needed", "pass epochs >= 1")
-    classes = check_classes(train_set, "training")
-    if len(train_set) < 2:
-        raise DataError("the training set has 1 video", "a batch needs at least 2", "add videos")
-    if val_set is not None and check_classes(val_set, "validation") != classes:
-        raise DataError("the validation set's classes differ from the training set's",
-                        "%s vs %s" % (list(val_set.classes)[:5], classes[:5]),
-                        "use the same class folders in both sets")
-    if config.num_classes != len(classes):
-        raise ConfigError("the config has %d classes, the training set %d" % (config.num_classes, len(classes)), None,
-                          "set num_classes to the number of class folders")
+    classes = check_sets(train_set, val_set, num_classes=config.num_classes, batch_size=batch_size, epochs=epochs)
     if not config.labels:
         config = replace(config, labels=[str(c) for c in classes])
     elif list(config.labels) != [str(c) for c in classes]:

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError
 from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
 from ..models.modes import eval_mode
 from ..spec import PreprocessSpec
-from .common import check_classes, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
@@ -163,13 +163,7 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
     ``out`` is written after every epoch (resumable with ``resume=out``; ``<stem>.best<suffix>`` keeps the best
     validation accuracy). Checkpoints load with ``weights_only=True`` (:func:`load_prernn_checkpoint`).
     """
-    classes = check_classes(train_set, "training")
-    if val_set is not None and check_classes(val_set, "validation") != classes:
-        raise DataError("the validation set's classes differ from the training set's", None,
-                        "use the same class folders in both sets")
-    if config.num_classes != len(classes):
-        raise ConfigError("the config has %d classes, the training set %d" % (config.num_classes, len(classes)),
-                          None, "set num_classes to the number of class folders")
+    classes = check_sets(train_set, val_set, num_classes=config.num_classes)
     config.labels = list(config.labels) or [str(c) for c in classes]
     ckpt = None
     if resume is not None:

@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.slowfast import SlowFast, create_slowfast
 from ..models.slowfast_config import TRAIN_FPS, SlowFastConfig
 from ..models.slowfast_weights import load_slowfast_weights
 from ..spec import PreprocessSpec
-from .common import check_classes, dataset_fingerprint, progress_bar, torch_threads, video_item
+from .common import check_classes, check_sets, dataset_fingerprint, progress_bar, torch_threads, video_item
 from .loop import Trainer, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -234,20 +234,7 @@ def train_slowfast(config: SlowFastConfig, train_set, val_set=None, *, out: Path
     """
     from ..export.slowfast import slowfast_preprocess_spec
 
-    if batch_size < 2:
-        raise ConfigError("batch size %d" % batch_size, "BatchNorm needs at least 2 clips per batch",
-                          "use batch_size >= 2")
-    if epochs < 1:
-        raise ConfigError("epochs = %d" % epochs, "at least one epoch is needed", "pass epochs >= 1")
-    classes = check_classes(train_set, "training")
-    if len(train_set) < 2:
-        raise DataError("the training set has 1 video", "a batch needs at least 2", "add videos")
-    if val_set is not None and check_classes(val_set, "validation") != classes:
-        raise DataError("the validation set's classes differ from the training set's",
-                        "%s vs %s" % (list(val_set.classes)[:5], classes[:5]), "use the same class folders in both sets")
-    if config.num_classes != len(classes):
-        raise ConfigError("the config has %d classes, the training set %d" % (config.num_classes, len(classes)), None,
-                          "set num_classes to the number of class folders")
+    classes = check_sets(train_set, val_set, num_classes=config.num_classes, batch_size=batch_size, epochs=epochs)
     if not config.labels:
         config = replace(config, labels=[str(c) for c in classes])
     spec = slowfast_preprocess_spec(size, resize_short)

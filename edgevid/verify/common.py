@@ -98,3 +98,25 @@ def steps_report(pairs: Dict[str, List], atol, min_cos) -> Dict[str, Any]:
     cos = min(o["min_cosine"] for o in outputs.values())
     return {"max_abs": max_abs, "min_cosine": cos, "calls": len(next(iter(pairs.values()))[0]), "outputs": outputs,
             "ok": bool(max_abs <= atol and cos >= min_cos)}
+
+
+def preprocess_frames(bundle, frames, size: int) -> np.ndarray:
+    """Decoded BGR frames (a list or [F,H,W,3] uint8) through the bundle's preprocessing, or already preprocessed
+    frames, as float32 [F,3,S,S] at ``size``; ExportError for anything else."""
+    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
+        frames = list(frames)
+    if isinstance(frames, (list, tuple)):
+        if not frames:
+            raise ExportError("no frames to verify with", None, "pass at least one frame")
+        from ..runtime.preprocess import Preprocessor
+        try:
+            pre = Preprocessor(bundle.preprocess)
+            return np.concatenate([pre(f)[size].copy() for f in frames])  # outputs are reused buffers
+        except (EdgevidError, KeyError) as e:
+            raise ExportError("cannot preprocess the frames for verification", str(e),
+                              "pass decoded BGR uint8 frames (H×W×3) and a bundle that preprocesses to %d" % size) from e
+    x = np.ascontiguousarray(as_numpy(frames), dtype=np.float32)
+    if x.ndim != 4 or x.shape[1:] != (3, size, size) or x.shape[0] == 0:
+        raise ExportError("preprocessed frames of shape %s" % (x.shape,), None,
+                          "pass [F,3,%d,%d] float32 frames with F >= 1, or decoded BGR frames" % (size, size))
+    return x

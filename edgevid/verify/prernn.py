@@ -19,10 +19,10 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..errors import EdgevidError, ExportError
 from ..log import get_logger
 from ..models.modes import eval_mode
-from .common import (DEFAULT_STEPS, as_numpy, close_sessions, family_bundle, infer, open_sessions, output_report, require_for_verify,
+from ..runtime.stages import frame_size
+from .common import (DEFAULT_STEPS, preprocess_frames, close_sessions, family_bundle, infer, open_sessions, output_report, require_for_verify,
                      steps_report)
 
 log = get_logger(__name__)
@@ -44,7 +44,7 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
     """
     torch = require_for_verify("torch")
     bundle = family_bundle(bundle, "prernn", ROLES)
-    x = _frames(bundle, frames)
+    x = preprocess_frames(bundle, frames, frame_size(bundle, "backbone"))
     n_frames = x.shape[0]
     steps = int(steps) if steps else max(n_frames, DEFAULT_STEPS)
     idx = np.arange(steps) % n_frames
@@ -69,29 +69,6 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
     log.info("verify %s: %s (top-1 agreement %.4f, stream logits max-abs %.2e, state %.2e)", bundle.root,
              "ok" if ok else "MISMATCH", stream["top1_agreement"], stream["logits"]["max_abs"], stream["state"]["max_abs"])
     return report
-
-
-def _frames(bundle, frames) -> np.ndarray:
-    """→ float32 [T,3,S,S] at the backbone's input size."""
-    from ..runtime.stages import frame_size
-
-    size = frame_size(bundle, "backbone")
-    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
-        frames = list(frames)
-    if isinstance(frames, (list, tuple)):
-        if not frames:
-            raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from ..runtime.preprocess import Preprocessor
-        try:
-            pre = Preprocessor(bundle.preprocess)
-            return np.concatenate([pre(f)[size].copy() for f in frames])  # outputs are reused buffers
-        except (EdgevidError, KeyError) as e:
-            raise ExportError("cannot preprocess the frames for verification", str(e),
-                              "pass decoded BGR uint8 frames (H×W×3) and a bundle that preprocesses to %d" % size) from e
-    x = np.ascontiguousarray(as_numpy(frames), dtype=np.float32)
-    if x.ndim != 4 or x.shape[1:] != (3, size, size) or x.shape[0] == 0:
-        raise ExportError("frames of shape %s" % (x.shape,), None, "pass [T,3,%d,%d] with T >= 1" % (size, size))
-    return x
 
 
 def _scaled(report: Dict[str, Any], atol: float, min_cos: float, pairs=None) -> Dict[str, Any]:

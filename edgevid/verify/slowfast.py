@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EdgevidError, ExportError
 from ..log import get_logger
 from ..models.modes import eval_mode
-from .common import as_numpy, close_sessions, error_measures, family_bundle, infer, open_sessions, require_for_verify
+from .common import preprocess_frames, close_sessions, error_measures, family_bundle, infer, open_sessions, require_for_verify
 
 log = get_logger(__name__)
 
@@ -47,7 +47,7 @@ def verify_slowfast(model, bundle, frames, *, clips: Optional[int] = DEFAULT_CLI
     except EdgevidError as e:
         raise ExportError("cannot verify the bundle %s" % bundle.root, str(e),
                           "verify a bundle exported with one 'clip' input (not --two-input)") from e
-    x = _frames(bundle, frames, size)
+    x = preprocess_frames(bundle, frames, size)
     windows = clip_windows(x.shape[0], t, stride or t, clips)
     tol = dict(atol=atol, min_cosine=min_cosine, min_top1_agreement=min_top1_agreement)
     sessions = open_sessions(bundle, ("clip",), backend, threads)
@@ -83,28 +83,6 @@ def clip_windows(n_frames: int, frames: int, stride: int, clips: Optional[int]) 
     if clips is not None:
         starts = starts[:clips]
     return [np.arange(s, s + frames) % n_frames for s in starts]
-
-
-def _frames(bundle, frames, size: int) -> np.ndarray:
-    """→ float32 [F,3,S,S] at the graph's size."""
-    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
-        frames = list(frames)
-    if isinstance(frames, (list, tuple)):
-        if not frames:
-            raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from ..runtime.preprocess import Preprocessor
-
-        try:
-            pre = Preprocessor(bundle.preprocess)
-            return np.concatenate([pre(f)[size].copy() for f in frames])
-        except EdgevidError as e:
-            raise ExportError("cannot preprocess the frames for verification", str(e),
-                              "pass decoded BGR uint8 frames (H×W×3)") from e
-    x = np.ascontiguousarray(as_numpy(frames), dtype=np.float32)
-    if x.ndim != 4 or x.shape[1:] != (3, size, size) or x.shape[0] == 0:
-        raise ExportError("preprocessed frames of shape %s" % (x.shape,), None,
-                          "pass [F,3,%d,%d] float32 frames with F >= 1, or decoded BGR frames" % (size, size))
-    return x
 
 
 def describe_slowfast_report(report: Dict[str, Any]) -> str:
