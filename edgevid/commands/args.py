@@ -6,7 +6,7 @@ from . import verb
 BACKENDS = ("auto", "ort")
 
 
-@verb("demo", "End to end on CPU: synthetic data → train LiteEval → export → stream → report.json")
+@verb("demo", "End to end on CPU: synthetic data → train → export → stream → report.json (--model liteeval|slowfast|prernn)")
 def demo(p):
     p.add_argument("--model", choices=("liteeval", "slowfast", "prernn"), default="liteeval",
                    help="model family (default: liteeval)")

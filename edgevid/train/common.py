@@ -11,13 +11,15 @@ import hashlib
 import json
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError
+from ..fsutil import atomic_path
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -178,3 +180,43 @@ def family_config(ckpt: dict, path: Any, family: str, config_cls: Any, title: st
     except (TypeError, ConfigError) as e:
         raise CheckpointError("the model configuration in %s is unusable" % path, str(e),
                               "re-train with this version of edgevid") from e
+
+
+def cache_key(fields: Dict[str, Any]) -> str:
+    """sha256 of JSON ``fields`` (what a cached result depends on: data set, preprocessing, weights …)."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class TensorCache:
+    """One ``<cache_dir>/<prefix>-<key>.pt`` file of tensors (``cache_dir=None``: no caching).
+
+    ``load(parse)`` returns ``parse(saved dict)``, or None when the file is absent, has another key or is damaged
+    (``parse`` may raise on inconsistent contents): a cache is recomputed, never trusted. ``save(payload)`` writes
+    atomically, with the key. Files load with ``weights_only=True``.
+    """
+
+    def __init__(self, cache_dir: Any, prefix: str, key: str, what: str):
+        self.key, self.what = key, what
+        self.path = None if cache_dir is None else Path(cache_dir) / ("%s-%s.pt" % (prefix, key[:32]))
+
+    def load(self, parse: Callable[[Dict[str, Any]], Any]) -> Any:
+        if self.path is None or not self.path.is_file():
+            return None
+        try:
+            saved = torch.load(str(self.path), map_location="cpu", weights_only=True)
+            if saved.get("key") != self.key:
+                raise ValueError("the key in the file differs")
+            result = parse(saved)
+        except Exception as e:  # any damage at all: recompute
+            log.warning("ignoring %s cache %s (%s); recomputing", self.what, self.path,
+                        (str(e).splitlines() or [repr(e)])[0])
+            return None
+        log.info("%s loaded from %s", self.what, self.path)
+        return result
+
+    def save(self, payload: Dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        with atomic_path(self.path) as tmp:
+            torch.save(dict(payload, key=self.key), str(tmp))
+        log.info("%s cached in %s", self.what, self.path)

@@ -15,8 +15,6 @@ Videos of different lengths are padded at the end by repeating their last step a
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,13 +25,12 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError
-from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_liteeval, gumbel_temperature
 from ..spec import PreprocessSpec
 from .losses import last_step_index, liteeval_loss
 from ..models.modes import eval_mode
-from .common import check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -86,11 +83,10 @@ def _preprocessor():
 
 def feature_cache_key(dataset, coarse_cnn: nn.Module, fine_cnn: nn.Module) -> str:
     """Key of cached features: data set identity, preprocessing, backbone archs and weights."""
-    src = {"version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
-           "preprocess": liteeval_preprocess_spec().to_dict(),
-           "coarse": [getattr(coarse_cnn, "arch", type(coarse_cnn).__name__), module_fingerprint(coarse_cnn)],
-           "fine": [getattr(fine_cnn, "arch", type(fine_cnn).__name__), module_fingerprint(fine_cnn)]}
-    return hashlib.sha256(json.dumps(src, sort_keys=True, default=str).encode()).hexdigest()
+    return cache_key({"version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
+                      "preprocess": liteeval_preprocess_spec().to_dict(),
+                      "coarse": [getattr(coarse_cnn, "arch", type(coarse_cnn).__name__), module_fingerprint(coarse_cnn)],
+                      "fine": [getattr(fine_cnn, "arch", type(fine_cnn).__name__), module_fingerprint(fine_cnn)]})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,37 +105,20 @@ def extract_features(dataset, coarse_cnn: nn.Module, fine_cnn: nn.Module, *, bat
     if batch_size < 1:
         raise ConfigError("feature batch size %d" % batch_size, "it must be at least 1", None)
     check_classes(dataset, "feature")
-    cache = None
-    if cache_dir is not None:
-        key = feature_cache_key(dataset, coarse_cnn, fine_cnn)
-        cache = Path(cache_dir) / ("liteeval-%s.pt" % key[:32])
-        cached = _load_cache(cache, key)
-        if cached is not None:
-            log.info("features of %d videos loaded from %s", cached.labels.shape[0], cache)
-            return cached
-    feats = _extract(dataset, coarse_cnn, fine_cnn, batch_size, progress, torch.device(device))
-    if cache is not None:
-        with atomic_path(cache) as tmp:
-            torch.save({"key": key, "version": CACHE_VERSION, **feats._asdict()}, str(tmp))
-        log.info("features of %d videos cached in %s", feats.labels.shape[0], cache)
+    cache = TensorCache(cache_dir, "liteeval", feature_cache_key(dataset, coarse_cnn, fine_cnn), "LiteEval features")
+    feats = cache.load(_parse_features)
+    if feats is None:
+        feats = _extract(dataset, coarse_cnn, fine_cnn, batch_size, progress, torch.device(device))
+        cache.save(feats._asdict())
     return feats
 
 
-def _load_cache(path: Path, key: str) -> Optional[FeatureSet]:
-    if not path.is_file():
-        return None
-    try:
-        d = torch.load(str(path), map_location="cpu", weights_only=True)
-        if d.get("key") != key:
-            raise ValueError("the key in the file differs")
-        fs = FeatureSet(d["feat_c"], d["feat_f"], d["labels"], d["lengths"])
-        v, t = fs.feat_c.shape[:2]
-        if fs.feat_f.shape[:2] != (v, t) or fs.labels.shape != (v,) or fs.lengths.shape != (v,):
-            raise ValueError("inconsistent shapes")
-        return fs
-    except Exception as e:  # a damaged cache is recomputed, never trusted
-        log.warning("ignoring feature cache %s (%s); recomputing", path, (str(e).splitlines() or [repr(e)])[0])
-        return None
+def _parse_features(d: Dict[str, Any]) -> FeatureSet:
+    fs = FeatureSet(d["feat_c"], d["feat_f"], d["labels"], d["lengths"])
+    v, t = fs.feat_c.shape[:2]
+    if fs.feat_f.shape[:2] != (v, t) or fs.labels.shape != (v,) or fs.lengths.shape != (v,):
+        raise ValueError("inconsistent shapes")
+    return fs
 
 
 def _extract(dataset, coarse_cnn, fine_cnn, batch_size, progress, device) -> FeatureSet:

@@ -14,8 +14,6 @@ model emits a label per frame, so every step is supervised; accuracy is reported
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
@@ -25,12 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError
-from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
 from ..models.modes import eval_mode
 from ..spec import PreprocessSpec
-from .common import check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
@@ -78,19 +75,13 @@ def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batc
     """Run the frozen trunk over every frame once (eval mode, no grad); cached under ``cache_dir`` keyed by
     data set, preprocessing, trunk weights and the converted layer."""
     check_classes(dataset, "feature")
-    key = hashlib.sha256(json.dumps({
+    cache = TensorCache(cache_dir, "prernn", cache_key({
         "version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
         "preprocess": prernn_preprocess_spec(image_size).to_dict(), "info": model.info,
-        "trunk": module_fingerprint(model.trunk)}, sort_keys=True, default=str).encode()).hexdigest()
-    cache = None if cache_dir is None else Path(cache_dir) / ("prernn-%s.pt" % key[:32])
-    if cache is not None and cache.is_file():
-        try:
-            d = torch.load(str(cache), map_location="cpu", weights_only=True)
-            if d.get("key") == key:
-                log.info("trunk features of %d videos loaded from %s", d["labels"].shape[0], cache)
-                return TrunkFeatures(tuple(d["feats"]), d["labels"], d["lengths"])
-        except Exception as e:  # a damaged cache is recomputed, never trusted
-            log.warning("ignoring feature cache %s (%s); recomputing", cache, e)
+        "trunk": module_fingerprint(model.trunk)}), "PreRNN trunk features")
+    cached = cache.load(lambda d: TrunkFeatures(tuple(d["feats"]), d["labels"], d["lengths"]))
+    if cached is not None:
+        return cached
     pre, per_video, labels, lengths = prernn_preprocessor(image_size), [], [], []
     with eval_mode(model.trunk), torch.no_grad():
         for i in progress_bar(range(len(dataset)), progress, "features"):
@@ -103,9 +94,7 @@ def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batc
     steps = max(lengths)
     feats = tuple(pad_steps([v[k] for v in per_video], steps) for k in range(len(per_video[0])))
     result = TrunkFeatures(feats, torch.tensor(labels, dtype=torch.long), torch.tensor(lengths, dtype=torch.long))
-    if cache is not None:
-        with atomic_path(cache) as tmp:
-            torch.save({"key": key, "feats": list(feats), "labels": result.labels, "lengths": result.lengths}, str(tmp))
+    cache.save({"feats": list(feats), "labels": result.labels, "lengths": result.lengths})
     return result
 
 

@@ -17,8 +17,6 @@ and loads with :func:`edgevid.models.slowfast_weights.load_slowfast_checkpoint`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -28,13 +26,12 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import CheckpointError, ConfigError
-from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.slowfast import SlowFast, create_slowfast
 from ..models.slowfast_config import TRAIN_FPS, SlowFastConfig
 from ..models.slowfast_weights import load_slowfast_weights
 from ..spec import PreprocessSpec
-from .common import check_classes, check_sets, dataset_fingerprint, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, progress_bar, torch_threads, video_item
 from .loop import Trainer, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -95,16 +92,11 @@ def prepare_clips(dataset, spec: PreprocessSpec, frames: int, *, cache_dir: Opti
     """Decode and resize every video once (the centre ``SPAN·frames`` frames), cached under ``cache_dir``."""
     check_classes(dataset, "clip")
     keep = SPAN * frames
-    cache = key = None
-    if cache_dir is not None:
-        key = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
-                                         "preprocess": spec.to_dict(), "keep": keep}, sort_keys=True,
-                                        default=str).encode()).hexdigest()
-        cache = Path(cache_dir) / ("slowfast-%s.pt" % key[:32])
-        loaded = _load_cache(cache, key)
-        if loaded is not None:
-            log.info("clips of %d videos loaded from %s", len(loaded), cache)
-            return loaded
+    cache = TensorCache(cache_dir, "slowfast", cache_key({"version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
+                                                          "preprocess": spec.to_dict(), "keep": keep}), "SlowFast clips")
+    loaded = cache.load(_parse_clips)
+    if loaded is not None:
+        return loaded
     pre = _preprocessor(spec)
     videos, labels = [], []
     for i in progress_bar(range(len(dataset)), progress, "clips"):
@@ -113,25 +105,14 @@ def prepare_clips(dataset, spec: PreprocessSpec, frames: int, *, cache_dir: Opti
         videos.append(np.stack([pre.resize(f) for f in frames_bgr[start:start + keep]]))
         labels.append(label)
     clips = ClipSet(videos, labels)
-    if cache is not None:
-        with atomic_path(cache) as tmp:
-            torch.save({"key": key, "videos": [torch.from_numpy(v) for v in videos],
-                        "labels": torch.tensor(labels, dtype=torch.long)}, str(tmp))
-        log.info("clips of %d videos cached in %s", len(clips), cache)
+    cache.save({"videos": [torch.from_numpy(v) for v in videos], "labels": torch.tensor(labels, dtype=torch.long)})
     return clips
 
 
-def _load_cache(path: Path, key: str) -> Optional[ClipSet]:
-    if not path.is_file():
-        return None
-    try:
-        d = torch.load(str(path), map_location="cpu", weights_only=True)
-        if d.get("key") != key or len(d["videos"]) != d["labels"].shape[0]:
-            raise ValueError("the key or the lengths in the file differ")
-        return ClipSet([v.numpy() for v in d["videos"]], [int(x) for x in d["labels"]])
-    except Exception as e:  # a damaged cache is recomputed, never trusted
-        log.warning("ignoring clip cache %s (%s); recomputing", path, (str(e).splitlines() or [repr(e)])[0])
-        return None
+def _parse_clips(d: Dict[str, Any]) -> ClipSet:
+    if len(d["videos"]) != d["labels"].shape[0]:
+        raise ValueError("the lengths in the file differ")
+    return ClipSet([v.numpy() for v in d["videos"]], [int(x) for x in d["labels"]])
 
 
 class ClipBatches:

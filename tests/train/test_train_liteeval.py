@@ -131,7 +131,7 @@ def test_feature_cache_is_reused_and_invalidated(backbones, fake_videos, tmp_pat
         fine.trunk[0].weight.copy_(original)
     victim.write_bytes(b"damaged")                             # a damaged cache is recomputed, with a warning
     fs = extract_features(videos, coarse, fine, batch_size=8, cache_dir=tmp_path)
-    assert count.frames == 18 and "ignoring feature cache" in caplog.text and len(list(tmp_path.iterdir())) == 2
+    assert count.frames == 18 and "ignoring LiteEval features cache" in caplog.text and len(list(tmp_path.iterdir())) == 2
     torch.testing.assert_close(fs.feat_f, first.feat_f)
     count.close()
 
