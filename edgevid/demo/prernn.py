@@ -20,7 +20,7 @@ TITLE = "PreRNN-SIH (small VGG @112, fc6 → SIH-LSTM)"
 class DemoSettings:
     """Sizes of the demo run. ``FULL`` takes a few minutes on 2 cores; ``QUICK`` is a smoke test."""
 
-    train_per_class: int = 30
+    train_per_class: int = 40
     val_per_class: int = 8
     frames: int = 8              # steps per clip = training sequence length = policy max_steps
     fps: float = 10.0
@@ -30,10 +30,10 @@ class DemoSettings:
     layer: str = "fc6"
     cell: str = "lstm"
     form: str = "sih"
-    cnn_epochs: int = 8          # per-frame pre-training
+    cnn_epochs: int = 16         # per-frame pre-training
     cnn_every: int = 2           # every 2nd frame of each training clip
     cnn_lr: float = 2e-3
-    epochs: int = 40             # sequence fine-tuning
+    epochs: int = 60             # sequence fine-tuning
     batch_size: int = 16
     lr: float = 2e-3
     parity_frames: int = 64
