@@ -26,4 +26,4 @@ def test_info_preset_text_with_class_count(capsys, edgevid_cli):
 def test_info_unknown_name_lists_the_presets(capsys, edgevid_cli, tmp_path):
     assert edgevid_cli(["info", str(tmp_path / "r50_9x9")]) == 2
     err = capsys.readouterr().err
-    assert "neither a bundle folder nor a SlowFast preset" in err and "r50_4x16, r50_8x8, r101_16x8" in err
+    assert "neither a bundle folder nor a SlowFast preset" in err and "r50_4x16, r50_8x8, r101_8x8, r101_16x8" in err
