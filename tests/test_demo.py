@@ -102,3 +102,17 @@ def test_slowfast_demo_streams_one_clip_per_segment(quick_slowfast_demo):
     bundle = load_bundle(out / "bundle")
     assert bundle.family == "slowfast" and bundle.policy["every"] == frames and bundle.policy["pad"] == "none"
     assert "clips           %d run" % segments in result.stdout
+
+
+def test_prernn_demo_training_is_reproducible_from_the_seed(tmp_path):
+    """The CNN's initial weights come from the seed too: two trainings give identical weights."""
+    import torch
+
+    from edgevid.demo import make_data
+    from edgevid.demo.prernn import QUICK, train
+
+    data = make_data(tmp_path / "data", QUICK, 0)
+    for i in range(2):
+        (tmp_path / str(i)).mkdir()
+    runs = [train(tmp_path / str(i), data, QUICK, 0, False).model.state_dict() for i in range(2)]
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

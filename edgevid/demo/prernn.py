@@ -62,11 +62,13 @@ def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars
     from ..data.folder import VideoFolder
     from ..models.prernn import PreRNNConfig, build_cnn
     from ..train.frames import train_frame_classifier
+    from ..train.loop import seed_everything
     from ..train.prernn import train_prernn
 
     train_set = VideoFolder(data["root"] / "train", num_frames=s.frames)
     val_set = VideoFolder(data["root"] / "val", num_frames=s.frames)
     classes = list(train_set.classes)
+    seed_everything(seed)  # the CNN's initial weights come from the seed too
     frames = train_frame_classifier(build_cnn(s.arch, len(classes)), train_set, val_set, image_size=s.image_size,
                                     weights_out=tmp / "cnn.pth", epochs=s.cnn_epochs, lr=s.cnn_lr, every=s.cnn_every,
                                     seed=seed, progress=show_bars)
