@@ -290,7 +290,8 @@ class RecurrentStages:
         self.pre = Preprocessor(bundle.preprocess)
         self.backbone_session = sessions["backbone"]
         self.stats = stats
-        self.gmacs = {role: bundle.graph(role).gmacs for role in self.ROLES}
+        costs = [bundle.graph(role).gmacs for role in self.ROLES]
+        self.gmacs = None if None in costs else sum(costs)  # both graphs run on every frame
         self.threshold = recurrent_settings(bundle.policy, scene_cut=scene_cut)["scene_cut"]
         self.scene = SceneCut()
         self.policy = RecurrentPolicy(bundle, sessions["step"], max_steps=max_steps, max_gap_s=max_gap_s,
@@ -323,7 +324,8 @@ class RecurrentStages:
         cut = self.threshold is not None and work.cut > self.threshold
         policy = self.policy
         logits = policy.step(work.drive, frame.timestamp, scene_cut=cut)
-        self.stats.add_gmacs(self.gmacs["backbone"])
-        self.stats.add_gmacs(self.gmacs["step"])
-        self.stats.set(steps=policy.steps, resets=policy.resets, resets_by_cause=dict(policy.reset_causes))
+        self.stats.add_gmacs(self.gmacs)
+        self.stats.set(steps=policy.steps)
+        if policy.resets != self.stats.resets:  # the per-cause copy only when a reset happened
+            self.stats.set(resets=policy.resets, resets_by_cause=dict(policy.reset_causes))
         return predict(frame, logits, self.labels, "step"), frame.captured

@@ -108,7 +108,9 @@ class StreamStats:
     # reading -------------------------------------------------------------------------------------
     @property
     def fine_rate(self) -> Optional[float]:
-        return self.fine_steps / self.steps if self.steps else None
+        """Share of steps on the fine model; None for families without one (their graphs name no fine role)."""
+        gated = not self.gmacs or any(r in self.gmacs for r in FINE_ROLES)
+        return self.fine_steps / self.steps if self.steps and gated else None
 
     def to_dict(self) -> Dict[str, Any]:
         with self._lock:

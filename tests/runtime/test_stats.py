@@ -36,6 +36,12 @@ def test_other_families_report_gmacs_spent_per_source_frame():
     assert d["gmacs_by_graph"] == {"clip": 50.3} and d["gmacs_saved"] is None
 
 
+def test_families_without_a_fine_model_report_no_fine_rate():
+    s = StreamStats({"backbone": 0.006, "step": 0.00001})
+    s.set(steps=10)
+    assert s.to_dict()["fine_rate"] is None
+
+
 def test_paper_anchor_numbers():
     """models.md §2.7: ≈10.74 fine steps of 129 with 0.08 / 7.82 GMACs gives 94.3 GMACs per video."""
     s = StreamStats({"coarse_cnn": 0.08, "coarse_step": 0.0, "fine_cnn": 7.82, "fine_step": 0.0})

@@ -61,7 +61,3 @@ def format_parameter_table(layers: Dict[str, tuple] = VGG16_LAYERS) -> str:
     lines.append("computed: %.1f%% for LSTM at fc6 (counting the reused W_xy too: %.1f%%)"
                  % (100 * reduction("lstm", *VGG16_LAYERS["fc6"])["sih_vs_prernn"], 100 * lstm_all))
     return "\n".join(lines)
-
-
-if __name__ == "__main__":   # python -m edgevid.models.prernn.params
-    print(format_parameter_table())
