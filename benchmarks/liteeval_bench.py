@@ -27,6 +27,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import time_calls, write_results  # noqa: E402
 
 from edgevid.backends import open_session  # noqa: E402
 from edgevid.data.folder import VideoFolder  # noqa: E402
@@ -34,7 +37,6 @@ from edgevid.data.synthetic import generate_dataset, generate_stream  # noqa: E4
 from edgevid.demo.liteeval import FULL, QUICK  # noqa: E402
 from edgevid.export import export_bundle  # noqa: E402
 from edgevid.export.liteeval import liteeval_roles  # noqa: E402
-from edgevid.fsutil import atomic_path, write_json  # noqa: E402
 from edgevid.models.liteeval import LiteEvalConfig, LiteEvalHead  # noqa: E402
 from edgevid.runtime.cli_run import run_stream  # noqa: E402
 from edgevid.train.liteeval import extract_features, liteeval_evaluate, liteeval_loss_fn, train_liteeval  # noqa: E402
@@ -139,23 +141,11 @@ def graph_latency(model, bundle_dir: Path, reps: int) -> dict:
         feeds = {k: v.numpy() for k, v in rg.example_inputs.items()}
         inputs = tuple(rg.example_inputs.values())
         with open_session(bundle_dir / ("%s.onnx" % role), backend="ort") as session:
-            ort_ms = _time(functools.partial(session.infer, feeds), reps)
+            ort_ms = time_calls(functools.partial(session.infer, feeds), reps)
         with torch.no_grad():
-            torch_ms = _time(functools.partial(rg.module.eval(), *inputs), reps)
+            torch_ms = time_calls(functools.partial(rg.module.eval(), *inputs), reps)
         out[role] = {"ort_ms": ort_ms, "torch_ms": torch_ms, "speedup": torch_ms["p50"] / ort_ms["p50"]}
     return out
-
-
-def _time(fn, reps: int) -> dict:
-    for _ in range(max(3, reps // 10)):
-        fn()
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    p50, p90 = np.percentile(samples, [50, 90])
-    return {"p50": float(p50), "p90": float(p90), "mean": float(np.mean(samples))}
 
 
 def markdown(r: dict) -> str:
@@ -232,11 +222,7 @@ def main() -> int:
         "settings": {"demo": vars(s) if hasattr(s, "__dict__") else str(s), "test_per_class": args.test_per_class},
         "gate": gate, "stream": stream_fps(bundle_dir, stream), "graphs": graph_latency(model, bundle_dir, args.reps),
     }
-    out = Path(args.out)
-    write_json(out / "liteeval.json", result)
-    with atomic_path(out / "liteeval.md") as tmp:
-        tmp.write_text(markdown(result))
-    print(markdown(result))
+    write_results(Path(args.out), "liteeval", result, markdown(result))
     return 0
 
 

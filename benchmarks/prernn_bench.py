@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from liteeval_bench import _time  # noqa: E402  (warm-up, then p50/p90/mean in ms)
+from common import time_calls, write_results  # noqa: E402
 
 from edgevid.backends import open_session  # noqa: E402
 from edgevid.data.folder import VideoFolder  # noqa: E402
@@ -41,7 +41,6 @@ from edgevid.demo import make_data  # noqa: E402
 from edgevid.demo.prernn import FULL, QUICK  # noqa: E402
 from edgevid.export.onnx import export_onnx  # noqa: E402
 from edgevid.export.prernn import prernn_gmacs, prernn_roles  # noqa: E402
-from edgevid.fsutil import atomic_path, write_json  # noqa: E402
 from edgevid.models.prernn import PreRNNConfig, build_cnn, create_prernn  # noqa: E402
 from edgevid.models.prernn.params import parameter_table  # noqa: E402
 from edgevid.train.frames import train_frame_classifier  # noqa: E402
@@ -71,9 +70,9 @@ def graph_latency(work: Path, reps: int, big_reps: int, threads: int) -> list:
             feeds = {k: v.numpy() for k, v in rg.example_inputs.items()}
             n = reps if gmacs[role] < 0.5 else big_reps
             with open_session(path, backend="ort", threads=threads) as session:
-                ort_ms = _time(functools.partial(session.infer, feeds), n)
+                ort_ms = time_calls(functools.partial(session.infer, feeds), n)
             with torch.no_grad():
-                torch_ms = _time(functools.partial(rg.module.eval(), *rg.example_inputs.values()), n)
+                torch_ms = time_calls(functools.partial(rg.module.eval(), *rg.example_inputs.values()), n)
             row["graphs"][role] = {"gmacs": gmacs[role], "reps": n, "ort_ms": ort_ms, "torch_ms": torch_ms,
                                    "speedup": torch_ms["p50"] / ort_ms["p50"]}
             path.unlink()
@@ -183,12 +182,7 @@ def main() -> int:
                                                       "epochs", "cnn_epochs", "lr", "batch_size")},
               "classes": comparison["classes"], "latency": latency, "forms": comparison, "parameters": parameter_table(),
               "seconds": round(time.perf_counter() - started, 1)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "prernn.json", result)
-    with atomic_path(out / "prernn.md") as tmp_md:
-        tmp_md.write_text(markdown(result))
-    print(markdown(result))
+    write_results(Path(args.out), "prernn", result, markdown(result))
     return 0
 
 

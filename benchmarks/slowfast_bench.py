@@ -33,12 +33,11 @@ from edgevid.backends import open_session  # noqa: E402
 from edgevid.bundle import load_bundle  # noqa: E402
 from edgevid.demo import slowfast as demo  # noqa: E402
 from edgevid.export.slowfast import export_slowfast  # noqa: E402
-from edgevid.fsutil import atomic_path, write_json  # noqa: E402
 from edgevid.models.slowfast import count_parameters, create_slowfast, create_slowfast_preset, slowfast_gmacs  # noqa: E402
 from edgevid.runtime.cli_run import run_stream  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from liteeval_bench import _time  # noqa: E402
+from common import time_calls, write_results  # noqa: E402
 
 
 def matmul_peak(n: int, reps: int = 5) -> dict:
@@ -98,9 +97,9 @@ def clip_latency(preset: str, size: int, work: Path, reps: int, peak: float) -> 
     exported = export_once(model, bundle_dir, size)
     clip = torch.randn(1, 3, model.config.fast_frames, size, size)
     with open_session(load_bundle(bundle_dir).graph_path("clip"), backend="ort") as session:
-        ort_ms = _time(functools.partial(session.infer, {"clip": clip.numpy()}), reps)
+        ort_ms = time_calls(functools.partial(session.infer, {"clip": clip.numpy()}), reps)
     with torch.no_grad():
-        torch_ms = _time(functools.partial(model, clip), reps)
+        torch_ms = time_calls(functools.partial(model, clip), reps)
     row = {"preset": preset, "size": size, "frames": model.config.fast_frames, "params": count_parameters(model),
            "gmacs": gmacs, "ort_ms": ort_ms, "torch_ms": torch_ms, "speedup": torch_ms["p50"] / ort_ms["p50"], **exported}
     for name in ("ort", "torch"):
@@ -198,12 +197,7 @@ def main() -> int:
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "reps": args.reps, "peak": peak, "clips": clips, "streams": streams,
     }
-    out = Path(args.out)
-    name = "slowfast-quick" if args.quick else "slowfast"
-    write_json(out / (name + ".json"), result)
-    with atomic_path(out / (name + ".md")) as tmp:
-        tmp.write_text(markdown(result))
-    print(markdown(result))
+    write_results(Path(args.out), "slowfast-quick" if args.quick else "slowfast", result, markdown(result))
     return 0
 
 

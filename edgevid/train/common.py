@@ -41,6 +41,11 @@ def video_item(dataset, i: int) -> Tuple[np.ndarray, int]:
     return frames, int(label)
 
 
+def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """[V, steps] float mask, 1 on the first ``lengths[v]`` (real) steps of each sequence."""
+    return (torch.arange(steps)[None, :] < lengths[:, None]).float()
+
+
 def pad_steps(seqs: List[torch.Tensor], steps: int) -> torch.Tensor:
     """Stack [T_i, …] tensors to [V, steps, …], repeating each one's last step."""
     out = []

@@ -27,10 +27,11 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DataError
 from ..log import get_logger
 from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_liteeval, gumbel_temperature
-from ..spec import PreprocessSpec
-from .losses import last_step_index, liteeval_loss
 from ..models.modes import eval_mode
-from .common import TensorCache, cache_key, check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from ..spec import PreprocessSpec
+from .common import (TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, family_config, length_mask,
+                     module_fingerprint, pad_steps, progress_bar, torch_threads, video_item)
+from .losses import last_step_index, liteeval_loss
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -58,7 +59,7 @@ class FeatureSet(NamedTuple):
     @property
     def mask(self) -> torch.Tensor:
         """[V,T] float mask, 1 on real steps."""
-        return (torch.arange(self.feat_c.shape[1])[None, :] < self.lengths[:, None]).float()
+        return length_mask(self.lengths, self.feat_c.shape[1])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -333,7 +334,7 @@ class _FrameBatches:
                 lengths.append(frames.shape[0])
             steps = max(lengths)
             lengths_t = torch.tensor(lengths)
-            mask = (torch.arange(steps)[None, :] < lengths_t[:, None]).float()
+            mask = length_mask(lengths_t, steps)
             yield pad_steps(cs, steps), pad_steps(fs, steps), torch.tensor(labels, dtype=torch.long), mask
 
 

@@ -27,7 +27,7 @@ from ..log import get_logger
 from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
 from ..models.modes import eval_mode
 from ..spec import PreprocessSpec
-from .common import TensorCache, cache_key, check_classes, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, check_classes, length_mask, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
@@ -52,7 +52,7 @@ class TrunkFeatures(NamedTuple):
 
     @property
     def mask(self) -> torch.Tensor:
-        return (torch.arange(self.feats[0].shape[1])[None, :] < self.lengths[:, None]).float()
+        return length_mask(self.lengths, self.feats[0].shape[1])
 
 
 def frames_tensor(pre, frames: np.ndarray, size: int) -> torch.Tensor:
