@@ -3,7 +3,7 @@
 The LiteEval demo trains on per-frame features of randomly initialised backbones (no pretrained
 weights exist on the target machines): MobileNetV2 on the 112 px coarse frame (global-average-pooled
 1280-d ``features``) and ResNet-18 on the 224 px fine frame (512-d penultimate), both fed by
-``edgevid.runtime.preprocess.Preprocessor`` exactly as at run time. This script generates a small
+``edgevid.preprocess.Preprocessor`` exactly as at run time. This script generates a small
 synthetic set, extracts both feature sets with BatchNorm statistics as initialised ("init": running
 mean 0, variance 1) and re-estimated on separate calibration clips ("fit": a no-grad forward pass in
 train mode, then eval), trains small probes with stratified 5-fold cross-validation and prints
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgevid.data import synthetic  # noqa: E402
-from edgevid.runtime.preprocess import Preprocessor  # noqa: E402
+from edgevid.preprocess import Preprocessor  # noqa: E402
 from edgevid.spec import PreprocessSpec  # noqa: E402
 
 

@@ -1,24 +1,33 @@
-"""The bundle: a folder with ``bundle.json`` and the per-role ONNX graphs it names.
+"""The bundle: a folder with ``bundle.json`` and the files of each role it names.
 
 A bundle is what travels from the workstation to the device. Loading it checks the schema, that
 every file is present, stays inside the folder and has the recorded sha256, so a half-copied or
 edited bundle is refused before anything runs.
+
+Schema 2 (written by this edgevid) lists per role typed **artifacts** (spec.Artifact): the FP32
+ONNX graph every role has, and Q/DQ INT8 or FP16 graphs, calibration feeds and caches, and engines
+with their provenance as later steps add them. Schema-1 bundles (one ONNX file per role) still load.
+See docs/bundle.md.
 """
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
+from . import families
 from .errors import ManifestError
 from .fsutil import sha256_file, write_json
-from .spec import GraphSpec, PreprocessSpec
+from .spec import Artifact, GraphSpec, PreprocessSpec
 
-SCHEMA = "edgevid.bundle/1"
-FAMILIES = ("liteeval", "slowfast", "prernn")
+SCHEMA = "edgevid.bundle/2"
+SCHEMA_1 = "edgevid.bundle/1"
 MANIFEST = "bundle.json"
+_KNOWN = {"schema", "family", "labels", "graphs", "roles", "preprocess", "policy", "model", "engines"}
 
 
 @dataclass
@@ -32,8 +41,8 @@ class Bundle:
     preprocess: PreprocessSpec
     policy: Dict[str, Any] = field(default_factory=dict)
     model: Dict[str, Any] = field(default_factory=dict)
-    engines: List[Dict[str, Any]] = field(default_factory=list)
     meta: Dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA  # the schema it was read in (saving always writes the current one)
 
     def graph(self, role: str) -> GraphSpec:
         if role not in self.graphs:
@@ -45,20 +54,74 @@ class Bundle:
     def graph_path(self, role: str) -> Path:
         return self.root / self.graph(role).file
 
+    def path(self, artifact: Artifact) -> Path:
+        return self.root / artifact.file
+
+    @property
+    def rules(self) -> "families.Family":
+        """The family's rules (roles, settings, precision, contracts)."""
+        return families.get(self.family)
+
     def to_dict(self) -> Dict[str, Any]:
         d = {"schema": SCHEMA, "family": self.family, "labels": list(self.labels),
-             "graphs": {role: g.to_dict() for role, g in self.graphs.items()},
-             "preprocess": self.preprocess.to_dict(), "policy": dict(self.policy),
-             "model": dict(self.model), "engines": list(self.engines)}
+             "roles": {role: g.to_dict() for role, g in self.graphs.items()},
+             "preprocess": self.preprocess.to_dict(), "policy": dict(self.policy), "model": dict(self.model)}
         d.update(self.meta)
         return d
 
     def save(self) -> None:
-        """Write bundle.json atomically (the graph files must already be in ``root``)."""
+        """Write bundle.json atomically (the files it names must already be in ``root``)."""
         meta = dict(self.meta)
         meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         self.meta = meta
         write_json(self.root / MANIFEST, self.to_dict())
+
+    def add_artifact(self, role: str, kind: str, file: str, write: Callable[[Path], None], *,
+                     precision: Optional[str] = None, info: Optional[Dict[str, Any]] = None) -> Artifact:
+        """Add one artifact to ``role``: ``write(path)`` writes its content to a temporary path in the bundle,
+        which is renamed to ``file`` and entered in a rewritten bundle.json (atomic), or removed again.
+
+        An artifact of the same file name is replaced. A failure at any point leaves the bundle as it
+        was: never a file without its entry, never an entry without its file.
+        """
+        graph = self.graph(role)
+        target = _inside(self.root, file)
+        if target.name == MANIFEST or file == graph.file:
+            raise ManifestError("cannot add an artifact named %s" % file, "that file is the bundle's own",
+                                "choose another file name")
+        taken = {a.file for g in self.graphs.values() for a in g.all_artifacts()} - {a.file for a in graph.artifacts}
+        if file in taken:
+            raise ManifestError("cannot add an artifact named %s to role %s" % (file, role),
+                                "another entry of the bundle already uses that file", "choose another file name")
+        before = list(graph.artifacts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=str(target.parent))
+        os.close(fd)
+        tmp, backup = Path(name), target.with_name("." + target.name + ".previous")
+        moved_old = placed_new = False
+        try:
+            write(tmp)
+            artifact = Artifact(kind, file, sha256_file(tmp), precision, dict(info or {}))
+            artifact.check()
+            if target.exists():  # the old content stays until the new entry is written
+                os.replace(str(target), str(backup))
+                moved_old = True
+            os.replace(str(tmp), str(target))
+            placed_new = True
+            graph.artifacts = [a for a in before if a.file != file] + [artifact]
+            self.save()
+        except BaseException:
+            graph.artifacts = before
+            if placed_new:
+                target.unlink()
+            if moved_old:
+                os.replace(str(backup), str(target))
+            if tmp.exists():
+                tmp.unlink()
+            raise
+        if moved_old:
+            backup.unlink()
+        return artifact
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -92,53 +155,61 @@ def _read_manifest(root: Path) -> Dict[str, Any]:
 
 
 def load_bundle(path: Union[str, Path], verify: bool = True) -> Bundle:
-    """Load and validate a bundle folder. ``verify=False`` skips the sha256 check (not the rest)."""
+    """Load and validate a bundle folder (schema 2, or 1 as older edgevid wrote it).
+
+    Every artifact must be present inside the folder and, unless ``verify=False``, match its sha256.
+    """
     root = Path(path)
     data = _read_manifest(root)
     schema = data.get("schema")
-    if schema != SCHEMA:
+    if schema not in (SCHEMA, SCHEMA_1):
         raise ManifestError("bundle %s has schema %r" % (root, schema),
-                            "this edgevid reads only %s" % SCHEMA,
-                            "re-export the bundle with this version of edgevid")
-    family = data.get("family")
-    if family not in FAMILIES:
-        raise ManifestError("bundle %s has unknown model family %r" % (root, family),
-                            "known families are " + ", ".join(FAMILIES), "re-export the bundle")
-    raw_graphs = data.get("graphs")
-    if not isinstance(raw_graphs, dict) or not raw_graphs:
+                            "this edgevid reads %s and %s" % (SCHEMA, SCHEMA_1),
+                            "re-export the bundle with this version of edgevid, or use the edgevid that wrote it")
+    family = families.get(data.get("family"))
+    raw = data.get("roles") if schema == SCHEMA else data.get("graphs")
+    if not isinstance(raw, dict) or not raw:
         raise ManifestError("bundle %s lists no graphs" % root, None, "re-export the bundle")
+    read = GraphSpec.from_dict if schema == SCHEMA else GraphSpec.from_schema1
     graphs = {}
-    for role, raw in raw_graphs.items():
-        graph = GraphSpec.from_dict(dict(raw, role=role))
-        file = _inside(root, graph.file)
-        if not file.is_file():
-            raise ManifestError("bundle %s is missing %s (role %s)" % (root, graph.file, role),
-                                "the file named in bundle.json is not there",
-                                "copy the whole bundle folder again, or re-export it")
-        if verify and sha256_file(file) != graph.sha256:
-            raise ManifestError("%s in bundle %s does not match its sha256" % (graph.file, root),
-                                "the file was changed or damaged after export",
-                                "copy the bundle again, or re-export it")
-        graphs[role] = graph
+    for role, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise ManifestError("the entry of role %s in %s is not an object" % (role, root), None, "re-export the bundle")
+        graph = read(str(role), entry)
+        for artifact in graph.all_artifacts():
+            _check_file(root, role, artifact, verify)
+        graphs[str(role)] = graph
     labels = data.get("labels")
     if not isinstance(labels, list) or not labels:
         raise ManifestError("bundle %s has no labels" % root, None, "re-export the bundle")
-    known = {"schema", "family", "labels", "graphs", "preprocess", "policy", "model", "engines"}
     return Bundle(
-        root=root, family=family, labels=[str(x) for x in labels], graphs=graphs,
+        root=root, family=family.name, labels=[str(x) for x in labels], graphs=graphs,
         preprocess=PreprocessSpec.from_dict(data.get("preprocess") or {}),
         policy=dict(data.get("policy") or {}), model=dict(data.get("model") or {}),
-        engines=list(data.get("engines") or []),
-        meta={k: v for k, v in data.items() if k not in known},
+        meta={k: v for k, v in data.items() if k not in _KNOWN}, schema=schema,
     )
 
 
+def _check_file(root: Path, role: str, artifact: Artifact, verify: bool) -> None:
+    file = _inside(root, artifact.file)
+    if not file.is_file():
+        raise ManifestError("bundle %s is missing %s (role %s)" % (root, artifact.file, role),
+                            "the file named in bundle.json is not there",
+                            "copy the whole bundle folder again, or re-export it")
+    if verify and sha256_file(file) != artifact.sha256:
+        raise ManifestError("%s in bundle %s does not match its sha256" % (artifact.file, root),
+                            "the file was changed or damaged after it was written",
+                            "copy the bundle again, or re-export it")
+
+
 def describe(bundle: Bundle) -> Dict[str, Any]:
-    """A short JSON-able summary (family, labels, roles with I/O and GMACs) for ``info``/reports."""
+    """A short JSON-able summary (family, labels, roles with I/O, GMACs, artifacts and precision rules)."""
+    rules = bundle.rules
     return {
-        "family": bundle.family, "classes": len(bundle.labels), "root": str(bundle.root),
+        "family": bundle.family, "schema": bundle.schema, "classes": len(bundle.labels), "root": str(bundle.root),
         "graphs": {role: {"inputs": [t.to_dict() for t in g.inputs], "outputs": [t.to_dict() for t in g.outputs],
-                          "precision": g.precision, "gmacs": g.gmacs} for role, g in bundle.graphs.items()},
+                          "gmacs": g.gmacs, "artifacts": [a.to_dict() for a in g.all_artifacts()],
+                          "precision_rule": rules.precision_notes().get(role)}
+                   for role, g in bundle.graphs.items()},
         "policy": bundle.policy,
     }
-

@@ -80,35 +80,133 @@ class PreprocessSpec:
                                 "re-export the bundle with 'edgevid export'") from e
 
 
+ARTIFACT_KINDS = {
+    # kind: (what it is, the provenance keys its ``info`` must hold)
+    "onnx": ("an ONNX graph: the FP32 export, a Q/DQ INT8 graph (info: quantization) or an FP16 graph", ()),
+    "calibration": ("recorded calibration feeds of the role (.npz)", ("recipe", "data_sha256")),
+    "calibration_cache": ("a TensorRT calibration cache (scales per tensor)", ("recipe", "data_sha256")),
+    "engine": ("a TensorRT engine for one GPU and TensorRT version",
+               ("trt_version", "sm", "dla_core", "workspace_mib", "source_sha256")),
+}
+ARTIFACT_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class Artifact:
+    """One file a role has: its kind, precision, checksum and the provenance that made it.
+
+    ``info`` carries what the kind needs (:data:`ARTIFACT_KINDS`): a Q/DQ graph its quantization
+    settings, calibration feeds and caches the recipe and data hash, an engine its TensorRT version,
+    GPU SM, DLA core, workspace and the sha256 of the ONNX it was built from.
+    """
+
+    kind: str
+    file: str
+    sha256: str
+    precision: Optional[str] = None
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"kind": self.kind, "file": self.file, "sha256": self.sha256}
+        if self.precision is not None:
+            d["precision"] = self.precision
+        if self.info:
+            d["info"] = dict(self.info)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Artifact":
+        try:
+            art = cls(kind=str(d["kind"]), file=str(d["file"]), sha256=str(d["sha256"]),
+                      precision=None if d.get("precision") is None else str(d["precision"]),
+                      info=dict(d.get("info") or {}))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ManifestError("an artifact entry of bundle.json is malformed: %r" % (d,), str(e),
+                                "re-export the bundle, or add artifacts only with edgevid's commands") from e
+        art.check()
+        return art
+
+    def check(self) -> None:
+        """ManifestError for an unknown kind or precision, or provenance the kind needs and lacks."""
+        if self.kind not in ARTIFACT_KINDS:
+            raise ManifestError("artifact %s has unknown kind %r" % (self.file, self.kind),
+                                "known kinds are " + ", ".join(ARTIFACT_KINDS), "use a newer edgevid, or re-export")
+        if self.precision is not None and self.precision not in ARTIFACT_PRECISIONS:
+            raise ManifestError("artifact %s has unknown precision %r" % (self.file, self.precision),
+                                "precisions are " + ", ".join(ARTIFACT_PRECISIONS), "re-export the bundle")
+        needed = list(ARTIFACT_KINDS[self.kind][1])
+        if self.kind == "onnx" and self.precision == "int8":
+            needed.append("quantization")
+        lacking = [k for k in needed if k not in self.info]
+        if lacking:
+            raise ManifestError("artifact %s (%s) lacks %s" % (self.file, self.kind, ", ".join(lacking)),
+                                "a %s records where it came from" % self.kind, "make it again with edgevid's command")
+
+
 @dataclass
 class GraphSpec:
-    """One exported graph of a bundle: its role, file, checksum, I/O and precision."""
+    """One role of a bundle: its I/O, cost and artifacts.
+
+    ``file``/``sha256`` are the role's FP32 ONNX graph, which every role has (the source of every other
+    artifact); ``artifacts`` holds the rest (Q/DQ or FP16 graphs, calibration feeds and caches, engines).
+    """
 
     role: str
     file: str
     sha256: str
     inputs: List[TensorSpec]
     outputs: List[TensorSpec]
-    precision: str = "fp32"
     gmacs: Optional[float] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+    artifacts: List[Artifact] = field(default_factory=list)
+
+    @property
+    def source(self) -> Artifact:
+        """The FP32 ONNX graph as an Artifact."""
+        return Artifact("onnx", self.file, self.sha256, "fp32")
+
+    def all_artifacts(self) -> List[Artifact]:
+        return [self.source] + list(self.artifacts)
+
+    def find(self, kind: str, precision: Optional[str] = None) -> List[Artifact]:
+        """Artifacts of ``kind`` (and ``precision`` when given), the FP32 ONNX first."""
+        return [a for a in self.all_artifacts() if a.kind == kind and (precision is None or a.precision == precision)]
 
     def to_dict(self) -> Dict[str, Any]:
-        d = {"role": self.role, "file": self.file, "sha256": self.sha256,
-             "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
-             "precision": self.precision, "gmacs": self.gmacs}
+        d = {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+             "gmacs": self.gmacs, "artifacts": [a.to_dict() for a in self.all_artifacts()]}
         d.update(self.extra)
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "GraphSpec":
+    def from_dict(cls, role: str, d: Dict[str, Any]) -> "GraphSpec":
+        """A schema-2 role entry (its artifacts list holds the FP32 ONNX first)."""
+        known = {"inputs", "outputs", "gmacs", "artifacts"}
+        try:
+            artifacts = [Artifact.from_dict(a) for a in d["artifacts"]]
+            inputs = [TensorSpec.from_dict(t) for t in d["inputs"]]
+            outputs = [TensorSpec.from_dict(t) for t in d["outputs"]]
+            gmacs = None if d.get("gmacs") is None else float(d["gmacs"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ManifestError("the entry of role %s in bundle.json is malformed" % role, str(e),
+                                "re-export the bundle with 'edgevid export'") from e
+        sources = [a for a in artifacts if a.kind == "onnx" and a.precision == "fp32"]
+        if len(sources) != 1:
+            raise ManifestError("role %s lists %d FP32 ONNX graphs" % (role, len(sources)),
+                                "every role has exactly one, the source of its other artifacts", "re-export the bundle")
+        rest = [a for a in artifacts if a is not sources[0]]
+        return cls(role=role, file=sources[0].file, sha256=sources[0].sha256, inputs=inputs, outputs=outputs,
+                   gmacs=gmacs, extra={k: v for k, v in d.items() if k not in known}, artifacts=rest)
+
+    @classmethod
+    def from_schema1(cls, role: str, d: Dict[str, Any]) -> "GraphSpec":
+        """A schema-1 ``graphs`` entry: one FP32 ONNX file, no other artifacts (its "precision" was always fp32)."""
         known = {"role", "file", "sha256", "inputs", "outputs", "precision", "gmacs"}
         try:
             return cls(
-                role=str(d["role"]), file=str(d["file"]), sha256=str(d["sha256"]),
+                role=role, file=str(d["file"]), sha256=str(d["sha256"]),
                 inputs=[TensorSpec.from_dict(t) for t in d["inputs"]],
                 outputs=[TensorSpec.from_dict(t) for t in d["outputs"]],
-                precision=str(d.get("precision", "fp32")),
                 gmacs=None if d.get("gmacs") is None else float(d["gmacs"]),
                 extra={k: v for k, v in d.items() if k not in known},
             )

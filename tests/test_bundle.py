@@ -57,11 +57,12 @@ def test_round_trip(bundle_dir):
     (lambda root: (root / "coarse_cnn.onnx").write_bytes(b"tampered"), "does not match its sha256"),
     (lambda root: edit_manifest(root, lambda d: d.update(schema="edgevid.bundle/99")), "schema"),
     (lambda root: edit_manifest(root, lambda d: d.update(family="resnet")), "unknown model family"),
-    (lambda root: edit_manifest(root, lambda d: d["graphs"]["coarse_cnn"].update(file="../../etc/passwd")),
+    (lambda root: edit_manifest(root, lambda d: d["roles"]["coarse_cnn"]["artifacts"][0].update(
+        file="../../etc/passwd")),
      "outside the bundle folder"),
     (lambda root: (root / MANIFEST).write_text("{not json"), "cannot be read as JSON"),
     (lambda root: (root / MANIFEST).unlink(), "has no bundle.json"),
-    (lambda root: edit_manifest(root, lambda d: d["graphs"]["coarse_cnn"].pop("sha256")), "malformed"),
+    (lambda root: edit_manifest(root, lambda d: d["roles"]["coarse_cnn"]["artifacts"][0].pop("sha256")), "malformed"),
     (lambda root: edit_manifest(root, lambda d: d.update(labels=[])), "has no labels"),
 ])
 def test_each_fault_is_a_specific_manifest_error(bundle_dir, fault, message):

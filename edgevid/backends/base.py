@@ -1,37 +1,48 @@
-"""The Session contract every backend follows (architecture.md §3).
+"""The Session contract every backend follows (docs/architecture.md §3).
 
 - Construction is cheap and touches no device or file content.
 - ``activate()`` loads and allocates; ``infer(feeds)`` runs; ``deactivate()`` frees. ``with`` does both.
 - ``inputs``/``outputs`` are :class:`TensorSpec` lists, valid after activation.
 - Arrays returned by ``infer`` may be views into buffers the session reuses: they are valid until
   the next ``infer`` on the same session. Copy what you keep.
-- One session is used by one thread at a time.
+- One session is used by one thread at a time; ``thread_context()`` is entered around that thread's work.
+- Sessions are opened for a role of a bundle through the registry (registry.py), which picks the
+  artifact; the I/O the manifest declares (``expected``) is checked against the graph's own at activation.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Union
+from typing import Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..errors import ConfigError, FrameError, SessionError
-from ..log import get_logger
+from ..errors import FrameError, ManifestError, SessionError
 from ..spec import TensorSpec
-
-log = get_logger(__name__)
-
-BACKENDS = ("auto", "ort", "trt", "torch")
 
 
 class Session:
     """Base class: subclasses implement ``_activate``, ``_infer`` and ``_deactivate``."""
 
     backend = "base"
+    ARTIFACT_KIND = "onnx"  # the bundle artifact kind this backend runs (the registry picks it)
 
-    def __init__(self, path: Union[str, Path], name: Optional[str] = None):
+    def __init__(self, path: Union[str, Path], name: Optional[str] = None, *, precision: str = "fp32",
+                 expected: Optional[Tuple[Sequence[TensorSpec], Sequence[TensorSpec]]] = None):
         self.path = Path(path)
         self.name = name or self.path.stem
+        self.precision = precision
+        self.expected = expected  # (inputs, outputs) the bundle's manifest declares: checked at activation
         self.inputs: List[TensorSpec] = []
         self.outputs: List[TensorSpec] = []
         self.active = False
+
+    def describe(self) -> Dict[str, Any]:
+        """What actually backs this session: backend, precision and file (for stats and reports)."""
+        return {"backend": self.backend, "precision": self.precision, "artifact": self.path.name}
+
+    def thread_context(self) -> ContextManager[Any]:
+        """Entered by each pipeline worker thread around its work with this session (a backend that needs a
+        per-thread device context pushes it here, e.g. CUDA); ONNX Runtime needs none."""
+        return contextlib.nullcontext()
 
     # lifecycle -------------------------------------------------------------------------------
     def activate(self) -> "Session":
@@ -41,6 +52,12 @@ class Session:
                                    "check the bundle folder is complete")
             self._activate()
             self.active = True
+            if self.expected is not None:
+                try:
+                    self._check_declared(*self.expected)
+                except BaseException:
+                    self.deactivate()
+                    raise
         return self
 
     def deactivate(self) -> None:
@@ -80,6 +97,31 @@ class Session:
                                  "the graph expects %s %s" % (tuple(spec.shape), spec.dtype),
                                  "preprocess frames with the bundle's preprocessing spec")
 
+    def _check_declared(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> None:
+        """Refuse a graph whose own I/O differs from what bundle.json declares (sha256 protects the graph file,
+        not the manifest; buffers are sized from the declared specs). A dynamic graph dimension (-1) matches
+        any declared size; the declared static specs then become the session's."""
+        for kind, declared, actual in (("input", inputs, self.inputs), ("output", outputs, self.outputs)):
+            have = {t.name: t for t in actual}
+            if sorted(t.name for t in declared) != sorted(have):
+                raise ManifestError("bundle.json declares %ss %s for %s, the graph has %s"
+                                    % (kind, sorted(t.name for t in declared), self.name, sorted(have)),
+                                    "the manifest and the graph file disagree", "re-export the bundle")
+            for spec in declared:
+                got = have[spec.name]
+                same_shape = len(got.shape) == len(spec.shape) and all(
+                    g in (-1, d) for g, d in zip(got.shape, spec.shape))
+                if not same_shape or got.dtype != spec.dtype:
+                    raise ManifestError("bundle.json declares %s '%s' of %s as %s %s, the graph has %s %s"
+                                        % (kind, spec.name, self.name, list(spec.shape), spec.dtype,
+                                           list(got.shape), got.dtype),
+                                        "the manifest and the graph file disagree", "re-export the bundle")
+        order_in = [t.name for t in self.inputs]
+        order_out = [t.name for t in self.outputs]
+        by_in, by_out = {t.name: t for t in inputs}, {t.name: t for t in outputs}
+        self.inputs = [by_in[n] for n in order_in]
+        self.outputs = [by_out[n] for n in order_out]
+
     # for subclasses ---------------------------------------------------------------------------
     def _activate(self) -> None:
         raise NotImplementedError
@@ -91,30 +133,3 @@ class Session:
         raise NotImplementedError
 
 
-def open_session(path: Union[str, Path], backend: str = "auto", name: Optional[str] = None, **options) -> Session:
-    """A (not yet active) session for one graph. ``auto`` picks TensorRT when available, else ONNX Runtime.
-
-    An explicitly named backend that cannot load is an error, never a silent fallback.
-    """
-    if backend not in BACKENDS:
-        raise ConfigError("unknown backend '%s'" % backend, None, "choose one of " + ", ".join(BACKENDS))
-    if backend == "auto":
-        backend = _auto_backend()
-    if backend == "ort":
-        from .ort import OrtSession
-        return OrtSession(path, name=name, **options)
-    raise ConfigError("backend '%s' is not available in this edgevid yet" % backend, None,
-                      "use --backend ort (ONNX Runtime)")
-
-
-def _auto_backend() -> str:
-    from .._optional import available
-    from ..log import once
-    import logging
-
-    choice = "ort"
-    once(log, logging.INFO, "backend auto: using %s" % {"ort": "ONNX Runtime (CPU)"}[choice])
-    if not available("onnxruntime"):
-        from .._optional import require
-        require("onnxruntime", "the ONNX Runtime backend")
-    return choice

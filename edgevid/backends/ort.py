@@ -21,9 +21,9 @@ class OrtSession(Session):
 
     backend = "ort"
 
-    def __init__(self, path: Union[str, Path], name: Optional[str] = None,
-                 providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0):
-        super().__init__(path, name)
+    def __init__(self, path: Union[str, Path], name: Optional[str] = None, *,
+                 providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0, **contract):
+        super().__init__(path, name, **contract)
         self.providers = list(providers)
         self.threads = threads
         self._session = None

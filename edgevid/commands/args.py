@@ -1,14 +1,14 @@
 """Arguments of every verb (light: no heavy import here, so ``--help`` works anywhere)."""
 from __future__ import annotations
 
+from ..backends.registry import CHOICES as BACKENDS
+from ..families import NAMES as FAMILIES
 from . import verb
-
-BACKENDS = ("auto", "ort")
 
 
 @verb("demo", "End to end on CPU: synthetic data → train → export → stream → report.json (--model liteeval|slowfast|prernn)")
 def demo(p):
-    p.add_argument("--model", choices=("liteeval", "slowfast", "prernn"), default="liteeval",
+    p.add_argument("--model", choices=FAMILIES, default="liteeval",
                    help="model family (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
@@ -19,7 +19,7 @@ def demo(p):
 
 @verb("train", "Train a model on a class-folder video data set (root/<class>/<video>)")
 def train(p):
-    p.add_argument("family", choices=("liteeval", "prernn", "slowfast"), help="model family")
+    p.add_argument("family", choices=FAMILIES, help="model family")
     p.add_argument("--data", required=True, help="training data: root/<class>/<video>")
     p.add_argument("--val", help="validation data in the same layout (default: hold out --val-split)")
     p.add_argument("--val-split", type=float, default=0.2, help="share of --data held out when no --val")
@@ -75,7 +75,7 @@ def analyze_saturation(p):
 
 @verb("export", "Export a trained checkpoint to a bundle: per-role ONNX graphs + bundle.json")
 def export(p):
-    p.add_argument("family", choices=("liteeval", "slowfast", "prernn"), help="model family")
+    p.add_argument("family", choices=FAMILIES, help="model family")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint written by edgevid (slowfast: also PyTorchVideo/PySlowFast weights with --preset)")
     p.add_argument("--out", required=True, help="bundle folder to write")
@@ -101,7 +101,7 @@ def verify(p):
     p.add_argument("--checkpoint", required=True, help="the checkpoint the bundle was exported from")
     p.add_argument("--source", default="synthetic", help="frames to compare on (default: synthetic stream)")
     p.add_argument("--frames", type=int, default=300, help="stream steps to compare (default: 300)")
-    p.add_argument("--backend", choices=BACKENDS, default="ort")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

@@ -12,8 +12,8 @@ log = get_logger(__name__)
 
 
 def main(args) -> int:
-    exporters = {"slowfast": export_slowfast_main, "prernn": export_prernn_main}
-    bundle = exporters.get(args.family, export_liteeval_main)(args)
+    exporters = {"liteeval": export_liteeval_main, "slowfast": export_slowfast_main, "prernn": export_prernn_main}
+    bundle = exporters[args.family](args)  # argparse allows families.NAMES only
     print("bundle: %s" % bundle.root)
     for role, g in bundle.graphs.items():
         print("  %-12s %-18s %.4f GMACs" % (role, g.file, g.gmacs or 0.0), file=sys.stderr)

@@ -25,7 +25,7 @@ def main(args) -> int:
 def summary_line(stats) -> str:
     """One human line: frames, FPS, what the family's policy did, GMACs, latency percentiles, drops."""
     lat = stats.get("latency_ms") or {}
-    family = stats.get("family", "liteeval")
+    family = stats["family"]
     if family == "slowfast":
         policy = "%d clips run (%d frames held the latest label, %d warm-up), %s GMACs per frame" % (
             stats.get("clips", 0), stats.get("held", 0), stats.get("warmup_frames", 0),
@@ -35,7 +35,7 @@ def summary_line(stats) -> str:
         detail = " (%s)" % ", ".join("%s %d" % kv for kv in sorted(causes.items())) if causes else ""
         policy = "%s GMACs per frame, %d state resets%s" % (_num(stats.get("gmacs_per_frame"), "%.3f"),
                                                             stats.get("resets", 0), detail)
-    else:
+    else:  # liteeval (families.NAMES)
         policy = "fine model on %s of frames, %s GMACs saved vs always-fine" % (
             _pct(stats["fine_rate"]), _pct(stats["gmacs_saved"]))
     return "%d frames, %s FPS, %s, latency p50 %s / p90 %s / p99 %s ms, %d dropped" % (

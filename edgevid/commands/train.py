@@ -16,10 +16,10 @@ def _datasets(args):
 
 
 def main(args) -> int:
-    if args.family == "prernn":
-        return _main_prernn(args)
-    if args.family == "slowfast":
-        return _main_slowfast(args)
+    return {"liteeval": _main_liteeval, "prernn": _main_prernn, "slowfast": _main_slowfast}[args.family](args)
+
+
+def _main_liteeval(args) -> int:
     from ..models.liteeval import LiteEvalConfig
     from ..train.liteeval import train_liteeval
 

@@ -13,12 +13,12 @@ def main(args) -> int:
 
     bundle = load_bundle(args.bundle)
     # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does
-    fps = bundle.policy.get("step_fps") if bundle.family == "slowfast" else None
+    fps = bundle.policy.get("step_fps") if bundle.rules.policy_kind == "clip" else None
     with open_source(args.source, fps=fps) as source:
         frames = [f.image for f in itertools.islice(source, args.frames)]
     if not frames:
         raise SourceError("source %s gave no frames" % args.source, None, "pass a video with frames")
-    verify = {"slowfast": _slowfast, "prernn": _prernn}.get(bundle.family, _liteeval)
+    verify = {"liteeval": _liteeval, "slowfast": _slowfast, "prernn": _prernn}[bundle.family]  # families.NAMES
     report, text = verify(args, bundle, frames)
     print_json(report) if args.json else print(text)
     return 0 if report["ok"] else 1

@@ -13,7 +13,6 @@ step succeeded, so a failed or interrupted demo leaves nothing half-written.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from dataclasses import asdict
@@ -26,18 +25,15 @@ from ..log import get_logger
 
 log = get_logger(__name__)
 
-# family -> module with its demo steps (imported when that demo runs)
-FAMILIES = {"liteeval": "edgevid.demo.liteeval", "slowfast": "edgevid.demo.slowfast",
-            "prernn": "edgevid.demo.prernn"}
 
 Progress = Callable[[str], None]
 
 
 def family_demo(model: str) -> Any:
-    """The demo module of a model family; ConfigError for one without a demo."""
-    if model not in FAMILIES:
-        raise ConfigError("no demo for model '%s'" % model, None, "choose one of " + ", ".join(FAMILIES))
-    return importlib.import_module(FAMILIES[model])
+    """The demo module of a model family (named in the family table); ConfigError for an unknown family."""
+    from .. import families
+
+    return families.get(model, ConfigError).entry("demo")
 
 
 def run_demo(out, *, model: str = "liteeval", seed: int = 0, quick: bool = False, overwrite: bool = False,

@@ -10,29 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
-from .. import __version__
+from .. import __version__, families
 from .._optional import require
 from ..bundle import MANIFEST, Bundle, load_bundle
 from ..errors import ConfigError, ExportError
+from ..families import liteeval as liteeval_rules
+from ..families.settings import merge_policy
 from ..fsutil import atomic_dir, sha256_file
 from ..log import get_logger
-from ..spec import IMAGENET_MEAN, IMAGENET_STD, GraphSpec, PreprocessSpec
-from .liteeval import COARSE_FRAME, FINE_FRAME, liteeval_roles
+from ..spec import GraphSpec, PreprocessSpec
+from .liteeval import liteeval_roles
 from .roles import RoleGraph
 from .onnx import OPSET, export_onnx
 
 log = get_logger(__name__)
 
-POLICY_DEFAULTS: Dict[str, Any] = {
-    "kind": "gated", "max_steps": 129, "max_gap_s": 2.0, "step_fps": None, "fine_cap": None, "fine_window": None,
-}
-
-PRECISION_NOTES = {
-    "coarse_cnn": "exported fp32; TensorRT fp16 by default, int8 opt-in (calibrate at 112x112)",
-    "fine_cnn": "exported fp32; TensorRT fp16 by default, int8 opt-in (calibrate at 224x224)",
-    "coarse_step": "fp32 by default, fp16 opt-in, never int8: one flipped gate changes all later states",
-    "fine_step": "fp32 by default, fp16 opt-in, never int8: quantisation error accumulates in the recurrent state",
-}
+POLICY_DEFAULTS = liteeval_rules.POLICY_DEFAULTS
 
 Progress = Callable[[int, int, str], None]
 
@@ -55,11 +48,9 @@ def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence
     roles = liteeval_roles(model)  # refuses anything that is not a LiteEval
     labels = check_labels(cfg, labels)
     model_entry = dict(cfg.to_dict(), labels=list(labels), coarse_feat=cfg.coarse_feat,
-                       fine_feat=cfg.fine_feat, fine_proj_dim=cfg.fine_proj_dim,
-                       precision_notes=dict(PRECISION_NOTES))
+                       fine_feat=cfg.fine_feat, fine_proj_dim=cfg.fine_proj_dim)
     return write_bundle(out_dir, family="liteeval", roles=roles, labels=labels,
-                        preprocess=PreprocessSpec(resize_short=256, crop=FINE_FRAME, sizes=(FINE_FRAME, COARSE_FRAME),
-                                                  mean=IMAGENET_MEAN, std=IMAGENET_STD),
+                        preprocess=liteeval_rules.preprocess_spec(),
                         policy=_policy(policy), model_entry=model_entry, checkpoint_info=checkpoint_info,
                         overwrite=overwrite, progress=progress, simplify=simplify)
 
@@ -69,7 +60,11 @@ def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, 
                  checkpoint_info: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
                  progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
     """Export every role with :func:`export_onnx` into a temporary folder, write ``bundle.json``,
-    validate it as the device would, and rename the folder to ``out_dir``. Shared by all families."""
+    validate it as the device would, and rename the folder to ``out_dir``. Shared by all families.
+
+    Each graph is hashed once, when written; the check of the finished folder compares those hashes
+    with the files (the one read back), and the folder is not read again after the rename."""
+    rules = families.get(family, ConfigError)
     out = Path(out_dir)
     _check_target(out, overwrite)
     torch, onnx = require("torch", "bundle export"), require("onnx", "bundle export")
@@ -85,9 +80,13 @@ def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, 
                 file = role + ".onnx"
                 inputs, outputs = export_onnx(rg.module, rg.example_inputs, rg.output_names, tmp / file,
                                               simplify=simplify, role=role)
-                extra = dict(rg.extra, quantizable=rg.quantizable)
+                extra = dict(rg.extra, quantizable=rules.precision_rule(role).allows("int8"),
+                             precision_note=rules.precision_notes()[role])
+                state = {link.input: ["%s.%s" % src for src in link.sources] for link in rules.state if link.role == role}
+                if state:
+                    extra["state"] = state  # which output feeds each state input at the next step
                 graphs[role] = GraphSpec(role=role, file=file, sha256=sha256_file(tmp / file), inputs=inputs,
-                                         outputs=outputs, precision="fp32", gmacs=float("%.6g" % rg.gmacs()), extra=extra)
+                                         outputs=outputs, gmacs=float("%.6g" % rg.gmacs()), extra=extra)
             if progress:
                 progress(len(roles), total, "writing %s" % MANIFEST)
             meta: Dict[str, Any] = {"exporter": {
@@ -98,7 +97,7 @@ def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, 
             bundle = Bundle(root=tmp, family=family, labels=list(labels), graphs=graphs, preprocess=preprocess,
                             policy=dict(policy), model=dict(model_entry), meta=meta)
             bundle.save()
-            load_bundle(tmp)  # what the device will do: schema, presence, sha256
+            load_bundle(tmp)  # what the device will do: schema, presence, sha256 (the one read-back)
     except FileExistsError as e:  # someone else created out_dir while we exported
         raise ExportError("bundle folder %s appeared during the export" % out, str(e),
                           "choose another folder or pass overwrite=True") from e
@@ -107,7 +106,7 @@ def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, 
     if progress:
         progress(total, total, "done")
     log.info("bundle written to %s (%s)", out, ", ".join(graphs))
-    return load_bundle(out)
+    return load_bundle(out, verify=False)  # the files were hashed and checked in the temporary folder
 
 
 def check_labels(cfg, labels) -> list:
@@ -122,28 +121,9 @@ def check_labels(cfg, labels) -> list:
     return [str(x) for x in labels]
 
 
-def merge_policy(defaults: Mapping[str, Any], policy: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """``defaults`` updated by ``policy``; keys outside ``defaults`` are refused."""
-    merged = dict(defaults)
-    if policy:
-        unknown = sorted(set(policy) - set(defaults))
-        if unknown:
-            raise ConfigError("unknown policy settings %s" % unknown, None,
-                              "known settings are " + ", ".join(defaults))
-        merged.update(policy)
-    return merged
-
-
 def _policy(policy) -> Dict[str, Any]:
     merged = merge_policy(POLICY_DEFAULTS, policy)
-    ms = merged["max_steps"]
-    if ms is not None and (not isinstance(ms, int) or isinstance(ms, bool) or ms < 1):
-        raise ConfigError("policy max_steps=%r" % (ms,), "it must be a positive integer or None",
-                          "use the training sequence length (129 for LiteEval)")
-    for key in ("max_gap_s", "step_fps"):
-        v = merged[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-            raise ConfigError("policy %s=%r" % (key, v), "it must be a positive number or None", "fix the value")
+    merged.update(liteeval_rules.FAMILY.check_policy(merged))  # ConfigError for a bad value
     return merged
 
 

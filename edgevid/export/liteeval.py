@@ -27,11 +27,10 @@ import torch
 from torch import nn
 
 from ..errors import ExportError
+from ..families.liteeval import COARSE_FRAME, FINE_FRAME
 from ..models.liteeval import LiteEval, LiteEvalHead
 from .roles import RoleGraph
 
-COARSE_FRAME = 112
-FINE_FRAME = 224
 ROLES = ("coarse_step", "fine_step", "coarse_cnn", "fine_cnn")  # export order: cheap graphs first
 
 COARSE_STEP_INPUTS = ("feat_c", "h_c_in", "c_c_in", "h_f_in", "c_f_in")
@@ -241,20 +240,17 @@ def liteeval_roles(model: LiteEval, roles: Optional[Sequence[str]] = None, *, se
         if role == "coarse_step":
             ex = OrderedDict([("feat_c", x(c.coarse_feat).abs()), ("h_c_in", x(c.coarse_hidden)),
                               ("c_c_in", x(c.coarse_hidden)), ("h_f_in", x(c.fine_hidden)), ("c_f_in", x(c.fine_hidden))])
-            out[role] = RoleGraph(role, CoarseStepGraph(model.head), ex, COARSE_STEP_OUTPUTS, False, {
-                "state": {"h_c_in": "h_c_out", "c_c_in": "c_c_out"},
-                "sync": {"h_f_in": "h_f_sync", "c_f_in": "c_f_sync"}})
+            out[role] = RoleGraph(role, CoarseStepGraph(model.head), ex, COARSE_STEP_OUTPUTS)
         elif role == "fine_step":
             ex = OrderedDict([("feat_f", x(c.fine_feat).abs()), ("v_c", x(c.coarse_proj).abs()),
                               ("h_f_in", x(c.fine_hidden)), ("c_f_in", x(c.fine_hidden))])
-            out[role] = RoleGraph(role, FineStepGraph(model.head), ex, FINE_STEP_OUTPUTS, False, {
-                "state": {"h_f_in": "h_f_out", "c_f_in": "c_f_out"}})
+            out[role] = RoleGraph(role, FineStepGraph(model.head), ex, FINE_STEP_OUTPUTS)
         elif role == "coarse_cnn":
             out[role] = RoleGraph(role, FrameFeatureGraph(model.coarse_cnn),
-                                  OrderedDict([("frame", x(3, COARSE_FRAME, COARSE_FRAME))]), ("feat",), True,
+                                  OrderedDict([("frame", x(3, COARSE_FRAME, COARSE_FRAME))]), ("feat",),
                                   {"arch": c.coarse_arch})
         else:
             out[role] = RoleGraph(role, FrameFeatureGraph(model.fine_cnn),
-                                  OrderedDict([("frame", x(3, FINE_FRAME, FINE_FRAME))]), ("feat",), True,
+                                  OrderedDict([("frame", x(3, FINE_FRAME, FINE_FRAME))]), ("feat",),
                                   {"arch": c.fine_arch})
     return out

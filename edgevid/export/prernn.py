@@ -22,24 +22,15 @@ import torch
 from torch import nn
 
 from ..bundle import Bundle
-from ..errors import ConfigError, ExportError
+from ..errors import ExportError
 from ..models.prernn import PreRNNModel
-from ..train.prernn import prernn_preprocess_spec
-from .bundle import Progress, check_labels, merge_policy, write_bundle
+from ..families import prernn as rules
+from ..families.settings import merge_policy
+from .bundle import Progress, check_labels, write_bundle
 from .roles import RoleGraph
 
 FAMILY = "prernn"
-POLICY_DEFAULTS: Dict[str, Any] = {"max_steps": None, "max_gap_s": 2.0, "scene_cut": None, "step_fps": None}
-
-PRECISION_NOTES = {
-    "backbone": "exported fp32; TensorRT fp16 by default, int8 allowed: it is stateless (calibrate on frames of "
-                "whole sequences)",
-    "step": "fp32 by default, fp16 opt-in, never int8: the recurrent cell carries state, forget gates near 1 "
-            "round to 1.0 in fp16 and quantisation error accumulates over steps; calibrate any state-dependent "
-            "tensor on whole sequences with the state carried from zero to steady state (models.md §4.10)",
-}
-
-
+POLICY_DEFAULTS = rules.POLICY_DEFAULTS
 def drive_name(model: PreRNNModel) -> str:
     """``v`` when every gate shares one H-wide drive (SIH, VRNN), ``u`` for one H-block per gate."""
     return "u" if model.recurrence.drive_size != model.hidden else "v"
@@ -75,11 +66,9 @@ def prernn_roles(model: PreRNNModel, image_size: int, *, seed: int = 0) -> "Orde
     common = {"cell": model.cell, "form": model.info.get("form"), "hidden": model.hidden}
     gmacs = prernn_gmacs(model, image_size)
     return OrderedDict([
-        ("step", RoleGraph("step", step, feeds, outputs, False,
-                           dict(common, drive=drive, precision_note=PRECISION_NOTES["step"]), known_gmacs=gmacs["step"])),
-        ("backbone", RoleGraph("backbone", model.backbone_graph(), OrderedDict([("frame", frame)]), (drive,), True,
-                               dict(common, size=image_size, precision_note=PRECISION_NOTES["backbone"]),
-                               known_gmacs=gmacs["backbone"])),
+        ("step", RoleGraph("step", step, feeds, outputs, dict(common, drive=drive), known_gmacs=gmacs["step"])),
+        ("backbone", RoleGraph("backbone", model.backbone_graph(), OrderedDict([("frame", frame)]), (drive,),
+                               dict(common, size=image_size), known_gmacs=gmacs["backbone"])),
     ])
 
 
@@ -113,17 +102,10 @@ def prernn_gmacs(model: PreRNNModel, image_size: int) -> Dict[str, float]:
 
 def prernn_policy(model: PreRNNModel, policy: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """``kind: recurrent`` with the cell and form and the reset settings (validated as the runtime does)."""
-    from ..runtime.recurrent import recurrent_settings
-
     merged = merge_policy(POLICY_DEFAULTS, policy)
-    checked = recurrent_settings(dict(merged, kind="recurrent"))  # ConfigError for a bad number
     out = {"kind": "recurrent", "cell": model.cell, "form": model.info.get("form"), "step_unit": "frame"}
     out.update(merged)
-    out.update(checked)
-    if out["step_fps"] is not None and (isinstance(out["step_fps"], bool)
-                                        or not isinstance(out["step_fps"], (int, float)) or out["step_fps"] <= 0):
-        raise ConfigError("policy step_fps=%r" % (out["step_fps"],), "it must be a positive number or None",
-                          "use the frame rate the model was trained at")
+    out.update(rules.FAMILY.check_policy(out))  # ConfigError for a bad number, as at run time
     return out
 
 
@@ -148,9 +130,8 @@ def export_prernn(model: PreRNNModel, out_dir: Union[str, Path], *, labels: Opti
         num_classes = int(roles["step"].module(*roles["step"].example_inputs.values())[-1].shape[1])
     labels = check_labels(_LabelSource(config, num_classes), labels)
     model_entry: Dict[str, Any] = dict(config.to_dict() if config is not None else {}, labels=list(labels))
-    model_entry.update(info=dict(model.info), hidden=model.hidden, drive=drive_name(model),
-                       precision_notes=dict(PRECISION_NOTES))
-    preprocess = prernn_preprocess_spec(image_size)  # the training preprocessing: ImageNet mean/std, S×S
+    model_entry.update(info=dict(model.info), hidden=model.hidden, drive=drive_name(model))
+    preprocess = rules.preprocess_spec(image_size)  # the training preprocessing: ImageNet mean/std, S×S
     policy = prernn_policy(model, policy)
     return write_bundle(out_dir, family=FAMILY, roles=roles, labels=labels, preprocess=preprocess, policy=policy,
                         model_entry=model_entry, checkpoint_info=checkpoint_info, overwrite=overwrite,

@@ -14,13 +14,14 @@ from ..models.modes import eval_mode
 
 @dataclass
 class RoleGraph:
-    """A role ready to export: the module, example inputs (name → tensor) and output names."""
+    """A role ready to export: the module, example inputs (name → tensor) and output names.
+
+    Precision rules and recurrent state links come from the family table (edgevid.families), not from here."""
 
     role: str
     module: nn.Module
     example_inputs: "OrderedDict[str, torch.Tensor]"
     output_names: Tuple[str, ...]
-    quantizable: bool
     extra: Dict = field(default_factory=dict)
     # known cost: big 3D CNNs are counted on the meta device instead of by a real CPU forward
     known_gmacs: Optional[float] = None

@@ -21,14 +21,13 @@ from torch import nn
 from ..bundle import Bundle
 from ..errors import ConfigError, ExportError
 from ..models.slowfast import SlowFast, slow_indices, slowfast_gmacs
+from ..families import slowfast as rules
+from ..families.settings import merge_policy
 from ..models.slowfast_config import TRAIN_FPS
-from ..spec import KINETICS_MEAN, KINETICS_STD, PreprocessSpec
-from .bundle import Progress, check_labels, merge_policy, write_bundle
+from .bundle import Progress, check_labels, write_bundle
 from .roles import RoleGraph
 
-SIZES = (224, 256)  # training crop, and the thesis's test crop (models.md §3.4)
-PRECISION_NOTE = ("exported fp32; TensorRT fp16 by default; int8 opt-in per layer, GPU only (no 3D conv on DLA); "
-                  "keep fusion conv + concat fp16 if int8 accuracy drops (models.md §3.9)")
+SIZES = (224, 256)  # training crop, and the thesis's test crop (docs/models.md §3.4)
 
 
 class ClipGraph(nn.Module):
@@ -53,14 +52,6 @@ class TwoPathwayGraph(nn.Module):
         return self.model([slow, fast])
 
 
-def slowfast_preprocess_spec(size: int = 224, resize_short: int = 256) -> PreprocessSpec:
-    """Short side → ``resize_short``, centre crop ``size``, Kinetics mean/std (models.md §3.4); training uses it too."""
-    if resize_short < size:
-        raise ConfigError("resize_short=%d is smaller than the crop %d" % (resize_short, size), None,
-                          "resize the short side to at least the crop size")
-    return PreprocessSpec(resize_short=resize_short, crop=size, sizes=(size,), mean=KINETICS_MEAN, std=KINETICS_STD)
-
-
 def slowfast_role(model: SlowFast, *, size: int = 224, two_input: bool = False, seed: int = 0) -> RoleGraph:
     """The export wrapper of ``model`` with static example inputs at ``size``²."""
     if not isinstance(model, SlowFast):
@@ -73,37 +64,28 @@ def slowfast_role(model: SlowFast, *, size: int = 224, two_input: bool = False, 
     gen = torch.Generator().manual_seed(seed)
     clip = torch.randn(1, 3, c.fast_frames, size, size, generator=gen)
     index = slow_indices(c.fast_frames, c.alpha)
-    extra: Dict[str, Any] = {"frames": c.fast_frames, "slow_indices": index.tolist(), "size": size,
-                             "precision_note": PRECISION_NOTE}
+    extra: Dict[str, Any] = {"frames": c.fast_frames, "slow_indices": index.tolist(), "size": size}
     gmacs = slowfast_gmacs(c, size)
     if two_input:
         inputs = OrderedDict([("slow", clip.index_select(2, index)), ("fast", clip)])
-        return RoleGraph("clip", TwoPathwayGraph(model), inputs, ("logits",), True, extra, known_gmacs=gmacs)
-    return RoleGraph("clip", ClipGraph(model), OrderedDict([("clip", clip)]), ("logits",), True, extra,
-                     known_gmacs=gmacs)
-
-
-RUNTIME_OPTIONS = ("every", "smooth", "pad", "max_gap_s")  # ClipPolicy settings the runtime reads from the bundle
+        return RoleGraph("clip", TwoPathwayGraph(model), inputs, ("logits",), extra, known_gmacs=gmacs)
+    return RoleGraph("clip", ClipGraph(model), OrderedDict([("clip", clip)]), ("logits",), extra, known_gmacs=gmacs)
 
 
 def slowfast_policy(model: SlowFast, policy: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """``kind: clip`` with the clip length, the raw-frame stride at the training rate and the sampling rate,
     plus any of the stream settings ``every``, ``smooth``, ``pad``, ``max_gap_s`` given in ``policy``
-    (checked by building the runtime's :class:`ClipPolicy` from them)."""
-    from ..runtime.clip import ClipPolicy
-
+    (validated by the family's rules, as the runtime does)."""
     c = model.config
-    policy = dict(policy or {})
-    stream = {k: policy.pop(k) for k in RUNTIME_OPTIONS if k in policy}
     defaults = {"kind": "clip", "frames": c.fast_frames, "frame_stride": c.frame_stride,
                 "train_fps": TRAIN_FPS, "step_fps": TRAIN_FPS / c.frame_stride}
+    defaults.update({k: None for k in rules.STREAM_SETTINGS})
     merged = merge_policy(defaults, policy)
     if merged["frames"] != c.fast_frames:
         raise ConfigError("policy frames=%r for a SlowFast with %d-frame clips" % (merged["frames"], c.fast_frames),
                           "the graph has a static clip length", "leave frames at %d" % c.fast_frames)
-    ClipPolicy(c.fast_frames, 32, step_fps=merged["step_fps"], **stream)  # ConfigError for bad settings
-    merged.update(stream)
-    return merged
+    rules.FAMILY.check_policy(merged)  # ConfigError for a bad value
+    return {k: v for k, v in merged.items() if v is not None or k not in rules.STREAM_SETTINGS}
 
 
 def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 224,
@@ -122,7 +104,7 @@ def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 2
     """
     role = slowfast_role(model, size=size, two_input=two_input)
     labels = check_labels(model.config, labels)
-    preprocess = slowfast_preprocess_spec(size, resize_short)
+    preprocess = rules.preprocess_spec(size, resize_short)
     model_entry = dict(model.config.to_dict(), labels=list(labels), input="two_input" if two_input else "clip")
     return write_bundle(out_dir, family="slowfast", roles={"clip": role}, labels=labels, preprocess=preprocess,
                         policy=slowfast_policy(model, policy), model_entry=model_entry,

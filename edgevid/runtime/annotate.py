@@ -17,7 +17,7 @@ import numpy as np
 from .._optional import require
 from ..errors import ConfigError
 from ..log import get_logger
-from .preprocess import check_frame
+from ..preprocess import check_frame
 
 log = get_logger(__name__)
 

@@ -43,23 +43,21 @@ smoothing in predict. Each piece of state belongs to one stage thread.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from ..bundle import Bundle
-from ..errors import ConfigError, ManifestError
+from ..families import slowfast as rules
 from ..log import get_logger
-from .policies import Policy, positive_setting
+from .policies import Policy
 from .prediction import Prediction, frame_image, predict, softmax
-from .stages import check_known_options, frame_size
+from .stages import timed_infer
 from .stats import StreamStats
 
 log = get_logger(__name__)
 
-PADS = ("none", "repeat")
 SLOT_TOLERANCE = 0.1  # of a slot: a frame this early still takes the slot (clock jitter)
 
 
@@ -131,13 +129,17 @@ class ClipPolicy(Policy):
     """
 
     def __init__(self, frames: int, size: int, *, step_fps: Optional[float] = None, every: Optional[int] = None,
-                 smooth: int = 1, pad: str = "none", max_gap_s: Optional[float] = None):
+                 smooth: Optional[int] = 1, pad: Optional[str] = "none", max_gap_s: Optional[float] = None):
+        # the family's rules, so a setting means the same here, at export and in bundle.json
+        settings = rules.FAMILY.check_policy({}, {"step_fps": step_fps, "every": every, "smooth": smooth, "pad": pad,
+                                                  "max_gap_s": max_gap_s})
         self.frames = int(frames)
-        self.step_fps = positive_setting(step_fps, "step_fps", float)
+        self.step_fps = settings["step_fps"]
         self.period = None if self.step_fps is None else 1.0 / self.step_fps
-        self.every = positive_setting(every, "every", int) or max(1, self.frames // 4)
-        self.smooth = positive_setting(smooth, "smooth", int) or 1
-        self.pad = _check_pad(pad)
+        self.every = settings["every"] or max(1, self.frames // 4)
+        self.smooth = settings["smooth"]
+        self.pad = settings["pad"]
+        max_gap_s = settings["max_gap_s"]
         if max_gap_s is None and self.period is not None:
             max_gap_s = self.frames * self.period  # more would repeat one stale frame over the whole window
         self.window = ClipWindow(frames, size)
@@ -147,11 +149,6 @@ class ClipPolicy(Policy):
         self._since_clip: Optional[int] = None  # window thread; None: no clip yet in this segment
         self._probs: Deque[np.ndarray] = deque(maxlen=self.smooth)  # predict thread
         super().__init__(max_gap_s=max_gap_s)
-        if self.max_gap_s is not None and self.period is not None and self.max_gap_s < self.period:
-            raise ConfigError("max_gap_s=%g is shorter than one slot (%g s at step_fps %g)"
-                              % (self.max_gap_s, self.period, self.step_fps),
-                              "every frame at the model's spacing would reset the window",
-                              "set max_gap_s to at least 1/step_fps in the bundle's policy")
 
     def _zero_state(self) -> None:
         self._due = None  # the window and smoothing reset in their own stages (see reset flags)
@@ -245,28 +242,23 @@ class ClipStages:
     averaged), ``pad`` ("none" | "repeat").
     """
 
-    ROLES = ("clip",)
-    OPTIONS = ("every", "smooth", "pad")
-
     @classmethod
     def check(cls, bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
-        """Validated options; ManifestError for a bundle that breaks the clip contract, ConfigError for options."""
-        check_known_options(cls, options)
-        clip_geometry(bundle)
-        settings(bundle, options)
-        return dict(options)
+        """The plan: ClipPolicy settings and the clip geometry (T, S); ManifestError / ConfigError, once."""
+        settings = rules.FAMILY.check_policy(bundle.policy, options)
+        return {"settings": {k: settings[k] for k in ("step_fps", "every", "smooth", "pad", "max_gap_s")},
+                "geometry": rules.contract(bundle)}
 
-    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, *,
-                 every: Optional[int] = None, smooth: Optional[int] = None, pad: Optional[str] = None):
-        from .preprocess import Preprocessor
+    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, plan: Mapping[str, Any]):
+        from ..preprocess import Preprocessor
 
-        frames, self.size = clip_geometry(bundle)
+        frames, self.size = plan["geometry"]
         self.labels = list(bundle.labels)
         self.pre = Preprocessor(bundle.preprocess)
         self.session = sessions["clip"]
         self.stats = stats
         self.gmacs = bundle.graph("clip").gmacs
-        self.policy = ClipPolicy(frames, self.size, **settings(bundle, {"every": every, "smooth": smooth, "pad": pad}))
+        self.policy = ClipPolicy(frames, self.size, **plan["settings"])
         self._logits: Optional[np.ndarray] = None  # predict thread: the latest reported logits
 
     def as_list(self) -> List[Tuple[str, Any]]:
@@ -300,11 +292,9 @@ class ClipStages:
 
     def infer(self, work: _Work) -> _Work:
         if work.clip is not None:
-            start = time.perf_counter()
-            out = self.session.infer({"clip": work.clip})
+            out = timed_infer(self.session, {"clip": work.clip}, self.stats.add_stage, "clip")
             # copy: the session may reuse its output buffers at the next infer
             work.logits = np.array(out["logits"], np.float32).reshape(-1)
-            self.stats.add_stage("clip", time.perf_counter() - start)
             self.stats.add_gmacs(self.gmacs)
             self.stats.count("clips")
             work.clip = None
@@ -320,56 +310,3 @@ class ClipStages:
             path = "held"
             self.stats.count("held")
         return predict(work.frame, self._logits, self.labels, path), work.frame.captured
-
-
-def clip_geometry(bundle: Bundle) -> Tuple[int, int]:
-    """(T, S) of the bundle's ``clip`` graph, checked against its policy, preprocessing and labels."""
-    graph = bundle.graph("clip")
-    size = frame_size(bundle, "clip", "clip")
-    shape = tuple(next(t for t in graph.inputs if t.name == "clip").shape)
-    if len(shape) != 5 or shape[1] != 3:
-        raise ManifestError("graph clip of bundle %s takes 'clip' %s" % (bundle.root, list(shape)),
-                            "clip inputs are [N,3,T,S,S] (models.md §3.5)", "re-export the bundle")
-    frames = int(shape[2])
-    logits = next((t for t in graph.outputs if t.name == "logits"), None)
-    if logits is None or len(logits.shape) != 2:
-        raise ManifestError("graph clip of bundle %s has no 'logits' [N,C] output" % bundle.root,
-                            "the clip graph contract is clip → logits (models.md §3.5)", "re-export the bundle")
-    if logits.shape[1] != len(bundle.labels):
-        raise ManifestError("graph clip of bundle %s has %d classes and %d labels"
-                            % (bundle.root, logits.shape[1], len(bundle.labels)),
-                            "each logit needs its label", "re-export the bundle")
-    policy = bundle.policy or {}
-    if policy.get("frames") is not None and policy.get("frames") != frames:
-        raise ManifestError("bundle %s: the clip graph takes %d frames, its policy says frames=%r"
-                            % (bundle.root, frames, policy.get("frames")),
-                            "the window length must be the graph's clip length", "re-export the bundle")
-    if size not in bundle.preprocess.sizes:
-        raise ManifestError("bundle %s preprocesses to sizes %s" % (bundle.root, list(bundle.preprocess.sizes)),
-                            "its clip graph needs %d" % size, "re-export the bundle")
-    return frames, size
-
-
-def settings(bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
-    """ClipPolicy keyword arguments from the bundle's policy, ``options`` winning where not None."""
-    policy = dict(bundle.policy or {})
-    kind = policy.get("kind", "clip")
-    if kind != "clip":
-        raise ConfigError("bundle policy kind is '%s'" % kind, "SlowFast streaming runs the 'clip' policy",
-                          "re-export the bundle with 'edgevid export slowfast'")
-    merged = {k: policy.get(k) for k in ("step_fps", "every", "smooth", "pad", "max_gap_s")}
-    merged.update({k: v for k, v in options.items() if v is not None})
-    return {"step_fps": positive_setting(merged["step_fps"], "step_fps", float),
-            "every": positive_setting(merged["every"], "every", int),
-            "smooth": positive_setting(merged["smooth"], "smooth", int) or 1,
-            "pad": _check_pad(merged["pad"]),
-            "max_gap_s": positive_setting(merged["max_gap_s"], "max_gap_s", float)}
-
-
-def _check_pad(pad: Any) -> str:
-    pad = "none" if pad is None else pad
-    if pad not in PADS:
-        raise ConfigError("bad policy setting pad=%r" % (pad,), "pad is one of %s" % ", ".join(PADS),
-                          "use pad='none' (wait for a full window) or 'repeat' (start with the first frame)")
-    return pad
-

@@ -15,10 +15,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..bundle import Bundle
-from ..errors import ManifestError
-from .policies import GatedPolicy, check_settings
+from ..families import liteeval as rules
+from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
-from .stages import check_known_options, frame_size
 from .stats import StreamStats
 
 
@@ -36,35 +35,24 @@ class _Work:
 class GatedStages:
     """The stage functions over active sessions; each is called by one thread at a time.
 
-    Options: ``fine_cap``, ``fine_window`` (override the bundle's policy, see GatedPolicy).
+    Stream options (families.liteeval): ``fine_cap``, ``fine_window`` (override the bundle's policy, see GatedPolicy).
     """
-
-    ROLES = ("coarse_cnn", "coarse_step", "fine_cnn", "fine_step")
-    OPTIONS = ("fine_cap", "fine_window")
 
     @classmethod
     def check(cls, bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
-        """Validated options; ConfigError for an unknown or bad one (before any session opens)."""
-        check_known_options(cls, options)
-        check_settings(bundle.policy, **options)
-        return dict(options)
+        """The plan: settings (policy with ``options`` over it) and the graph contract, validated once."""
+        return {"settings": rules.FAMILY.check_policy(bundle.policy, options), "contract": rules.contract(bundle)}
 
-    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, *,
-                 fine_cap: Optional[int] = None, fine_window: Optional[int] = None):
-        from .preprocess import Preprocessor
+    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, plan: Mapping[str, Any]):
+        from ..preprocess import Preprocessor
 
         self.labels = list(bundle.labels)
-        self.coarse_size = frame_size(bundle, "coarse_cnn")
-        self.fine_size = frame_size(bundle, "fine_cnn")
-        missing = {self.coarse_size, self.fine_size} - set(bundle.preprocess.sizes)
-        if missing:
-            raise ManifestError("bundle %s preprocesses to sizes %s" % (bundle.root, list(bundle.preprocess.sizes)),
-                                "its CNN graphs need %s" % sorted(missing), "re-export the bundle")
+        sizes = plan["contract"]["sizes"]
+        self.coarse_size, self.fine_size = sizes["coarse"], sizes["fine"]
         self.pre = Preprocessor(bundle.preprocess)
         self.coarse_cnn = sessions["coarse_cnn"]
         self.stats = stats
-        self.policy = GatedPolicy(bundle, sessions, fine_cap=fine_cap, fine_window=fine_window,
-                                  record=stats.add_stage)
+        self.policy = GatedPolicy(bundle, sessions, record=stats.add_stage, plan=plan)
 
     def as_list(self) -> List[Tuple[str, Any]]:
         return [("preprocess", self.preprocess), ("coarse", self.coarse), ("chain", self.chain)]

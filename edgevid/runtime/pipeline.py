@@ -21,11 +21,12 @@ Sequential mode runs the same stage functions one after another in the caller's 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..log import get_logger, once
 from .stats import StreamStats
@@ -98,7 +99,8 @@ class Pipeline:
     """
 
     def __init__(self, stages: Sequence[Tuple[str, StageFn]], stats: StreamStats, *, queue_size: int = 4,
-                 on_source_item: Optional[Callable[[Any], None]] = None):
+                 on_source_item: Optional[Callable[[Any], None]] = None,
+                 thread_context: Optional[Callable[[], ContextManager[Any]]] = None):
         if queue_size < 1:
             from ..errors import ConfigError
             raise ConfigError("queue_size is %r" % (queue_size,), "queues hold at least one item",
@@ -107,6 +109,7 @@ class Pipeline:
         self.stats = stats
         self.queue_size = int(queue_size)
         self.on_source_item = on_source_item
+        self.thread_context = thread_context or contextlib.nullcontext
         self.threads: List[threading.Thread] = []
 
     # sequential ----------------------------------------------------------------------------------
@@ -116,11 +119,12 @@ class Pipeline:
             item = self._pull(it)
             if item is _END:
                 return
-            for name, fn in self.stages:
-                item = self._timed(name, fn, item)
-                if item is None:
-                    break
-            else:
+            with self.thread_context():  # entered per item: the caller's thread may do other work between
+                for name, fn in self.stages:
+                    item = self._timed(name, fn, item)
+                    if item is None:
+                        break
+            if item is not None:
                 yield item
 
     # pipelined -----------------------------------------------------------------------------------
@@ -167,18 +171,22 @@ class Pipeline:
 
     def _stage_loop(self, name: str, fn: StageFn, q_in: _Link, q_out: _Link) -> None:
         try:
-            while True:
-                item = q_in.get()
-                if item is _STOPPED:
-                    return
-                if not _final(item):
-                    item = self._timed(name, fn, item)
-                    if item is None:
-                        continue  # consumed: nothing to pass on for this one
-                if not q_out.put(item) or _final(item):
-                    return
+            with self.thread_context():  # per-thread setup/teardown (a CUDA context pushed and popped)
+                self._serve(name, fn, q_in, q_out)
         except BaseException as e:  # travels behind the items finished before; the caller re-raises it
             _send_failure(e, q_out)
+
+    def _serve(self, name: str, fn: StageFn, q_in: _Link, q_out: _Link) -> None:
+        while True:
+            item = q_in.get()
+            if item is _STOPPED:
+                return
+            if not _final(item):
+                item = self._timed(name, fn, item)
+                if item is None:
+                    continue  # consumed: nothing to pass on for this one
+            if not q_out.put(item) or _final(item):
+                return
 
     # shared --------------------------------------------------------------------------------------
     def _pull(self, it: Iterator[Any]) -> Any:

@@ -6,7 +6,7 @@ start, every ``max_steps`` steps and after a timestamp gap longer than ``max_gap
 policy adds its own step: LiteEval's :class:`GatedPolicy` here, PreRNN's ``RecurrentPolicy`` in
 recurrent.py.
 
-LiteEval step (models.md §2.2, §2.8)::
+LiteEval step (docs/models.md §2.2, §2.8)::
 
     feat_c ─► coarse_step ─► h_c, c_c (committed every step)
                   │ gate_logits
@@ -18,28 +18,24 @@ LiteEval step (models.md §2.2, §2.8)::
 """
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import ConfigError, ManifestError
+from ..errors import ConfigError
+from ..families import liteeval as rules
+from ..families.settings import positive_setting
 from ..log import get_logger
+from .stages import timed_infer
 
 log = get_logger(__name__)
 
 ArrayOrThunk = Union[np.ndarray, Callable[[], np.ndarray]]
 Recorder = Callable[[str, float], None]
 
-# models.md §2.8: the graphs the gated chain runs and the tensor names it binds
-CHAIN_IO = {
-    "coarse_step": (("feat_c", "h_c_in", "c_c_in", "h_f_in", "c_f_in"),
-                    ("v_c", "h_c_out", "c_c_out", "gate_logits", "h_f_sync", "c_f_sync", "logits_sync")),
-    "fine_cnn": (("frame",), ("feat",)),
-    "fine_step": (("feat_f", "v_c", "h_f_in", "c_f_in"), ("h_f_out", "c_f_out", "logits")),
-}
-FINE, SKIP = 0, 1  # gate channels (models.md §2.2)
+CHAIN_ROLES = ("coarse_step", "fine_step")  # the serial chain; fine_cnn too when it is fed frames
+FINE, SKIP = rules.FINE, rules.SKIP
 
 
 class Policy:
@@ -90,29 +86,32 @@ class Policy:
 
 
 class GatedPolicy(Policy):
-    """LiteEval's gated recurrent chain on ``sessions`` (activated, by role: coarse_step, fine_cnn, fine_step).
+    """LiteEval's gated recurrent chain on ``sessions`` (activated, by role: coarse_step, fine_step, and
+    fine_cnn when fine steps are fed frames).
 
     ``step(feat_c, frame_fine, timestamp)`` returns ``(logits, path)`` with ``path`` "fine" or "coarse".
-    ``frame_fine`` is the [1,3,224,224] input or a callable returning it, called only on fine steps.
+    ``frame_fine`` is the [1,3,224,224] input or a callable returning it, called only on fine steps;
+    ``feat_f=`` (an array or callable) gives the fine CNN's feature instead (verify on recorded features).
     ``fine_cap`` fine calls per ``fine_window`` steps (sliding; without a window: per reset segment) caps the
     fine branch: over the cap a fine choice becomes a skip, counted in ``fine_capped``.
-    ``record(name, seconds)`` receives each graph's inference time.
+    ``record(name, seconds)`` receives each graph's inference time. ``plan`` is what
+    ``GatedStages.check`` validated (settings and contract); without it the policy validates them itself.
     """
 
     def __init__(self, bundle: Any, sessions: Mapping[str, Any], *, fine_cap: Optional[int] = None,
-                 fine_window: Optional[int] = None, record: Optional[Recorder] = None):
-        policy = dict(bundle.policy or {})
-        kind = policy.get("kind", "gated")
-        if kind != "gated":
-            raise ConfigError("bundle policy kind is '%s'" % kind, "GatedPolicy runs only the LiteEval gate",
-                              "use the policy for that model family")
-        missing = [role for role in CHAIN_IO if role not in sessions]
+                 fine_window: Optional[int] = None, record: Optional[Recorder] = None,
+                 plan: Optional[Mapping[str, Any]] = None):
+        missing = [role for role in CHAIN_ROLES if role not in sessions]
         if missing:
             raise ConfigError("GatedPolicy needs sessions for %s" % ", ".join(missing), None,
                               "pass active sessions for coarse_step, fine_cnn and fine_step")
+        if plan is None:
+            plan = {"settings": rules.FAMILY.check_policy(bundle.policy, {"fine_cap": fine_cap,
+                                                                           "fine_window": fine_window}),
+                    "contract": rules.contract(bundle)}
         self.sessions = dict(sessions)
-        self._shapes = _chain_shapes(bundle)
-        settings = check_settings(policy, fine_cap=fine_cap, fine_window=fine_window)
+        self._shapes = plan["contract"]["states"]
+        settings = plan["settings"]
         self.fine_cap, self.fine_window = settings["fine_cap"], settings["fine_window"]
         self.record = record
         self.fine_steps = 0
@@ -126,8 +125,8 @@ class GatedPolicy(Policy):
         if self.fine_window is None:
             self._fine_at.clear()  # no window: the cap counts per reset segment
 
-    def step(self, feat_c: np.ndarray, frame_fine: ArrayOrThunk,
-             timestamp: Optional[float] = None) -> Tuple[np.ndarray, str]:
+    def step(self, feat_c: np.ndarray, frame_fine: Optional[ArrayOrThunk] = None,
+             timestamp: Optional[float] = None, *, feat_f: Optional[ArrayOrThunk] = None) -> Tuple[np.ndarray, str]:
         """One serial recurrent step; returns (logits [1, C] copy, "fine" | "coarse")."""
         self._begin_step(timestamp)
         s = self.state
@@ -140,15 +139,18 @@ class GatedPolicy(Policy):
         wants_fine = int(np.argmax(gate)) == FINE
         self.last_capped = wants_fine and not self._fine_allowed()
         if wants_fine and not self.last_capped:
-            return self._fine(frame_fine, out["v_c"]), "fine"
+            return self._fine(frame_fine, feat_f, out["v_c"]), "fine"
         if self.last_capped:
             self.fine_capped += 1
         s["h_f"], s["c_f"] = np.array(out["h_f_sync"]), np.array(out["c_f_sync"])
         return np.array(out["logits_sync"]), "coarse"
 
-    def _fine(self, frame_fine: ArrayOrThunk, v_c: np.ndarray) -> np.ndarray:
-        frame = frame_fine() if callable(frame_fine) else frame_fine
-        feat_f = self._infer("fine_cnn", {"frame": frame})["feat"]
+    def _fine(self, frame_fine: Optional[ArrayOrThunk], feat_f: Optional[ArrayOrThunk], v_c: np.ndarray) -> np.ndarray:
+        if feat_f is not None:
+            feat_f = feat_f() if callable(feat_f) else feat_f
+        else:
+            frame = frame_fine() if callable(frame_fine) else frame_fine
+            feat_f = self._infer("fine_cnn", {"frame": frame})["feat"]
         s = self.state
         out = self._infer("fine_step", {"feat_f": feat_f, "v_c": v_c, "h_f_in": s["h_f"], "c_f_in": s["c_f"]})
         s["h_f"], s["c_f"] = np.array(out["h_f_out"]), np.array(out["c_f_out"])
@@ -166,61 +168,6 @@ class GatedPolicy(Policy):
         return len(self._fine_at) < self.fine_cap
 
     def _infer(self, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        start = time.perf_counter()
-        out = self.sessions[role].infer(feeds)
-        if self.record is not None:
-            self.record(role, time.perf_counter() - start)
-        return out
-
-
-def _chain_shapes(bundle: Any) -> Dict[str, Tuple[int, ...]]:
-    """State shapes (batch 1) read from the coarse_step graph spec; checks every role's tensor names."""
-    for role, (inputs, outputs) in CHAIN_IO.items():
-        graph = bundle.graph(role)
-        have_in = {t.name for t in graph.inputs}
-        have_out = {t.name for t in graph.outputs}
-        lacking = [n for n in inputs if n not in have_in] + [n for n in outputs if n not in have_out]
-        if lacking:
-            raise ManifestError("graph %s of bundle %s lacks tensors %s" % (role, bundle.root, ", ".join(lacking)),
-                                "LiteEval graphs use the names of models.md §2.8",
-                                "re-export the bundle with 'edgevid export liteeval'")
-    specs = {t.name: t for t in bundle.graph("coarse_step").inputs}
-    shapes = {}
-    for state, name in (("h_c", "h_c_in"), ("c_c", "c_c_in"), ("h_f", "h_f_in"), ("c_f", "c_f_in")):
-        dims = tuple(specs[name].shape)
-        if len(dims) != 2 or dims[1] <= 0:
-            raise ManifestError("state %s of coarse_step has shape %s" % (name, dims), "states are [N, D]",
-                                "re-export the bundle")
-        shapes[state] = (1, dims[1])  # one stream: batch 1 even where the graph allows a dynamic N
-    return shapes
-
-
-def check_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str, Any]:
-    """The recurrent-policy numbers of a bundle's ``policy`` (overrides win where not None), validated.
-
-    Raises ConfigError naming the bad setting; returns max_steps, max_gap_s, fine_cap, fine_window.
-    """
-    merged = dict(policy)
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    return {"max_steps": positive_setting(merged.get("max_steps"), "max_steps", int),
-            "max_gap_s": positive_setting(merged.get("max_gap_s"), "max_gap_s", float),
-            "fine_cap": positive_setting(merged.get("fine_cap"), "fine_cap", int, allow_zero=True),
-            "fine_window": positive_setting(merged.get("fine_window"), "fine_window", int)}
-
-
-def positive_setting(value: Any, name: str, cast: Callable[[Any], Any], allow_zero: bool = False) -> Any:
-    """Validate a policy number (from bundle.json or an option): positive, whole where ``cast`` is int."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    bad = isinstance(value, bool) or not number >= 0 or (number == 0 and not allow_zero) \
-        or (cast is int and not number.is_integer())
-    if bad:
-        raise ConfigError("bad policy setting %s=%r" % (name, value),
-                          "it must be a %s number" % ("non-negative whole" if allow_zero and cast is int else
-                                                      "positive whole" if cast is int else "positive"),
-                          "fix it in the bundle's policy or in the option you passed")
-    return cast(number)
+        if self.record is None:
+            return self.sessions[role].infer(feeds)
+        return timed_infer(self.sessions[role], feeds, self.record, role)

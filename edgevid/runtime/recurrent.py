@@ -23,133 +23,21 @@ steps all run.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from ..bundle import Bundle
-from ..errors import ConfigError, ManifestError
-from .policies import Policy, positive_setting
+from ..families import prernn as rules
+from ..families.prernn import STATES
+from .policies import Policy
 from .prediction import Prediction, frame_image, predict
-from .stages import check_known_options, frame_size
+from .stages import timed_infer
 from .stats import StreamStats
 
 Recorder = Callable[[str, float], None]
 
-DRIVES = ("v", "u")  # the backbone's output: the shared input term (SIH, VRNN) or one per gate
-STATES = (("h", "h_in", "h_out"), ("c", "c_in", "c_out"))  # (state, step input, step output)
-GATES = {"lstm": 4, "gru": 3, "vrnn": 1}
 CAUSES = ("gap", "max_steps", "scene_cut", "request")
-
-
-# contract ----------------------------------------------------------------------------------------
-class StepContract:
-    """What the bundle's graphs say about the step: drive name and width, state shapes, classes.
-
-    Read from the manifest (``bundle.graph(...)`` specs), checked against models.md §4.10; every
-    mismatch is a ManifestError naming the tensor. States are batch 1 (one stream).
-    """
-
-    def __init__(self, bundle: Bundle):
-        self.root = bundle.root
-        backbone, step = bundle.graph("backbone"), bundle.graph("step")
-        self.drive, width = self._drive(backbone)
-        inputs = {t.name: tuple(t.shape) for t in step.inputs}
-        outputs = {t.name: tuple(t.shape) for t in step.outputs}
-        if self.drive not in inputs:
-            self._fail("step lacks input '%s'" % self.drive, "the backbone outputs '%s' and the step must take it"
-                       % self.drive)
-        if inputs[self.drive][1:] != (width,):
-            self._fail("step input '%s' has shape %s" % (self.drive, list(inputs[self.drive])),
-                       "the backbone outputs [N, %d]" % width)
-        self.states = self._states(inputs, outputs)
-        extra = sorted(set(inputs) - {self.drive, "h_in", "c_in"})
-        if extra:
-            self._fail("step has inputs %s the runtime cannot feed" % ", ".join(extra),
-                       "the step takes '%s', 'h_in' and (LSTM) 'c_in' only" % self.drive)
-        self.classes = self._classes(outputs, len(bundle.labels))
-        self.cell = self._cell(bundle.policy.get("cell"), width)
-        unit = bundle.policy.get("step_unit", "frame")
-        if unit not in (None, "frame"):
-            # a clip step (3D backbone on NCTHW) needs a clip window before the backbone: not built here
-            self._fail("policy step_unit is %r" % (unit,), "these stages step once per frame")
-
-    def _drive(self, backbone: Any) -> Tuple[str, int]:
-        found = [t for t in backbone.outputs if t.name in DRIVES]
-        if len(found) != 1 or len(found[0].shape) != 2 or found[0].shape[1] <= 0:
-            self._fail("backbone outputs %s" % [t.name for t in backbone.outputs],
-                       "it must output exactly one of 'v' [N, H] or 'u' [N, G*H]")
-        return found[0].name, int(found[0].shape[1])
-
-    def _states(self, inputs: Dict[str, tuple], outputs: Dict[str, tuple]) -> Dict[str, Tuple[int, int]]:
-        if "h_in" not in inputs:
-            self._fail("step lacks input 'h_in'", "the recurrent state is explicit graph I/O (h_in → h_out)")
-        states = {}
-        for state, name_in, name_out in STATES:
-            if name_in not in inputs:
-                continue  # c only for LSTM
-            shape = inputs[name_in]
-            if len(shape) != 2 or shape[1] <= 0:
-                self._fail("state input '%s' of step has shape %s" % (name_in, list(shape)), "states are [N, H]")
-            if name_out not in outputs:
-                self._fail("step lacks output '%s'" % name_out, "'%s' goes in, so '%s' must come out"
-                           % (name_in, name_out))
-            if outputs[name_out][1:] != shape[1:]:
-                self._fail("step output '%s' has shape %s" % (name_out, list(outputs[name_out])),
-                           "it must match '%s' %s" % (name_in, list(shape)))
-            states[state] = (1, int(shape[1]))  # one stream: batch 1 even where the graph allows a dynamic N
-        if "c" in states and states["c"] != states["h"]:
-            self._fail("state input 'c_in' has width %d" % states["c"][1], "'h_in' has %d" % states["h"][1])
-        if "c" not in states and "c_out" in outputs:
-            self._fail("step outputs 'c_out' but takes no 'c_in'", "LSTM steps take both")
-        return states
-
-    def _classes(self, outputs: Dict[str, tuple], labels: int) -> int:
-        shape = outputs.get("logits")
-        if shape is None or len(shape) != 2:
-            self._fail("step has no 'logits' [N, C] output", "the step ends in the classifier")
-        if labels and shape[1] != labels:
-            self._fail("step output 'logits' has %d classes" % shape[1], "the bundle lists %d labels" % labels)
-        return int(shape[1])
-
-    def _cell(self, declared: Optional[str], width: int) -> str:
-        lstm = "c" in self.states
-        cell = declared if declared is not None else ("lstm" if lstm else "gru")
-        if cell not in GATES:
-            self._fail("policy cell is %r" % (cell,), "cells are %s" % ", ".join(sorted(GATES)))
-        if (cell == "lstm") != lstm:
-            self._fail("policy cell is '%s' but the step %s 'c_in'" % (cell, "takes" if lstm else "lacks"),
-                       "LSTM steps carry (h, c), GRU and VRNN steps h only")
-        hidden = self.states["h"][1]
-        if self.drive == "u" and width != GATES[cell] * hidden:
-            self._fail("backbone output 'u' has width %d" % width,
-                       "the gate-dependent %s input is G*H = %d*%d" % (cell, GATES[cell], hidden))
-        return cell
-
-    def _fail(self, what: str, why: str) -> None:
-        raise ManifestError("%s (bundle %s)" % (what, self.root), why,
-                            "re-export the bundle with the PreRNN graph contract (models.md §4.10)")
-
-
-def recurrent_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str, Any]:
-    """``max_steps``, ``max_gap_s`` and ``scene_cut`` of a bundle policy (options win where not None), validated.
-
-    ConfigError for a bad number or a policy of another kind. ``scene_cut`` is a score in (0, 1].
-    """
-    kind = policy.get("kind", "recurrent")
-    if kind != "recurrent":
-        raise ConfigError("bundle policy kind is '%s'" % kind, "PreRNN streams run the 'recurrent' policy",
-                          "re-export the bundle as a PreRNN bundle")
-    merged = dict(policy)
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    scene_cut = positive_setting(merged.get("scene_cut"), "scene_cut", float)
-    if scene_cut is not None and scene_cut > 1.0:
-        raise ConfigError("bad policy setting scene_cut=%r" % (merged.get("scene_cut"),),
-                          "the scene-cut score is a mean absolute difference in [0, 1]",
-                          "use a threshold such as 0.3 (higher: fewer resets)")
-    return {"max_steps": positive_setting(merged.get("max_steps"), "max_steps", int),
-            "max_gap_s": positive_setting(merged.get("max_gap_s"), "max_gap_s", float), "scene_cut": scene_cut}
 
 
 # scene cuts --------------------------------------------------------------------------------------
@@ -207,9 +95,12 @@ class RecurrentPolicy(Policy):
     """
 
     def __init__(self, bundle: Bundle, session: Any, *, max_steps: Optional[int] = None,
-                 max_gap_s: Optional[float] = None, record: Optional[Recorder] = None):
-        self.contract = StepContract(bundle)
-        settings = recurrent_settings(bundle.policy, max_steps=max_steps, max_gap_s=max_gap_s)
+                 max_gap_s: Optional[float] = None, record: Optional[Recorder] = None,
+                 plan: Optional[Mapping[str, Any]] = None):
+        if plan is None:
+            plan = RecurrentStages.check(bundle, {"max_steps": max_steps, "max_gap_s": max_gap_s})
+        self.contract = plan["contract"]
+        settings = plan["settings"]
         self.session = session
         self.record = record
         self._lock = threading.Lock()  # request_reset may come from any thread
@@ -234,10 +125,8 @@ class RecurrentPolicy(Policy):
         for state, name_in, _ in STATES:
             if state in self.state:
                 feeds[name_in] = self.state[state]
-        start = time.perf_counter()
-        out = self.session.infer(feeds)
-        if self.record is not None:
-            self.record("step", time.perf_counter() - start)
+        out = (self.session.infer(feeds) if self.record is None
+               else timed_infer(self.session, feeds, self.record, "step"))
         # copy: the outputs may be views into buffers the next infer overwrites
         for state, _, name_out in STATES:
             if state in self.state:
@@ -266,36 +155,24 @@ class RecurrentStages:
     ``max_gap_s``, ``scene_cut``.
     """
 
-    ROLES = ("backbone", "step")
-    OPTIONS = ("max_steps", "max_gap_s", "scene_cut")
-
     @classmethod
     def check(cls, bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
-        """Validated options; ManifestError for graphs off the contract, ConfigError for a bad option."""
-        check_known_options(cls, options)
-        StepContract(bundle)
-        recurrent_settings(bundle.policy, **options)
-        return dict(options)
+        """The plan: settings and the step contract; ManifestError for graphs off it, ConfigError for a bad option."""
+        return {"settings": rules.FAMILY.check_policy(bundle.policy, options), "contract": rules.contract(bundle)}
 
-    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, *,
-                 max_steps: Optional[int] = None, max_gap_s: Optional[float] = None,
-                 scene_cut: Optional[float] = None):
-        from .preprocess import Preprocessor
+    def __init__(self, bundle: Bundle, sessions: Dict[str, Any], stats: StreamStats, plan: Mapping[str, Any]):
+        from ..preprocess import Preprocessor
 
         self.labels = list(bundle.labels)
-        self.size = frame_size(bundle, "backbone")
-        if self.size not in bundle.preprocess.sizes:
-            raise ManifestError("bundle %s preprocesses to sizes %s" % (bundle.root, list(bundle.preprocess.sizes)),
-                                "its backbone needs %d" % self.size, "re-export the bundle")
+        self.size = plan["contract"].size
         self.pre = Preprocessor(bundle.preprocess)
         self.backbone_session = sessions["backbone"]
         self.stats = stats
-        costs = [bundle.graph(role).gmacs for role in self.ROLES]
+        costs = [bundle.graph(role).gmacs for role in rules.FAMILY.roles]
         self.gmacs = None if None in costs else sum(costs)  # both graphs run on every frame
-        self.threshold = recurrent_settings(bundle.policy, scene_cut=scene_cut)["scene_cut"]
+        self.threshold = plan["settings"]["scene_cut"]
         self.scene = SceneCut()
-        self.policy = RecurrentPolicy(bundle, sessions["step"], max_steps=max_steps, max_gap_s=max_gap_s,
-                                      record=stats.add_stage)
+        self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan)
 
     def as_list(self) -> List[Tuple[str, Any]]:
         return [("preprocess", self.preprocess), ("cnn", self.cnn), ("rnn", self.rnn)]
@@ -312,9 +189,7 @@ class RecurrentStages:
         return _Work(frame, x, cut)
 
     def cnn(self, work: _Work) -> _Work:
-        start = time.perf_counter()
-        out = self.backbone_session.infer({"frame": work.x})
-        self.stats.add_stage("backbone", time.perf_counter() - start)
+        out = timed_infer(self.backbone_session, {"frame": work.x}, self.stats.add_stage, "backbone")
         work.drive = np.array(out[self.policy.contract.drive])
         work.x = None  # the 224 input is not needed any more; free it while the item waits
         return work

@@ -3,34 +3,36 @@
 Stage threads record concurrently, so every method takes one lock. Percentiles are over the most
 recent ``window`` samples of each series (a stream may run for days); counts and totals are exact.
 
-GMACs (models.md §2.7), per step of the LiteEval chain::
+GMACs (docs/models.md §2.7). A family with gated roles (LiteEval: fine_cnn, fine_step, from the
+family table) reports per step of its chain::
 
-    gmacs_per_frame   = coarse_cnn + coarse_step + fine_rate · (fine_cnn + fine_step)
-    gmacs_always_fine = fine_cnn + fine_step
+    gmacs_per_frame   = Σ always-run roles + fine_rate · Σ gated roles
+    gmacs_always_fine = Σ gated roles
     gmacs_saved       = 1 − gmacs_per_frame / gmacs_always_fine
 
 Other families report what their stages spent (``add_gmacs`` per graph run)::
 
     gmacs_per_frame   = gmacs spent / source frames      (SlowFast: clip GMACs × clips / frames)
+
+``sessions`` records, per role, the backend, precision and file that actually ran it.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, Mapping, Optional
+from typing import Any, Deque, Dict, Mapping, Optional, Sequence
 
 import numpy as np
-
-COARSE_ROLES = ("coarse_cnn", "coarse_step")  # run on every step
-FINE_ROLES = ("fine_cnn", "fine_step")  # run on fine steps only
-
 
 class StreamStats:
     """Thread-safe counters and latency series for one run. ``to_dict()`` is JSON-able."""
 
-    def __init__(self, gmacs: Optional[Mapping[str, Optional[float]]] = None, window: int = 10000):
+    def __init__(self, gmacs: Optional[Mapping[str, Optional[float]]] = None, window: int = 10000, *,
+                 gated_roles: Sequence[str] = ()):
         self.gmacs = dict(gmacs or {})
+        self.gated_roles = tuple(gated_roles)
+        self.sessions: Dict[str, Dict[str, Any]] = {}
         self.window = int(window)
         self._lock = threading.Lock()
         self._stages: Dict[str, Deque[float]] = {}
@@ -108,9 +110,8 @@ class StreamStats:
     # reading -------------------------------------------------------------------------------------
     @property
     def fine_rate(self) -> Optional[float]:
-        """Share of steps on the fine model; None for families without one (their graphs name no fine role)."""
-        gated = not self.gmacs or any(r in self.gmacs for r in FINE_ROLES)
-        return self.fine_steps / self.steps if self.steps and gated else None
+        """Share of steps on the gated (fine) roles; None for families without gated roles."""
+        return self.fine_steps / self.steps if self.steps and self.gated_roles else None
 
     def to_dict(self) -> Dict[str, Any]:
         with self._lock:
@@ -124,7 +125,7 @@ class StreamStats:
                 "latency_ms": _percentiles_ms(self._latency), "stages_ms": stages,
                 "steps": self.steps, "fine_steps": self.fine_steps, "fine_rate": self.fine_rate,
                 "fine_capped": self.fine_capped, "resets": self.resets,
-                "resets_by_cause": dict(self.resets_by_cause),
+                "resets_by_cause": dict(self.resets_by_cause), "sessions": {r: dict(s) for r, s in self.sessions.items()},
             }
             out.update(self._gmacs())
             for name, value in self.counts.items():
@@ -132,22 +133,21 @@ class StreamStats:
         return out
 
     def _gmacs(self) -> Dict[str, Any]:
-        roles = COARSE_ROLES + FINE_ROLES
-        if not any(r in self.gmacs for r in roles):
-            per_frame = self.gmacs_spent / self.source_frames if self.source_frames and self.gmacs_spent else None
-            return {"gmacs_by_graph": dict(self.gmacs), "gmacs_per_frame": per_frame, "gmacs_always_fine": None,
-                    "gmacs_saved": None}
-        known = all(self.gmacs.get(r) is not None for r in roles)
-        result: Dict[str, Any] = {"gmacs_by_graph": {r: self.gmacs.get(r) for r in roles},
-                                  "gmacs_per_frame": None, "gmacs_always_fine": None, "gmacs_saved": None}
-        if not known:
+        result: Dict[str, Any] = {"gmacs_by_graph": dict(self.gmacs), "gmacs_per_frame": None,
+                                  "gmacs_always_fine": None, "gmacs_saved": None}
+        if not self.gated_roles:
+            if self.source_frames and self.gmacs_spent:
+                result["gmacs_per_frame"] = self.gmacs_spent / self.source_frames
             return result
-        fine = sum(float(self.gmacs[r]) for r in FINE_ROLES)
-        result["gmacs_always_fine"] = fine
+        if any(self.gmacs.get(r) is None for r in self.gmacs):
+            return result
+        gated = sum(float(self.gmacs[r]) for r in self.gated_roles)
+        always = sum(float(g) for r, g in self.gmacs.items() if r not in self.gated_roles)
+        result["gmacs_always_fine"] = gated
         if self.steps:
-            per_frame = sum(float(self.gmacs[r]) for r in COARSE_ROLES) + self.fine_steps / self.steps * fine
+            per_frame = always + self.fine_steps / self.steps * gated
             result["gmacs_per_frame"] = per_frame
-            result["gmacs_saved"] = 1.0 - per_frame / fine if fine > 0 else None
+            result["gmacs_saved"] = 1.0 - per_frame / gated if gated > 0 else None
         return result
 
 

@@ -4,9 +4,10 @@ Stages (pipelined: one thread each, bounded queues between, see pipeline.py)::
 
     capture ─► family stages (stages.py: LiteEval gated.py, …) ─► Prediction
 
-The family's stages class decides what runs per frame; the runtime opens one session per graph
-role, runs the stages pipelined or (``pipelined=False``) one after another in the caller's thread,
-and records stats.
+The family's stages class decides what runs per frame; the runtime gets one session per role of the
+family (from the caller, or opened through the backend registry), runs the stages pipelined or
+(``pipelined=False``) one after another in the caller's thread, and records stats, including which
+backend, precision and file actually backed each role.
 """
 from __future__ import annotations
 
@@ -14,20 +15,21 @@ import contextlib
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Union
 
-from ..backends import open_session
+from ..backends import Session, session_factory
 from ..bundle import Bundle, load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
 from .pipeline import Pipeline
 from .prediction import Prediction
-from .stages import stages_for
 from .stats import StreamStats
 
 __all__ = ["Prediction", "StreamRuntime"]
 
 log = get_logger(__name__)
+
+Sessions = Union[None, Mapping[str, Session], Callable[[Bundle, str], Session]]
 
 
 class StreamRuntime:
@@ -35,30 +37,34 @@ class StreamRuntime:
 
     ``run(source)`` is a generator of :class:`Prediction`; sessions are activated when iteration starts
     and deactivated when it ends (normally, by error, or when the caller stops early). ``stats`` is the
-    :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: 1 when
-    pipelined, since the stages already keep the cores busy and intra-op pools of four sessions fight
-    over them, measured 2-3x slower on 2 cores; the backend's default when sequential). ``policy_options``
-    are the family's (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``, ``smooth``, ``pad``;
-    PreRNN: ``max_steps``, ``max_gap_s``, ``scene_cut``), overriding the bundle's policy; None
-    values are ignored, an option the family does not take is a ConfigError.
+    :class:`StreamStats` of the latest run.
+
+    Sessions: ``sessions`` is None (open each role through the backend registry on ``backend`` at
+    ``precision``), a mapping role → Session, or a factory ``sessions(bundle, role) -> Session``; the
+    runtime activates what is not active yet and deactivates what it activated. ``threads`` sets each
+    session's intra-op threads (None: 1 when pipelined, since the stages already keep the cores busy;
+    the backend's default when sequential). ``policy_options`` are the family's (LiteEval: ``fine_cap``,
+    ``fine_window``; SlowFast: ``every``, ``smooth``, ``pad``; PreRNN: ``max_steps``, ``max_gap_s``,
+    ``scene_cut``), overriding the bundle's policy; None values are ignored, an option the family
+    does not take is a ConfigError.
     """
 
-    def __init__(self, bundle: Union[Bundle, str, Path], backend: str = "ort", *, pipelined: bool = True,
-                 queue_size: int = 4, threads: Optional[int] = None, **policy_options: Any):
+    def __init__(self, bundle: Union[Bundle, str, Path], backend: str = "auto", *, precision: Any = None,
+                 sessions: Sessions = None, pipelined: bool = True, queue_size: int = 4,
+                 threads: Optional[int] = None, **policy_options: Any):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-        self.stages = stages_for(self.bundle)
-        for role in self.stages.ROLES:
-            self.bundle.graph(role)  # ManifestError now rather than at the first frame
+        self.family = self.bundle.rules
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ConfigError("queue_size is %r" % (queue_size,), "queues hold at least one item",
                               "use queue_size=4 (the default) or more")
-        # fail before any run
-        self.options = self.stages.check(self.bundle, {k: v for k, v in policy_options.items() if v is not None})
-        self.backend = backend
+        options = {k: v for k, v in policy_options.items() if v is not None}
+        self.family.check_options(options)
+        self.stages = self.family.entry("stages")
+        self.plan = self.stages.check(self.bundle, options)  # the one validation: fail before any run
         self.pipelined = bool(pipelined)
         self.queue_size = queue_size
-        self.threads = threads
-        self.stats = StreamStats(self._gmacs())
+        self._sessions = self._session_source(sessions, backend, precision, threads)
+        self.stats = StreamStats(self._gmacs(), gated_roles=self.family.gated_roles)
         self._runs: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._live: "weakref.WeakSet[Any]" = weakref.WeakSet()  # stages of runs in progress
 
@@ -90,18 +96,35 @@ class StreamRuntime:
         self.close()
 
     # internals -----------------------------------------------------------------------------------
+    def _session_source(self, sessions: Sessions, backend: str, precision: Any,
+                        threads: Optional[int]) -> Callable[[Bundle, str], Session]:
+        if sessions is None:
+            threads = threads if threads is not None else (1 if self.pipelined else None)
+            return session_factory(backend, precision, {"*": {} if threads is None else {"threads": threads}})
+        if callable(sessions):
+            return sessions
+        missing = [role for role in self.family.roles if role not in sessions]
+        if missing:
+            raise ConfigError("no session given for roles %s" % ", ".join(missing),
+                              "a %s stream runs %s" % (self.family.title, ", ".join(self.family.roles)),
+                              "pass a session for every role, or a factory(bundle, role)")
+        given = dict(sessions)
+        return lambda bundle, role: given[role]
+
     def _run(self, source: Any) -> Iterator[Prediction]:
-        stats = self.stats = StreamStats(self._gmacs())
+        stats = self.stats = StreamStats(self._gmacs(), gated_roles=self.family.gated_roles)
         with contextlib.ExitStack() as stack:
             if isinstance(source, (str, int, Path)):
                 from .source import open_source
                 source = stack.enter_context(open_source(source))
             sessions = self._activate(stack)
-            stages = self.stages(self.bundle, sessions, stats, **self.options)
+            stats.set(sessions={role: s.describe() for role, s in sessions.items()})
+            stages = self.stages(self.bundle, sessions, stats, self.plan)
             self._live.add(stages)
             stack.callback(self._live.discard, stages)
             pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size,
-                                on_source_item=lambda _: stats.add_source_frame(getattr(source, "reconnects", 0)))
+                                on_source_item=lambda _: stats.add_source_frame(getattr(source, "reconnects", 0)),
+                                thread_context=lambda: _entered(s.thread_context() for s in sessions.values()))
             # the last count, also when the source fails without delivering another frame
             stack.callback(lambda: stats.set(reconnects=getattr(source, "reconnects", 0)))
             stats.start()
@@ -113,14 +136,23 @@ class StreamRuntime:
                 stats.add_prediction(pred.latency)
                 yield pred
 
-    def _activate(self, stack: contextlib.ExitStack) -> Dict[str, Any]:
-        threads = self.threads if self.threads is not None else (1 if self.pipelined else None)
-        options = {} if threads is None else {"threads": threads}
+    def _activate(self, stack: contextlib.ExitStack) -> Dict[str, Session]:
         sessions = {}
-        for role in self.stages.ROLES:
-            session = open_session(self.bundle.graph_path(role), self.backend, name=role, **options)
-            sessions[role] = stack.enter_context(session)
+        for role in self.family.roles:
+            session = self._sessions(self.bundle, role)
+            if not session.active:
+                stack.enter_context(session)
+            sessions[role] = session
         return sessions
 
     def _gmacs(self) -> Dict[str, Optional[float]]:
-        return {role: self.bundle.graphs[role].gmacs for role in self.stages.ROLES if role in self.bundle.graphs}
+        return {role: self.bundle.graphs[role].gmacs for role in self.family.roles}
+
+
+def _entered(contexts) -> contextlib.ExitStack:
+    """One context manager entering all of ``contexts`` (each session's per-thread context)."""
+    stack = contextlib.ExitStack()
+    with stack:
+        for context in contexts:
+            stack.enter_context(context)
+        return stack.pop_all()

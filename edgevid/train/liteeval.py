@@ -28,7 +28,7 @@ from ..errors import CheckpointError, ConfigError, DataError
 from ..log import get_logger
 from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_liteeval, gumbel_temperature
 from ..models.modes import eval_mode
-from ..spec import PreprocessSpec
+from ..families import liteeval as rules
 from .common import (TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, family_config, length_mask,
                      module_fingerprint, pad_steps, progress_bar, torch_threads, video_item)
 from .losses import last_step_index, liteeval_loss
@@ -37,14 +37,9 @@ from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 log = get_logger(__name__)
 
 FAMILY = "liteeval"
-COARSE_SIZE, FINE_SIZE = 112, 224
+COARSE_SIZE, FINE_SIZE = rules.COARSE_FRAME, rules.FINE_FRAME
 CACHE_VERSION = 1
 PathLike = Union[str, Path]
-
-
-def liteeval_preprocess_spec() -> PreprocessSpec:
-    """The preprocessing of LiteEval's inputs (models.md §1.3): 224 crop for the fine CNN, 112 for the coarse."""
-    return PreprocessSpec(sizes=(FINE_SIZE, COARSE_SIZE))
 
 
 class FeatureSet(NamedTuple):
@@ -77,15 +72,15 @@ def _preprocess(pre, frames: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def _preprocessor():
-    from ..runtime.preprocess import Preprocessor
+    from ..preprocess import Preprocessor
 
-    return Preprocessor(liteeval_preprocess_spec())
+    return Preprocessor(rules.preprocess_spec())
 
 
 def feature_cache_key(dataset, coarse_cnn: nn.Module, fine_cnn: nn.Module) -> str:
     """Key of cached features: data set identity, preprocessing, backbone archs and weights."""
     return cache_key({"version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
-                      "preprocess": liteeval_preprocess_spec().to_dict(),
+                      "preprocess": rules.preprocess_spec().to_dict(),
                       "coarse": [getattr(coarse_cnn, "arch", type(coarse_cnn).__name__), module_fingerprint(coarse_cnn)],
                       "fine": [getattr(fine_cnn, "arch", type(fine_cnn).__name__), module_fingerprint(fine_cnn)]})
 
@@ -97,7 +92,7 @@ def extract_features(dataset, coarse_cnn: nn.Module, fine_cnn: nn.Module, *, bat
                      device: Union[str, torch.device] = "cpu") -> FeatureSet:
     """Per-frame features of every video: coarse CNN on the 112 input, fine CNN on the 224 input.
 
-    Each BGR frame goes through :class:`edgevid.runtime.preprocess.Preprocessor` (the runtime's code).
+    Each BGR frame goes through :class:`edgevid.preprocess.Preprocessor` (the runtime's code).
     CNNs run in eval mode without gradients, ``batch_size`` frames at a time (across videos). With
     ``cache_dir`` the result is stored (atomically) as ``liteeval-<key>.pt``, ``key`` =
     :func:`feature_cache_key`, and a later call with the same data, preprocessing and weights loads it.
@@ -457,7 +452,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
         liteeval_loss_fn(fine_fraction_target, lam, tau_rate), train_data, epochs=epochs, val_data=val_data,
         evaluate=liteeval_evaluate(fine_fraction_target, lam), batch_size=trainer_batch, drop_last=drop_last,
         grad_clip=grad_clip, checkpoint=out, monitor="accuracy", mode="max", seed=seed, progress=progress,
-        config={"model": config.to_dict(), "train": train_cfg, "preprocess": liteeval_preprocess_spec().to_dict()},
+        config={"model": config.to_dict(), "train": train_cfg, "preprocess": rules.preprocess_spec().to_dict()},
         extra={"family": FAMILY, "labels": list(config.labels), "coarse_arch": config.coarse_arch,
                "fine_arch": config.fine_arch},
         device=device)

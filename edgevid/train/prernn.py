@@ -26,7 +26,7 @@ from ..errors import CheckpointError
 from ..log import get_logger
 from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
 from ..models.modes import eval_mode
-from ..spec import PreprocessSpec
+from ..families import prernn as rules
 from .common import TensorCache, cache_key, check_classes, length_mask, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
@@ -36,11 +36,6 @@ log = get_logger(__name__)
 FAMILY = "prernn"
 CACHE_VERSION = 1
 PathLike = Union[str, Path]
-
-
-def prernn_preprocess_spec(image_size: int = 224) -> PreprocessSpec:
-    """models.md §1.3: ImageNet normalisation, S×S crop (short side scaled 256/224 × S first)."""
-    return PreprocessSpec(resize_short=int(round(image_size * 256 / 224)), crop=image_size, sizes=(image_size,))
 
 
 class TrunkFeatures(NamedTuple):
@@ -65,9 +60,9 @@ def frames_tensor(pre, frames: np.ndarray, size: int) -> torch.Tensor:
 
 def prernn_preprocessor(size: int):
     """The runtime's Preprocessor for PreRNN inputs of side ``size``."""
-    from ..runtime.preprocess import Preprocessor
+    from ..preprocess import Preprocessor
 
-    return Preprocessor(prernn_preprocess_spec(size))
+    return Preprocessor(rules.preprocess_spec(size))
 
 
 def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batch_size: int = 32,
@@ -77,7 +72,7 @@ def extract_trunk_features(dataset, model: PreRNNModel, image_size: int, *, batc
     check_classes(dataset, "feature")
     cache = TensorCache(cache_dir, "prernn", cache_key({
         "version": CACHE_VERSION, "dataset": dataset_fingerprint(dataset),
-        "preprocess": prernn_preprocess_spec(image_size).to_dict(), "info": model.info,
+        "preprocess": rules.preprocess_spec(image_size).to_dict(), "info": model.info,
         "trunk": module_fingerprint(model.trunk)}), "PreRNN trunk features")
     cached = cache.load(lambda d: TrunkFeatures(tuple(d["feats"]), d["labels"], d["lengths"]))
     if cached is not None:
@@ -180,7 +175,7 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
                                                                               "weight_decay": weight_decay,
                                                                               "seed": seed}},
             extra={"family": FAMILY, "labels": list(config.labels),
-                   "preprocess": prernn_preprocess_spec(config.image_size).to_dict()})
+                   "preprocess": rules.preprocess_spec(config.image_size).to_dict()})
         fit = trainer.fit(resume=resume)
     model.eval()
     return PreRNNTrainResult(model, Path(out), fit.best_checkpoint, fit.epochs, fit.global_step, fit.best_metric,

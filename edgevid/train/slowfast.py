@@ -58,7 +58,7 @@ def slowfast_folder(root: PathLike, config: SlowFastConfig, train_fps: float = T
 
 
 def _preprocessor(spec: PreprocessSpec):
-    from ..runtime.preprocess import Preprocessor
+    from ..preprocess import Preprocessor
 
     return Preprocessor(spec)
 
@@ -213,12 +213,12 @@ def train_slowfast(config: SlowFastConfig, train_set, val_set=None, *, out: Path
     ``threads``: torch threads while training (None: leave as is; on a shared 2-core machine one
     thread was 5-10× faster per step than two for the demo-size model, measured).
     """
-    from ..export.slowfast import slowfast_preprocess_spec
+    from ..families.slowfast import preprocess_spec
 
     classes = check_sets(train_set, val_set, num_classes=config.num_classes, batch_size=batch_size, epochs=epochs)
     if not config.labels:
         config = replace(config, labels=[str(c) for c in classes])
-    spec = slowfast_preprocess_spec(size, resize_short)
+    spec = preprocess_spec(size, resize_short)
     sampling = {"train_fps": float(train_fps), "step_fps": step_fps(config, train_fps),
                 "frame_stride": config.frame_stride}
     for name, ds in (("training", train_set), ("validation", val_set)):

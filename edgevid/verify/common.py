@@ -2,7 +2,8 @@
 error measures (max-abs, row-wise cosine). Heavy packages are imported inside functions."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import contextlib
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 
@@ -27,11 +28,6 @@ def family_bundle(bundle, family: str, roles):
     return bundle
 
 
-def close_sessions(sessions):
-    for s in sessions.values():
-        s.deactivate()
-
-
 def require_for_verify(module: str):
     from .._optional import require
     try:
@@ -46,20 +42,39 @@ def as_numpy(a):
     return np.asarray(a)
 
 
-def open_sessions(bundle, roles, backend: str, threads: int) -> Dict[str, Any]:
-    from ..backends import open_session
+@contextlib.contextmanager
+def role_sessions(bundle, roles, backend: str = "auto", threads: int = 0, sessions=None) -> Iterator[Dict[str, Any]]:
+    """Active sessions for ``roles``, deactivated afterwards: opened through the backend registry (``backend``,
+    ``threads`` intra-op threads), or taken from ``sessions`` (a mapping role → Session, or a factory
+    ``sessions(bundle, role)``), the way StreamRuntime takes them. ExportError when one cannot open."""
+    from ..backends import session_factory
 
-    sessions = {}
-    try:
-        for role in roles:
-            options = {"threads": threads} if backend == "ort" else {}
-            sessions[role] = open_session(bundle.graph_path(role), backend, name=role, **options).activate()
-    except EdgevidError as e:
-        for s in sessions.values():
-            s.deactivate()
-        raise ExportError("cannot open the %s graphs of %s" % (backend, bundle.root), str(e),
-                          "check the backend is installed and the bundle is complete") from e
-    return sessions
+    if sessions is None:
+        factory = session_factory(backend, None, {"*": {"threads": threads}} if threads else None)
+    elif callable(sessions):
+        factory = sessions
+    else:
+        factory = lambda b, role: sessions[role]  # noqa: E731
+    opened: Dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            for role in roles:
+                session = factory(bundle, role)
+                if not session.active:
+                    stack.enter_context(session)
+                opened[role] = session
+        except (EdgevidError, KeyError) as e:
+            raise ExportError("cannot open the %s graphs of %s" % (backend, bundle.root), str(e),
+                              "check the backend is installed and the bundle is complete") from e
+        yield opened
+
+
+def used(sessions: Dict[str, Any]) -> Dict[str, Any]:
+    """The report entries saying what actually ran: ``backend`` (one name, or names joined by +) and per role
+    its backend, precision and file."""
+    per_role = {role: s.describe() for role, s in sessions.items()}
+    names = sorted({d["backend"] for d in per_role.values()})
+    return {"backend": "+".join(names), "sessions": per_role}
 
 
 def infer(sessions, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -108,7 +123,7 @@ def preprocess_frames(bundle, frames, size: int) -> np.ndarray:
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from ..runtime.preprocess import Preprocessor
+        from ..preprocess import Preprocessor
         try:
             pre = Preprocessor(bundle.preprocess)
             return np.concatenate([pre(f)[size].copy() for f in frames])  # outputs are reused buffers

@@ -24,8 +24,10 @@ import numpy as np
 from ..errors import EdgevidError, ExportError
 from ..log import get_logger
 from ..models.modes import eval_mode
-from .common import (DEFAULT_STEPS, as_numpy, close_sessions, family_bundle, infer, open_sessions, output_report, require_for_verify,
-                     steps_report)
+from ..families import liteeval as rules
+from ..runtime.policies import GatedPolicy
+from .common import (DEFAULT_STEPS, as_numpy, family_bundle, infer, output_report, require_for_verify, role_sessions,
+                     steps_report, used)
 
 log = get_logger(__name__)
 
@@ -34,7 +36,8 @@ COARSE_OUT = ("v_c", "h_c_out", "c_c_out", "gate_logits", "h_f_sync", "c_f_sync"
 FINE_OUT = ("h_f_out", "c_f_out", "logits")
 
 
-def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "ort", steps: Optional[int] = None,
+def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "auto", sessions=None,
+                    steps: Optional[int] = None,
                     threads: int = 0, cnn_atol: float = 1e-3, step_atol: float = 1e-4, min_cosine: float = 0.9999,
                     min_gate_agreement: float = 1.0, max_fine_rate_delta: float = 0.0,
                     logits_atol: float = 1e-3) -> Dict[str, Any]:
@@ -56,26 +59,23 @@ def verify_liteeval(model, bundle, frames, frames_112=None, *, backend: str = "o
     idx = np.arange(steps) % n_frames
     tol = dict(cnn_atol=cnn_atol, step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
                max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
-    sessions = open_sessions(bundle, ROLES, backend, threads)
-    try:
-        with eval_mode(model), torch.no_grad():
-            device = next(iter(model.parameters())).device
-            ft_c = _torch_features(torch, model.coarse_cnn, f112, device)
-            ft_f = _torch_features(torch, model.fine_cnn, f224, device)
-            fo_c = np.concatenate([infer(sessions, "coarse_cnn", {"frame": f112[i:i + 1]})["feat"] for i in range(n_frames)])
-            fo_f = np.concatenate([infer(sessions, "fine_cnn", {"frame": f224[i:i + 1]})["feat"] for i in range(n_frames)])
-            graphs = {"coarse_cnn": output_report(ft_c, fo_c, cnn_atol, min_cosine),
-                      "fine_cnn": output_report(ft_f, fo_f, cnn_atol, min_cosine)}
-            step_graphs, stream = _verify_steps(torch, model.head, sessions, ft_c[idx], ft_f[idx], fo_c[idx], fo_f[idx],
-                                                device, tol)
-            graphs.update(step_graphs)
-    finally:
-        close_sessions(sessions)
-    return _report(bundle, backend, n_frames, steps, tol, graphs, stream)
+    with role_sessions(bundle, ROLES, backend, threads, sessions) as sessions, eval_mode(model), torch.no_grad():
+        device = next(iter(model.parameters())).device
+        ft_c = _torch_features(torch, model.coarse_cnn, f112, device)
+        ft_f = _torch_features(torch, model.fine_cnn, f224, device)
+        fo_c = np.concatenate([infer(sessions, "coarse_cnn", {"frame": f112[i:i + 1]})["feat"] for i in range(n_frames)])
+        fo_f = np.concatenate([infer(sessions, "fine_cnn", {"frame": f224[i:i + 1]})["feat"] for i in range(n_frames)])
+        graphs = {"coarse_cnn": output_report(ft_c, fo_c, cnn_atol, min_cosine),
+                  "fine_cnn": output_report(ft_f, fo_f, cnn_atol, min_cosine)}
+        step_graphs, stream = _verify_steps(torch, model.head, bundle, sessions, ft_c[idx], ft_f[idx], fo_c[idx],
+                                            fo_f[idx], device, tol)
+        graphs.update(step_graphs)
+        ran = used(sessions)
+    return _report(bundle, ran, n_frames, steps, tol, graphs, stream)
 
 
 def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, feat_f_runtime=None,
-                          backend: str = "ort", threads: int = 0, step_atol: float = 1e-4, min_cosine: float = 0.9999,
+                          backend: str = "auto", sessions=None, threads: int = 0, step_atol: float = 1e-4, min_cosine: float = 0.9999,
                           min_gate_agreement: float = 1.0, max_fine_rate_delta: float = 0.0,
                           logits_atol: float = 1e-3) -> Dict[str, Any]:
     """The step-graph part of :func:`verify_liteeval` on recorded features ``[T,1280]``, ``[T,F]``.
@@ -96,14 +96,12 @@ def verify_liteeval_steps(head, bundle, feat_c, feat_f, *, feat_c_runtime=None, 
                           None, "pass [T,1280] coarse and [T,F] fine features with the same T >= 1")
     tol = dict(step_atol=step_atol, min_cosine=min_cosine, min_gate_agreement=min_gate_agreement,
                max_fine_rate_delta=max_fine_rate_delta, logits_atol=logits_atol)
-    sessions = open_sessions(bundle, ("coarse_step", "fine_step"), backend, threads)
-    try:
-        with eval_mode(head), torch.no_grad():
-            device = next(iter(head.parameters())).device
-            graphs, stream = _verify_steps(torch, head, sessions, fc, ff, fc_rt, ff_rt, device, tol)
-    finally:
-        close_sessions(sessions)
-    return _report(bundle, backend, None, fc.shape[0], tol, graphs, stream)
+    with role_sessions(bundle, ("coarse_step", "fine_step"), backend, threads, sessions) as sessions, \
+            eval_mode(head), torch.no_grad():
+        device = next(iter(head.parameters())).device
+        graphs, stream = _verify_steps(torch, head, bundle, sessions, fc, ff, fc_rt, ff_rt, device, tol)
+        ran = used(sessions)
+    return _report(bundle, ran, None, fc.shape[0], tol, graphs, stream)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,23 +109,24 @@ def _liteeval_bundle(bundle, roles):
     return family_bundle(bundle, "liteeval", roles)
 
 
-def _report(bundle, backend, n_frames, steps, tol, graphs, stream):
+def _report(bundle, ran, n_frames, steps, tol, graphs, stream):
     ok = all(g["ok"] for g in graphs.values()) and stream["ok"]
-    report = {"ok": ok, "backend": backend, "frames": n_frames if n_frames is None else int(n_frames),
+    report = {"ok": ok, "family": "liteeval", "frames": n_frames if n_frames is None else int(n_frames),
               "steps": int(steps), "tolerances": tol, "graphs": graphs, "stream": stream}
+    report.update(ran)
     log.info("verify %s: %s (gate agreement %.4f, max-abs %s)", bundle.root, "ok" if ok else "MISMATCH",
              stream["gate_agreement"], {r: "%.2e" % g["max_abs"] for r, g in graphs.items()})
     return report
 
 
-def _verify_steps(torch, head, sessions, fc, ff, fc_rt, ff_rt, device, tol):
+def _verify_steps(torch, head, bundle, sessions, fc, ff, fc_rt, ff_rt, device, tol):
     """(a) teacher-forced per-step parity on the torch features, (b) free-running stream."""
     teacher = _teacher_forced(torch, head, sessions, fc, ff, device)
     graphs = {role: steps_report(teacher[role], tol["step_atol"], tol["min_cosine"]) for role in ("coarse_step", "fine_step")}
     out = head(torch.from_numpy(fc[None]).to(device), torch.from_numpy(ff[None]).to(device))  # eval: argmax, ties → fine
     torch_run = {"fine": out["fine"][0].cpu().numpy() > 0.5, "logits": out["logits"][0].float().cpu().numpy(),
                  "gate_logits": out["gate_logits"][0].float().cpu().numpy()}
-    return graphs, _free_running(sessions, torch_run, fc_rt, ff_rt, tol)
+    return graphs, _free_running(bundle, sessions, torch_run, fc_rt, ff_rt, tol)
 
 
 def _frames(bundle, frames, frames_112):
@@ -137,7 +136,7 @@ def _frames(bundle, frames, frames_112):
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ExportError("no frames to verify with", None, "pass at least one frame")
-        from ..runtime.preprocess import Preprocessor
+        from ..preprocess import Preprocessor
         spec = bundle.preprocess
         if 224 not in spec.sizes or 112 not in spec.sizes:
             raise ExportError("the bundle's preprocessing makes sizes %s" % (spec.sizes,),
@@ -201,26 +200,20 @@ def _teacher_forced(torch, head, sessions, feat_c: np.ndarray, feat_f: np.ndarra
     return pairs
 
 
-def _free_running(sessions, torch_run, feat_c: np.ndarray, feat_f: np.ndarray, tol) -> Dict[str, Any]:
-    """The runtime graphs on their own features and gate decisions, against the torch stream."""
-    co_spec = {s.name: s.shape for s in sessions["coarse_step"].inputs}
-    h_c = np.zeros(co_spec["h_c_in"], np.float32)
-    c_c = np.zeros(co_spec["c_c_in"], np.float32)
-    h_f = np.zeros(co_spec["h_f_in"], np.float32)
-    c_f = np.zeros(co_spec["c_f_in"], np.float32)
+def _free_running(bundle, sessions, torch_run, feat_c: np.ndarray, feat_f: np.ndarray, tol) -> Dict[str, Any]:
+    """The runtime's own GatedPolicy on the runtime features, against the torch stream. The torch reference
+    is one unbroken sequence, so the policy's resets and fine cap are off here."""
+    settings = dict(rules.FAMILY.check_policy(bundle.policy), max_steps=None, max_gap_s=None, fine_cap=None,
+                    fine_window=None)
+    policy = GatedPolicy(bundle, sessions, plan={"settings": settings, "contract": rules.contract(bundle)})
     fine, logits = [], []
     for t in range(feat_c.shape[0]):
-        co = infer(sessions, "coarse_step", {"feat_c": feat_c[t:t + 1], "h_c_in": h_c, "c_c_in": c_c,
-                                              "h_f_in": h_f, "c_f_in": c_f})
-        h_c, c_c = co["h_c_out"], co["c_c_out"]
-        b = co["gate_logits"]
-        go_fine = bool(b[0, 0] >= b[0, 1])
-        if go_fine:
-            fo = infer(sessions, "fine_step", {"feat_f": feat_f[t:t + 1], "v_c": co["v_c"], "h_f_in": h_f, "c_f_in": c_f})
-            h_f, c_f, out = fo["h_f_out"], fo["c_f_out"], fo["logits"]
-        else:
-            h_f, c_f, out = co["h_f_sync"], co["c_f_sync"], co["logits_sync"]
-        fine.append(go_fine)
+        try:
+            out, path = policy.step(feat_c[t:t + 1], feat_f=feat_f[t:t + 1])
+        except EdgevidError as e:
+            raise ExportError("the gated chain failed during verification", str(e),
+                              "check the bundle matches the model") from e
+        fine.append(path == "fine")
         logits.append(out)
     fine = np.array(fine)
     logits = np.concatenate(logits)

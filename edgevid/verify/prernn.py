@@ -21,17 +21,18 @@ import numpy as np
 
 from ..log import get_logger
 from ..models.modes import eval_mode
-from ..runtime.stages import frame_size
-from .common import (DEFAULT_STEPS, preprocess_frames, close_sessions, family_bundle, infer, open_sessions, output_report, require_for_verify,
-                     steps_report)
+from ..errors import EdgevidError, ExportError
+from ..families import prernn as rules
+from ..runtime.recurrent import RecurrentPolicy
+from .common import (DEFAULT_STEPS, family_bundle, infer, output_report, preprocess_frames, require_for_verify,
+                     role_sessions, steps_report, used)
 
 log = get_logger(__name__)
 
-ROLES = ("backbone", "step")
-STATES = (("h", "h_in", "h_out"), ("c", "c_in", "c_out"))
+ROLES = rules.FAMILY.roles
 
 
-def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optional[int] = None, threads: int = 0,
+def verify_prernn(model, bundle, frames, *, backend: str = "auto", sessions=None, steps: Optional[int] = None, threads: int = 0,
                   backbone_atol: float = 1e-3, step_atol: float = 1e-4, stream_atol: float = 1e-3,
                   min_cosine: float = 0.9999, min_top1_agreement: float = 1.0) -> Dict[str, Any]:
     """Compare a PreRNN bundle with its torch :class:`~edgevid.models.prernn.PreRNNModel`; JSON-able report.
@@ -44,28 +45,30 @@ def verify_prernn(model, bundle, frames, *, backend: str = "ort", steps: Optiona
     """
     torch = require_for_verify("torch")
     bundle = family_bundle(bundle, "prernn", ROLES)
-    x = preprocess_frames(bundle, frames, frame_size(bundle, "backbone"))
+    try:
+        contract = rules.contract(bundle)
+    except EdgevidError as e:
+        raise ExportError("cannot verify the bundle %s" % bundle.root, str(e), "re-export the bundle") from e
+    x = preprocess_frames(bundle, frames, contract.size)
     n_frames = x.shape[0]
     steps = int(steps) if steps else max(n_frames, DEFAULT_STEPS)
     idx = np.arange(steps) % n_frames
     tol = dict(backbone_atol=backbone_atol, step_atol=step_atol, stream_atol=stream_atol, min_cosine=min_cosine,
                min_top1_agreement=min_top1_agreement)
-    drive = next(t.name for t in bundle.graph("backbone").outputs if t.name in ("v", "u"))
-    sessions = open_sessions(bundle, ROLES, backend, threads)
-    try:
-        with eval_mode(model), torch.no_grad():
-            v_torch = np.concatenate([model.backbone(torch.from_numpy(x[i:i + 8])).float().numpy()
-                                      for i in range(0, n_frames, 8)])
-            v_rt = np.concatenate([infer(sessions, "backbone", {"frame": x[i:i + 1]})[drive] for i in range(n_frames)])
-            graphs = {"backbone": _scaled(output_report(v_torch, v_rt, np.inf, min_cosine), backbone_atol, min_cosine)}
-            teacher, torch_run = _teacher_forced(torch, model, sessions, drive, v_torch[idx])
-            graphs["step"] = _scaled(steps_report(teacher, np.inf, min_cosine), step_atol, min_cosine, teacher)
-            stream = _free_running(sessions, drive, v_rt[idx], torch_run, tol)
-    finally:
-        close_sessions(sessions)
+    drive = contract.drive
+    with role_sessions(bundle, ROLES, backend, threads, sessions) as sessions, eval_mode(model), torch.no_grad():
+        v_torch = np.concatenate([model.backbone(torch.from_numpy(x[i:i + 8])).float().numpy()
+                                  for i in range(0, n_frames, 8)])
+        v_rt = np.concatenate([infer(sessions, "backbone", {"frame": x[i:i + 1]})[drive] for i in range(n_frames)])
+        graphs = {"backbone": _scaled(output_report(v_torch, v_rt, np.inf, min_cosine), backbone_atol, min_cosine)}
+        teacher, torch_run = _teacher_forced(torch, model, sessions, drive, v_torch[idx])
+        graphs["step"] = _scaled(steps_report(teacher, np.inf, min_cosine), step_atol, min_cosine, teacher)
+        stream = _free_running(bundle, contract, sessions, v_rt[idx], torch_run, tol)
+        ran = used(sessions)
     ok = all(g["ok"] for g in graphs.values()) and stream["ok"]
-    report = {"ok": ok, "family": "prernn", "backend": backend, "frames": int(n_frames), "steps": int(steps),
+    report = {"ok": ok, "family": "prernn", "frames": int(n_frames), "steps": int(steps),
               "drive": drive, "tolerances": tol, "graphs": graphs, "stream": stream}
+    report.update(ran)
     log.info("verify %s: %s (top-1 agreement %.4f, stream logits max-abs %.2e, state %.2e)", bundle.root,
              "ok" if ok else "MISMATCH", stream["top1_agreement"], stream["logits"]["max_abs"], stream["state"]["max_abs"])
     return report
@@ -79,10 +82,6 @@ def _scaled(report: Dict[str, Any], atol: float, min_cos: float, pairs=None) -> 
         report["ref_max_abs"] = ref_max
     report["ok"] = bool(report["max_abs"] <= atol * max(1.0, ref_max) and report["min_cosine"] >= min_cos)
     return report
-
-
-def _state_feeds(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    return {name_in: state[s] for s, name_in, _ in STATES if s in state}
 
 
 def _teacher_forced(torch, model, sessions, drive: str, v: np.ndarray):
@@ -110,18 +109,20 @@ def _teacher_forced(torch, model, sessions, drive: str, v: np.ndarray):
     return pairs, {k: np.array(a) for k, a in run.items() if a}
 
 
-def _free_running(sessions, drive: str, v_rt: np.ndarray, torch_run: Dict[str, np.ndarray], tol) -> Dict[str, Any]:
-    """The runtime step on its own drives and its own carried state, against the torch stream."""
-    spec = {s.name: s.shape for s in sessions["step"].inputs}
-    state = {s: np.zeros(spec[name_in], np.float32) for s, name_in, _ in STATES if name_in in spec}
-    logits, states = [], {s: [] for s in state}
+def _free_running(bundle, contract, sessions, v_rt: np.ndarray, torch_run: Dict[str, np.ndarray], tol) -> Dict[str, Any]:
+    """The runtime's own RecurrentPolicy on the runtime drives, carrying its own state, against the torch
+    stream (one unbroken sequence, so the policy's resets are off here)."""
+    settings = dict(rules.FAMILY.check_policy(bundle.policy), max_steps=None, max_gap_s=None, scene_cut=None)
+    policy = RecurrentPolicy(bundle, sessions["step"], plan={"settings": settings, "contract": contract})
+    logits, states = [], {s: [] for s in policy.state}
     for t in range(v_rt.shape[0]):
-        out = infer(sessions, "step", dict(_state_feeds(state), **{drive: v_rt[t:t + 1]}))
-        for s, _, name_out in STATES:
-            if s in state:
-                state[s] = out[name_out]
-                states[s].append(out[name_out][0])
-        logits.append(out["logits"][0])
+        try:
+            out = policy.step(v_rt[t:t + 1])
+        except EdgevidError as e:
+            raise ExportError("the step failed during verification", str(e), "check the bundle matches the model") from e
+        for s in states:
+            states[s].append(policy.state[s][0])
+        logits.append(out[0])
     logits = np.array(logits)
     err_logits = np.abs(logits - torch_run["logits"]).max(axis=1)
     err_state = np.max([np.abs(np.array(states[s]) - torch_run[s]).max(axis=1) for s in states], axis=0)

@@ -165,7 +165,7 @@ def test_two_pixel_textures_vanish_in_the_coarse_view_only(cls):
     """A 2 px tile and a flat tile of its mean colour look the same at 112 px, not at 224 px."""
     import cv2
 
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
     from edgevid.spec import PreprocessSpec
 
     seed = next(s for s in range(200) if video_params(cls, s, 3)["period"] == 2.0)

@@ -112,7 +112,7 @@ def trained_like_liteeval(cfg: LiteEvalConfig, frames, steps: int = 300):
     Returns (model in eval mode, preprocessed 224 frames, preprocessed 112 frames).
     """
     from edgevid.models.liteeval import create_liteeval
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
     from edgevid.spec import PreprocessSpec
 
     torch.manual_seed(0)

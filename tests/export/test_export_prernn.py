@@ -91,7 +91,7 @@ def test_export_writes_the_recurrent_contract_and_passes_parity_over_300_steps(e
 
 @pytest.mark.parametrize("case", CASES[:2], ids=["sih-lstm", "prernn-gru"])
 def test_runtime_on_the_exported_bundle_gives_the_torch_logits(exported, case):
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
     from edgevid.runtime.stream import StreamRuntime
     from tests.runtime.tiny_prernn import scene_frames
 

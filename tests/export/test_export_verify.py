@@ -15,7 +15,7 @@ from edgevid.errors import ExportError
 from edgevid.export import export_bundle
 from edgevid.export.onnx import op_counts
 from edgevid.models.liteeval import LiteEvalConfig
-from edgevid.runtime.preprocess import Preprocessor
+from edgevid.preprocess import Preprocessor
 from edgevid.verify import describe_report, verify_liteeval
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -64,11 +64,13 @@ def test_verify_slowfast_refuses_other_bundles_and_bad_frames(exported, tmp_path
         verify_slowfast(model, bundle, np.zeros((4, 3, 16, 16), np.float32))
     with pytest.raises(ExportError, match="not a slowfast bundle|cannot verify"):
         verify_slowfast(model, tmp_path / "missing", stream_frames(8))
-    assert [w.tolist() for w in clip_windows(3, 4, 4, None)] == [[0, 1, 2, 0]]
+    frames = np.arange(3, dtype=np.float32)[:, None, None, None] * np.ones((3, 3, 2, 2), np.float32)
+    starts, clips = clip_windows(frames, 4, 2, 4, None)
+    assert starts == [0] and clips[0][0, 0, :, 0, 0].tolist() == [0, 1, 2, 0]
 
 
 def test_stream_runtime_matches_torch_on_the_same_windows(exported, one_torch_thread):
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
     from edgevid.runtime.source import Frame
     from edgevid.runtime.stream import StreamRuntime
 

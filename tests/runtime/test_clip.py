@@ -44,7 +44,7 @@ def run(bundle, frames, **options):
 
 
 def preprocessed(bundle, frames):
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
 
     pre = Preprocessor(bundle.preprocess)
     return [np.array(pre(f.image)[tc.S][0]) for f in frames]
@@ -147,7 +147,7 @@ def grey_frames(times):
 def stage_run(bundle, frames, **options):
     stats = StreamStats()
     session = Recorder()
-    stages = ClipStages(bundle, {"clip": session}, stats, **options)
+    stages = ClipStages(bundle, {"clip": session}, stats, ClipStages.check(bundle, options))
     preds = [p for p, _ in Pipeline(stages.as_list(), stats).run_sequential(frames)]
     return preds, session.windows, stats.to_dict()
 

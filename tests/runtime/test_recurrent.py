@@ -52,7 +52,7 @@ def prernn(prernn_root):
 
 
 def inputs_of(bundle, frames):
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
 
     pre = Preprocessor(bundle.preprocess)
     return [np.array(pre(f.image)[224]) for f in frames]

@@ -9,10 +9,11 @@ import pytest
 from edgevid.runtime.stats import StreamStats
 
 GMACS = {"coarse_cnn": 0.08, "coarse_step": 0.00325, "fine_cnn": 7.8, "fine_step": 0.0424}
+FINE = ("fine_cnn", "fine_step")  # LiteEval's gated roles (edgevid.families.liteeval)
 
 
 def test_gmacs_and_fine_rate():
-    s = StreamStats(GMACS)
+    s = StreamStats(GMACS, gated_roles=FINE)
     for path in ["fine", "coarse", "coarse", "coarse", "fine", "coarse", "coarse", "coarse", "coarse", "coarse"]:
         s.add_step(path, capped=False)
     d = s.to_dict()
@@ -44,7 +45,7 @@ def test_families_without_a_fine_model_report_no_fine_rate():
 
 def test_paper_anchor_numbers():
     """models.md §2.7: ≈10.74 fine steps of 129 with 0.08 / 7.82 GMACs gives 94.3 GMACs per video."""
-    s = StreamStats({"coarse_cnn": 0.08, "coarse_step": 0.0, "fine_cnn": 7.82, "fine_step": 0.0})
+    s = StreamStats({"coarse_cnn": 0.08, "coarse_step": 0.0, "fine_cnn": 7.82, "fine_step": 0.0}, gated_roles=FINE)
     s.set(steps=129000, fine_steps=10739)
     assert s.to_dict()["gmacs_per_frame"] * 129 == pytest.approx(94.3, abs=0.01)
 
@@ -57,7 +58,7 @@ def test_unknown_gmacs_and_empty_run_are_none_not_errors():
 
 
 def test_percentiles_and_drops():
-    s = StreamStats(GMACS)
+    s = StreamStats(GMACS, gated_roles=FINE)
     s.start()
     for i in range(1, 101):
         s.add_stage("coarse", i / 1000.0)
@@ -83,7 +84,7 @@ def test_window_bounds_memory_but_counts_stay_exact():
 
 
 def test_concurrent_recording():
-    s = StreamStats(GMACS)
+    s = StreamStats(GMACS, gated_roles=FINE)
 
     def work():
         for _ in range(2000):

@@ -31,7 +31,7 @@ def file_frames(video):
 
 def reference(bundle, frames, gate, reset_at=(), **policy):
     """The torch reference on the same preprocessed inputs the runtime sees."""
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
 
     pre = Preprocessor(bundle.preprocess)
     inputs = [{s: np.array(a) for s, a in pre(f.image).items()} for f in frames]
@@ -177,24 +177,24 @@ def test_file_source_never_drops_even_when_slow(make_bundle, video, monkeypatch)
 
 
 class Spy:
-    """Records session lifecycle across the runtime (wraps open_session)."""
+    """A session factory for StreamRuntime(sessions=…) that records every session it opens (and can make
+    one role's infer fail): the runtime takes it as it takes the registry's factory, no patching."""
 
-    def __init__(self, monkeypatch, fail_role=None):
-        from edgevid.runtime import stream
+    def __init__(self, fail_role=None):
+        from edgevid.backends import session_factory
 
         self.sessions = []
-        real = stream.open_session
+        self.fail_role = fail_role
+        self.real = session_factory("ort")
 
-        def opener(path, backend, name=None, **options):
-            session = real(path, backend, name=name, **options)
-            self.sessions.append(session)
-            if name == fail_role:
-                def infer(feeds):
-                    raise SessionError("injected failure in %s" % name)
-                session.infer = infer
-            return session
-
-        monkeypatch.setattr(stream, "open_session", opener)
+    def __call__(self, bundle, role):
+        session = self.real(bundle, role)
+        self.sessions.append(session)
+        if role == self.fail_role:
+            def infer(feeds):
+                raise SessionError("injected failure in %s" % role)
+            session.infer = infer
+        return session
 
     def all_inactive(self):
         return self.sessions and not any(s.active for s in self.sessions)
@@ -202,17 +202,17 @@ class Spy:
 
 @pytest.mark.parametrize("pipelined", [True, False])
 @pytest.mark.parametrize("role", ["coarse_cnn", "fine_step"])
-def test_stage_exception_propagates_threads_end_sessions_freed(make_bundle, video, monkeypatch, pipelined, role):
-    spy = Spy(monkeypatch, fail_role=role)
+def test_stage_exception_propagates_threads_end_sessions_freed(make_bundle, video, pipelined, role):
+    spy = Spy(fail_role=role)
     with pytest.raises(SessionError, match="injected failure in " + role):
-        run(make_bundle("fine"), file_frames(video), pipelined=pipelined)
+        run(make_bundle("fine"), file_frames(video), pipelined=pipelined, sessions=spy)
     assert not stage_threads()
     assert spy.all_inactive()
 
 
-def test_early_break_ends_threads_on_an_endless_source(make_bundle, video, monkeypatch):
-    spy = Spy(monkeypatch)
-    rt = StreamRuntime(make_bundle("mixed"))
+def test_early_break_ends_threads_on_an_endless_source(make_bundle, video):
+    spy = Spy()
+    rt = StreamRuntime(make_bundle("mixed"), sessions=spy)
     with open_source(str(video), loop=True) as src:  # a looped file never ends on its own
         for i, pred in enumerate(rt.run(src)):
             last = pred.frame_index
@@ -289,7 +289,7 @@ def test_runtime_accepts_a_spec_and_a_bundle_path(make_bundle, video):
 
 
 def test_runtime_refuses_bad_settings(make_bundle):
-    from edgevid.errors import ConfigError
+    from edgevid.errors import ConfigError, ManifestError
 
     with pytest.raises(ConfigError):
         StreamRuntime(make_bundle("mixed"), queue_size=0)
@@ -297,7 +297,7 @@ def test_runtime_refuses_bad_settings(make_bundle):
         StreamRuntime(make_bundle("mixed"), fine_cap=-1)
     with pytest.raises(ConfigError, match="max_steps"):
         StreamRuntime(make_bundle("mixed", max_steps=0))
-    with pytest.raises(ConfigError, match="cannot run a nosuch bundle"):
+    with pytest.raises(ManifestError, match="unknown model family 'nosuch'"):
         bundle = make_bundle("mixed")
         bundle.family = "nosuch"
         StreamRuntime(bundle)

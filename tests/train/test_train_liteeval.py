@@ -9,7 +9,7 @@ import torch
 from edgevid.errors import CheckpointError, ConfigError, DataError
 from edgevid.models.backbones import create_coarse_cnn, create_fine_cnn
 from edgevid.models.liteeval import LiteEvalHead
-from edgevid.runtime.preprocess import Preprocessor
+from edgevid.preprocess import Preprocessor
 from edgevid.spec import PreprocessSpec
 from edgevid.train import extract_features, load_liteeval_checkpoint, recalibrate_bn, train_liteeval
 from edgevid.train.liteeval import dataset_fingerprint, liteeval_evaluate, liteeval_loss_fn

@@ -69,8 +69,8 @@ def test_training_learns_saves_reloads_and_resumes_exactly(data, tmp_path):
 
 
 def test_training_batches_use_the_runtime_preprocessing(data):
-    from edgevid.export.slowfast import slowfast_preprocess_spec
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.families.slowfast import preprocess_spec as slowfast_preprocess_spec
+    from edgevid.preprocess import Preprocessor
     from edgevid.train.slowfast import ClipBatches, prepare_clips
 
     spec = slowfast_preprocess_spec(32, 40)

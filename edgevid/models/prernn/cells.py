@@ -23,8 +23,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-
-GATES = {"vrnn": 1, "lstm": 4, "gru": 3}            # G, rows of the stacked W_h*
+from ...families.prernn import GATES  # G, rows of the stacked W_h* (one table for models and bundles)
 GATE_NAMES = {"vrnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "h")}
 FORMS = ("traditional", "prernn", "sih")
 State = Tuple[torch.Tensor, ...]                    # (h,) for VRNN/GRU, (h, c) for LSTM

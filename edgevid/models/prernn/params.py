@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-GATES = {"vrnn": 1, "lstm": 4, "gru": 3}
+from ...families.prernn import GATES
+
 SEED_CLAIM = "PreRNN-SIH reduces the recurrent parameters by up to 82% ([0068], seeds/001_664341224fa4ab8e.txt)"
 VGG16_LAYERS = {"fc6": (25088, 4096), "fc7": (4096, 4096)}
 

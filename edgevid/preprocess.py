@@ -13,9 +13,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .._optional import require
-from ..errors import FrameError
-from ..spec import PreprocessSpec
+from ._optional import require
+from .errors import FrameError
+from .spec import PreprocessSpec
 
 
 class Preprocessor:

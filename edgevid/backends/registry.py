@@ -1,0 +1,118 @@
+"""Which backends exist, which one ``auto`` means, and which artifact of a bundle role backs a session.
+
+::
+
+    open_role(bundle, role, backend="auto", precision=None)
+        │  resolve_backend: "auto" → the best backend that is installed (said once in the log)
+        │  select_artifact: the role's artifact of the backend's kind at the precision asked for
+        ▼
+    Session (not active) with the manifest's I/O to check at activation
+
+Backends are named here and imported only when used, so listing them never imports onnxruntime or
+TensorRT. An explicitly named backend that cannot load is an error, never a silent fallback.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type, Union
+
+from .._optional import available, require
+from ..errors import ConfigError, ManifestError
+from ..log import get_logger, once
+from ..spec import ARTIFACT_PRECISIONS, Artifact
+from .base import Session
+
+log = get_logger(__name__)
+
+# name -> (module, class, the package it needs, what it is)
+BACKENDS: Dict[str, Tuple[str, str, str, str]] = {
+    "ort": ("edgevid.backends.ort", "OrtSession", "onnxruntime", "ONNX Runtime (CPU)"),
+}
+AUTO_ORDER = ("ort",)  # what "auto" tries, best first
+CHOICES = ("auto",) + tuple(BACKENDS)  # for --backend
+
+Precision = Union[None, str, Mapping[str, Optional[str]]]
+SessionFactory = Callable[[Any, str], Session]
+
+
+def backend_class(name: str) -> Type[Session]:
+    """The Session class of backend ``name``, imported now; ConfigError for an unknown name."""
+    if name not in BACKENDS:
+        raise ConfigError("unknown backend '%s'" % name, None, "choose one of " + ", ".join(CHOICES))
+    module, cls, _, _ = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def resolve_backend(name: str = "auto") -> str:
+    """``name`` itself, or for "auto" the first installed backend of :data:`AUTO_ORDER` (logged once).
+
+    An explicit backend whose package is missing raises DependencyError naming what to install."""
+    if name != "auto":
+        backend_class(name)  # ConfigError for an unknown name
+        require(BACKENDS[name][2], "the %s backend" % BACKENDS[name][3])
+        return name
+    for candidate in AUTO_ORDER:
+        if available(BACKENDS[candidate][2]):
+            once(log, logging.INFO, "backend auto: using %s" % BACKENDS[candidate][3])
+            return candidate
+    first = AUTO_ORDER[-1]
+    require(BACKENDS[first][2], "the %s backend" % BACKENDS[first][3])  # raises DependencyError
+    return first
+
+
+def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] = None) -> Artifact:
+    """The artifact of ``role`` a session of ``kind`` runs at ``precision`` (None: FP32 ONNX, or the only engine).
+
+    ConfigError for a precision the family forbids for the role; ManifestError when the bundle lacks it."""
+    graph = bundle.graph(role)
+    if precision is not None:
+        if precision not in ARTIFACT_PRECISIONS:
+            raise ConfigError("unknown precision '%s'" % precision, None, "choose one of " + ", ".join(ARTIFACT_PRECISIONS))
+        rule = bundle.rules.precision_rule(role)
+        if not rule.allows(precision):
+            raise ConfigError("role %s of a %s bundle cannot run at %s" % (role, bundle.family, precision),
+                              rule.why, "use one of " + ", ".join(rule.allowed) + " for this role")
+    wanted = precision or ("fp32" if kind == "onnx" else None)
+    found = graph.find(kind, wanted)
+    if not found:
+        raise ManifestError("bundle %s has no %s%s artifact for role %s" % (bundle.root, wanted + " " if wanted else "",
+                                                                           kind, role),
+                            "it has " + ", ".join("%s %s" % (a.kind, a.precision) for a in graph.all_artifacts()),
+                            "make it first (INT8/FP16 graphs and engines come from edgevid's quantize/build steps), "
+                            "or run at fp32")
+    return found[0]
+
+
+def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional[str] = None,
+              **options: Any) -> Session:
+    """A (not yet active) session for ``role`` of ``bundle`` on ``backend`` at ``precision``.
+
+    ``options`` go to the backend's session (ONNX Runtime: ``threads``, ``providers``)."""
+    cls = backend_class(resolve_backend(backend))
+    artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision)
+    graph = bundle.graph(role)
+    return cls(bundle.path(artifact), name=role, precision=artifact.precision or "fp32",
+               expected=(graph.inputs, graph.outputs), **options)
+
+
+def session_factory(backend: str = "auto", precision: Precision = None,
+                    options: Optional[Mapping[str, Mapping[str, Any]]] = None) -> SessionFactory:
+    """``factory(bundle, role) -> Session`` opening each role with :func:`open_role`.
+
+    ``precision`` is one for all roles or a mapping role → precision; ``options`` maps a role (or "*"
+    for every role) to backend options. The backend is resolved once, here."""
+    name = resolve_backend(backend)
+    options = dict(options or {})
+
+    def factory(bundle: Any, role: str) -> Session:
+        wanted = precision.get(role) if isinstance(precision, Mapping) else precision
+        role_options = dict(options.get("*", {}), **options.get(role, {}))
+        return open_role(bundle, role, name, wanted, **role_options)
+
+    return factory
+
+
+def open_session(path: Any, backend: str = "auto", name: Optional[str] = None, **options: Any) -> Session:
+    """A session for one ONNX file outside a bundle (tools, benchmarks); bundles use :func:`open_role`."""
+    return backend_class(resolve_backend(backend))(path, name=name, **options)
