@@ -12,7 +12,7 @@ from .errors import (  # noqa: F401
     EngineMismatchError, ExportError, FrameError, ManifestError, SessionError, SourceError,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 # public name -> module that defines it, imported on first access (PEP 562)
 _LAZY = {

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import List, Optional
 
-from . import __version__
+from ._version import __version__
 from .errors import EdgevidError
 from .commands import VERBS
 from .log import configure

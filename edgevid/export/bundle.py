@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
-from .. import __version__, families
+from .. import families
+from .._version import __version__
 from .._optional import require
 from ..bundle import MANIFEST, Bundle, load_bundle
 from ..errors import ConfigError, ExportError
@@ -82,7 +83,9 @@ def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, 
                                               simplify=simplify, role=role)
                 extra = dict(rg.extra, quantizable=rules.precision_rule(role).allows("int8"),
                              precision_note=rules.precision_notes()[role])
-                state = {link.input: ["%s.%s" % src for src in link.sources] for link in rules.state if link.role == role}
+                names = {t.name for t in inputs}
+                state = {link.input: ["%s.%s" % src for src in link.sources] for link in rules.state
+                         if link.role == role and link.input in names}
                 if state:
                     extra["state"] = state  # which output feeds each state input at the next step
                 graphs[role] = GraphSpec(role=role, file=file, sha256=sha256_file(tmp / file), inputs=inputs,

@@ -31,24 +31,26 @@ def test_round_trip(model, bundle):
     assert pre.mean == IMAGENET_MEAN and pre.std == IMAGENET_STD
     assert loaded.policy == POLICY_DEFAULTS
     for role, g in loaded.graphs.items():
-        assert g.precision == "fp32" and g.gmacs and g.gmacs > 0
-        assert g.extra["quantizable"] is role.endswith("_cnn")
-    assert loaded.graph("coarse_step").extra["state"] == {"h_c_in": "h_c_out", "c_c_in": "c_c_out"}
-    assert loaded.graph("fine_step").extra["state"] == {"h_f_in": "h_f_out", "c_f_in": "c_f_out"}
+        assert [(a.kind, a.precision, a.file) for a in g.all_artifacts()] == [("onnx", "fp32", role + ".onnx")]
+        assert g.gmacs and g.gmacs > 0
+        assert g.extra["quantizable"] is role.endswith("_cnn")  # from the family's precision rules
+        assert "never INT8" in g.extra["precision_note"] or role.endswith("_cnn")
+    assert loaded.graph("coarse_step").extra["state"] == {
+        "h_c_in": ["coarse_step.h_c_out"], "c_c_in": ["coarse_step.c_c_out"],
+        "h_f_in": ["fine_step.h_f_out", "coarse_step.h_f_sync"], "c_f_in": ["fine_step.c_f_out", "coarse_step.c_f_sync"]}
+    assert loaded.graph("fine_step").extra["state"]["h_f_in"] == ["fine_step.h_f_out", "coarse_step.h_f_sync"]
     cfg = model.config.to_dict()
     assert {k: loaded.model[k] for k in cfg} == cfg
-    assert set(loaded.model["precision_notes"]) == set(loaded.graphs)
-    assert "never int8" in loaded.model["precision_notes"]["coarse_step"]
     assert loaded.meta["checkpoint"] == {"path": "ckpt.pt", "epoch": 3}
     assert loaded.meta["exporter"]["opset"] == 17
 
 
 def test_no_generated_names_anywhere(bundle):
     data = json.loads((bundle.root / "bundle.json").read_text())
-    for role, g in data["graphs"].items():
+    for role, g in data["roles"].items():
         names = [t["name"] for t in g["inputs"] + g["outputs"]]
         assert set(names) <= CONTRACT_NAMES, role
-        m = onnx.load(str(bundle.root / g["file"]))
+        m = onnx.load(str(bundle.root / g["artifacts"][0]["file"]))
         inits = {t.name for t in m.graph.initializer}
         onnx_names = [v.name for v in m.graph.input if v.name not in inits] + [v.name for v in m.graph.output]
         assert onnx_names == names

@@ -71,7 +71,9 @@ def test_export_writes_the_recurrent_contract_and_passes_parity_over_300_steps(e
     assert [t.name for t in step.outputs] == ["h_out"] + (["c_out"] if lstm else []) + ["logits"]
     assert bundle.policy == {"kind": "recurrent", "cell": cell, "form": form, "step_unit": "frame", "max_steps": 10,
                              "max_gap_s": 2.0, "scene_cut": None, "step_fps": None}
-    assert step.precision == "fp32" and step.extra["quantizable"] is False and "never int8" in step.extra["precision_note"]
+    assert [a.precision for a in step.all_artifacts()] == ["fp32"]
+    assert step.extra["quantizable"] is False and "never INT8" in step.extra["precision_note"]
+    assert step.extra["state"] == dict({"h_in": ["step.h_out"]}, **({"c_in": ["step.c_out"]} if lstm else {}))
     assert backbone.extra["quantizable"] is True
     assert bundle.preprocess.sizes == (case[4],) and bundle.model["arch"] == case[0]
     gmacs = prernn_gmacs(model, case[4])
