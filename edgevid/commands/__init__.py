@@ -2,7 +2,9 @@
 ``commands/<verb>.py`` and is imported only when that verb runs."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+import json
+import sys
+from typing import Any, Callable, Dict, Tuple
 
 # verb -> (add_arguments(parser), one-line help), in the order shown by --help
 VERBS: Dict[str, Tuple[Callable, str]] = {}
@@ -14,6 +16,16 @@ def verb(name: str, help: str) -> Callable:
         VERBS[name] = (add_arguments, help)
         return add_arguments
     return register
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout (measuring verbs)."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+def enable_progress(args: Any) -> bool:
+    """Progress bars only on an interactive stderr and when not quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
 from . import args  # noqa: E402,F401  (registers the verbs)

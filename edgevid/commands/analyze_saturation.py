@@ -2,7 +2,7 @@
 decision of a trained PreRNN layer (models.md §4.8)."""
 from __future__ import annotations
 
-from ..cli import print_json
+from . import print_json
 
 
 def main(args) -> int:

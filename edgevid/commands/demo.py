@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import enable_progress, print_json
+from . import enable_progress, print_json
 
 
 def main(args) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import enable_progress
+from . import enable_progress
 
 
 def _datasets(args):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from ..cli import print_json
+from . import print_json
 from ..errors import SourceError
 
 
