@@ -1,11 +1,11 @@
-"""SlowFast as a bundle: one graph, role ``clip`` (models.md §3.5).
+"""SlowFast as a bundle: one graph, role ``clip`` (docs/models.md §3.5).
 
 ::
 
     clip [1,3,αT,S,S] ─► Gather(T, linspace indices) ─► slow ┐
                     └──────────────────────────────► fast ──┴─► SlowFast ─► logits [1,C]
 
-The slow frames are gathered inside the graph with constant indices (models.md §3.3), so the device
+The slow frames are gathered inside the graph with constant indices (docs/models.md §3.3), so the device
 feeds one tensor. ``two_input=True`` exports the reference two-pathway form instead (inputs ``slow``,
 ``fast``), for tools that sample the pathways themselves.
 """
@@ -26,9 +26,9 @@ from ..spec import KINETICS_MEAN, KINETICS_STD, PreprocessSpec
 from .bundle import Progress, check_labels, merge_policy, write_bundle
 from .roles import RoleGraph
 
-SIZES = (224, 256)  # training crop, and the thesis's test crop (models.md §3.4)
+SIZES = (224, 256)  # training crop, and the thesis's test crop (docs/models.md §3.4)
 PRECISION_NOTE = ("exported fp32; TensorRT fp16 by default; int8 opt-in per layer, GPU only (no 3D conv on DLA); "
-                  "keep fusion conv + concat fp16 if int8 accuracy drops (models.md §3.9)")
+                  "keep fusion conv + concat fp16 if int8 accuracy drops (docs/models.md §3.9)")
 
 
 class ClipGraph(nn.Module):
@@ -54,7 +54,7 @@ class TwoPathwayGraph(nn.Module):
 
 
 def slowfast_preprocess_spec(size: int = 224, resize_short: int = 256) -> PreprocessSpec:
-    """Short side → ``resize_short``, centre crop ``size``, Kinetics mean/std (models.md §3.4); training uses it too."""
+    """Short side → ``resize_short``, centre crop ``size``, Kinetics mean/std (docs/models.md §3.4); training uses it too."""
     if resize_short < size:
         raise ConfigError("resize_short=%d is smaller than the crop %d" % (resize_short, size), None,
                           "resize the short side to at least the crop size")
@@ -114,7 +114,7 @@ def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 2
 
     - ``size``: square crop the graph takes (224 default, 256 for the thesis's test views).
     - ``labels``: one name per class (``None`` takes ``model.config.labels``).
-    - ``resize_short``: short side before the centre crop (256, models.md §3.4).
+    - ``resize_short``: short side before the centre crop (256, docs/models.md §3.4).
     - ``two_input``: inputs ``slow`` and ``fast`` instead of one ``clip``.
     - ``policy``: overrides of the clip policy (``step_fps`` …, see :func:`slowfast_policy`).
 

@@ -1,4 +1,4 @@
-"""SlowFast weights: PyTorchVideo and PySlowFast state dicts, and edgevid's own checkpoints (models.md §3.8).
+"""SlowFast weights: PyTorchVideo and PySlowFast state dicts, and edgevid's own checkpoints (docs/models.md §3.8).
 
 Foreign names are translated by a static table (:data:`STEM`, :data:`FUSION`, :data:`BLOCK`,
 :data:`HEAD`): each edgevid module maps to exactly one PyTorchVideo and one PySlowFast module,

@@ -7,7 +7,7 @@ Stages (pipelined: one thread each, see pipeline.py)::
                timestamp     T frames   ["clip"]   "clip" | "held"
 
 - **Sampling** (preprocess stage, :meth:`ClipPolicy.sample`): the model was trained on frames
-  ``1/step_fps`` apart (training fps / frame stride, models.md §3.3). A frame is kept when its
+  ``1/step_fps`` apart (training fps / frame stride, docs/models.md §3.3). A frame is kept when its
   timestamp reaches the next slot of a grid anchored at the first kept frame (``t0 + k/step_fps``,
   minus a tolerance of ``SLOT_TOLERANCE`` of a slot so jittery live clocks do not lose slots); a
   30 fps and a 60 fps camera therefore feed the same spacing. Frames between slots yield nothing
@@ -329,12 +329,12 @@ def clip_geometry(bundle: Bundle) -> Tuple[int, int]:
     shape = tuple(next(t for t in graph.inputs if t.name == "clip").shape)
     if len(shape) != 5 or shape[1] != 3:
         raise ManifestError("graph clip of bundle %s takes 'clip' %s" % (bundle.root, list(shape)),
-                            "clip inputs are [N,3,T,S,S] (models.md §3.5)", "re-export the bundle")
+                            "clip inputs are [N,3,T,S,S] (docs/models.md §3.5)", "re-export the bundle")
     frames = int(shape[2])
     logits = next((t for t in graph.outputs if t.name == "logits"), None)
     if logits is None or len(logits.shape) != 2:
         raise ManifestError("graph clip of bundle %s has no 'logits' [N,C] output" % bundle.root,
-                            "the clip graph contract is clip → logits (models.md §3.5)", "re-export the bundle")
+                            "the clip graph contract is clip → logits (docs/models.md §3.5)", "re-export the bundle")
     if logits.shape[1] != len(bundle.labels):
         raise ManifestError("graph clip of bundle %s has %d classes and %d labels"
                             % (bundle.root, logits.shape[1], len(bundle.labels)),

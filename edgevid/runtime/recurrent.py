@@ -7,7 +7,7 @@
                                                        later frames)                    → h_out[, c_out], logits
 
 The step at frame t needs the state after frame t−1, so only the step is serial; the backbone, which
-is most of the cost, overlaps with it in its own thread (models.md §4.10). :class:`RecurrentPolicy`
+is most of the cost, overlaps with it in its own thread (docs/models.md §4.10). :class:`RecurrentPolicy`
 owns the state: zeros at stream start, then reset every ``max_steps`` steps, after a stream-time gap
 longer than ``max_gap_s``, on a scene cut (``scene_cut`` threshold on :class:`SceneCut`'s score,
 computed in the preprocess stage), and on an explicit :meth:`RecurrentPolicy.request_reset`.
@@ -47,7 +47,7 @@ CAUSES = ("gap", "max_steps", "scene_cut", "request")
 class StepContract:
     """What the bundle's graphs say about the step: drive name and width, state shapes, classes.
 
-    Read from the manifest (``bundle.graph(...)`` specs), checked against models.md §4.10; every
+    Read from the manifest (``bundle.graph(...)`` specs), checked against docs/models.md §4.10; every
     mismatch is a ManifestError naming the tensor. States are batch 1 (one stream).
     """
 
@@ -129,7 +129,7 @@ class StepContract:
 
     def _fail(self, what: str, why: str) -> None:
         raise ManifestError("%s (bundle %s)" % (what, self.root), why,
-                            "re-export the bundle with the PreRNN graph contract (models.md §4.10)")
+                            "re-export the bundle with the PreRNN graph contract (docs/models.md §4.10)")
 
 
 def recurrent_settings(policy: Mapping[str, Any], **overrides: Any) -> Dict[str, Any]:

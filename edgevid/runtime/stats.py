@@ -3,7 +3,7 @@
 Stage threads record concurrently, so every method takes one lock. Percentiles are over the most
 recent ``window`` samples of each series (a stream may run for days); counts and totals are exact.
 
-GMACs (models.md §2.7), per step of the LiteEval chain::
+GMACs (docs/models.md §2.7), per step of the LiteEval chain::
 
     gmacs_per_frame   = coarse_cnn + coarse_step + fine_rate · (fine_cnn + fine_step)
     gmacs_always_fine = fine_cnn + fine_step

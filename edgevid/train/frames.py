@@ -1,5 +1,5 @@
 """Pre-train a CNN as a per-frame classifier on a class-folder video data set: the "pre-trained non-recurrent
-network" PreRNN converts (models.md §4.2).
+network" PreRNN converts (docs/models.md §4.2).
 
 ::
 

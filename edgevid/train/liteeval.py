@@ -1,4 +1,4 @@
-"""Training LiteEval (models.md §2.3–2.5): per-frame features from frozen backbones, cached on disk,
+"""Training LiteEval (docs/models.md §2.3–2.5): per-frame features from frozen backbones, cached on disk,
 then the head (projections, LSTMs, gate, classifier) trained with the Gumbel-softmax gate.
 
 ::
@@ -43,7 +43,7 @@ PathLike = Union[str, Path]
 
 
 def liteeval_preprocess_spec() -> PreprocessSpec:
-    """The preprocessing of LiteEval's inputs (models.md §1.3): 224 crop for the fine CNN, 112 for the coarse."""
+    """The preprocessing of LiteEval's inputs (docs/models.md §1.3): 224 crop for the fine CNN, 112 for the coarse."""
     return PreprocessSpec(sizes=(FINE_SIZE, COARSE_SIZE))
 
 

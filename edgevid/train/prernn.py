@@ -1,4 +1,4 @@
-"""Training PreRNN / PreRNN-SIH models and the traditional baseline (models.md §4) on class-folder video.
+"""Training PreRNN / PreRNN-SIH models and the traditional baseline (docs/models.md §4) on class-folder video.
 
 ::
 
@@ -39,7 +39,7 @@ PathLike = Union[str, Path]
 
 
 def prernn_preprocess_spec(image_size: int = 224) -> PreprocessSpec:
-    """models.md §1.3: ImageNet normalisation, S×S crop (short side scaled 256/224 × S first)."""
+    """docs/models.md §1.3: ImageNet normalisation, S×S crop (short side scaled 256/224 × S first)."""
     return PreprocessSpec(resize_short=int(round(image_size * 256 / 224)), crop=image_size, sizes=(image_size,))
 
 

@@ -1,4 +1,4 @@
-"""PreRNN bundles: export of converted CNNs (models.md §4.10), parity over 300 carried steps, the runtime on the
+"""PreRNN bundles: export of converted CNNs (docs/models.md §4.10), parity over 300 carried steps, the runtime on the
 exported bundle against the torch model, the CLI, and bad input."""
 from __future__ import annotations
 
