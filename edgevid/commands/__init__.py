@@ -23,9 +23,9 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def enable_progress(args: Any) -> bool:
+def enable_progress(options: Any) -> bool:
     """Progress bars only on an interactive stderr and when not quiet."""
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+    return not getattr(options, "quiet", False) and sys.stderr.isatty()
 
 
 from . import args  # noqa: E402,F401  (registers the verbs)
