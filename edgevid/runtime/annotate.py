@@ -16,6 +16,7 @@ import numpy as np
 
 from .._optional import require
 from ..errors import ConfigError
+from ..fsutil import public_mode
 from ..log import get_logger
 from .preprocess import check_frame
 
@@ -76,6 +77,7 @@ class AnnotatedVideoWriter:
             _unlink(tmp)
             raise ConfigError("could not write video %s" % self.path, "OpenCV produced an empty file",
                               "try another extension (.avi uses MJPG, .mp4 uses mp4v)")
+        public_mode(tmp)  # mkstemp made it private
         os.replace(str(tmp), str(self.path))
 
     def abort(self) -> None:

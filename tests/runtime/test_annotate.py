@@ -86,3 +86,19 @@ def test_frames_of_another_size_are_resized(tmp_path):
 def test_bad_settings(tmp_path, path, fps):
     with pytest.raises(ConfigError):
         AnnotatedVideoWriter(tmp_path / path, fps=fps)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "umask") or __import__("os").name != "posix", reason="POSIX modes")
+def test_video_gets_the_umask_mode_not_mkstemps_private_one(tmp_path):
+    import os
+    import stat
+
+    before = os.umask(0o022)
+    try:
+        target = tmp_path / "out.avi"
+        with AnnotatedVideoWriter(target, fps=10) as writer:
+            for i, img in enumerate(frames(3)):
+                writer.write(img, pred(i))
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
