@@ -176,9 +176,23 @@ def torch_threads(n: int) -> Iterator[None]:
 def family_config(ckpt: dict, path: Any, family: str, config_cls: Any, title: str, command: str) -> Any:
     """The model configuration (``config_cls``) of a training checkpoint of ``family``; CheckpointError for a
     checkpoint of another family or with an unusable configuration."""
-    saved = (ckpt.get("config") or {}).get("model")
-    if ckpt.get("family") != family or "model" not in ckpt or not isinstance(saved, dict):
-        raise CheckpointError("%s is not a %s checkpoint" % (path, title), "family %r" % (ckpt.get("family"),),
+    from .loop import FORMAT as TRAIN_FORMAT, checkpoint_family
+
+    found = checkpoint_family(ckpt)
+    if found is not None and found != family:
+        raise CheckpointError("%s is an edgevid %s checkpoint, not a %s one" % (path, found, title),
+                              "its family field says %s" % found,
+                              "pass a checkpoint written by '%s' (or use the %s commands for this file)"
+                              % (command, found))
+    saved = (ckpt.get("config") or {}).get("model") if isinstance(ckpt.get("config"), dict) else None
+    if found is None or "model" not in ckpt or not isinstance(saved, dict):
+        if found is not None:
+            why = "it lacks the model weights or their configuration"
+        elif ckpt.get("format") == TRAIN_FORMAT:
+            why = "it names no model family"
+        else:
+            why = "it has no edgevid format field (format %r)" % (ckpt.get("format"),)
+        raise CheckpointError("%s is not an edgevid %s checkpoint" % (path, title), why,
                               "pass a checkpoint written by '%s'" % command)
     try:
         return config_cls(**saved)

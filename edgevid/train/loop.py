@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -370,6 +371,30 @@ def read_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
         raise CheckpointError("checkpoint %s holds a %s, not a dict" % (path, type(ckpt).__name__), None,
                               "use a checkpoint written by edgevid")
     return ckpt
+
+
+def checkpoint_family(ckpt: Mapping[str, Any]) -> Optional[str]:
+    """The model family an edgevid checkpoint is for (its ``family`` field, or the family its ``format``
+    names, e.g. ``edgevid.slowfast/1``); None for files edgevid did not write (PyTorchVideo, state dicts)."""
+    fmt = ckpt.get("format")
+    if fmt == FORMAT or (fmt is None and isinstance(ckpt.get("family"), str)):
+        family = ckpt.get("family")
+        return str(family) if family else None
+    match = re.match(r"^edgevid\.([a-z][a-z0-9_]*)/\d+$", fmt) if isinstance(fmt, str) else None
+    return match.group(1) if match and match.group(1) != "train" else None
+
+
+def peek_checkpoint_family(path: Union[str, Path]) -> Optional[str]:
+    """:func:`checkpoint_family` of the file at ``path``, read lazily (memory-mapped where torch can), so a
+    caller can name a wrong file's family before loading the model it holds."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError("checkpoint %s does not exist" % path, None, "check the path")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # old (non-zip) files cannot be memory-mapped; read_checkpoint says what else is wrong
+        ckpt = read_checkpoint(path)
+    return checkpoint_family(ckpt) if isinstance(ckpt, Mapping) else None
 
 
 def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Union[str, Path]) -> None:

@@ -159,5 +159,5 @@ def test_cli_export_of_another_checkpoint_is_a_checkpoint_error(tmp_path):
     out = tmp_path / "bundle"
     result = edgevid("export", "prernn", "--checkpoint", ckpt, "--out", out)
     assert result.returncode == CheckpointError.exit_code == 11
-    assert "Traceback" not in result.stderr and "not a PreRNN checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr and "is an edgevid liteeval checkpoint, not a PreRNN one" in result.stderr
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["liteeval.pt"]
