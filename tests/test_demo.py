@@ -33,6 +33,10 @@ def test_demo_writes_report_video_and_bundle(demo_out):
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == report["frames"]
     assert str(out / "report.json") in result.stdout  # it says where the report is
+    # a quick run says it is a smoke test, in the report and in the summary
+    assert report["quick"] is True and any("smoke test" in n for n in report["notes"])
+    assert "accuracy is not meaningful" in result.stdout
+    assert "queueing" in report["latency_measures"] and "includes queueing" in result.stdout
 
 
 def test_demo_refuses_to_overwrite_without_asking(demo_out):
