@@ -50,7 +50,8 @@ def train(p):
     p.add_argument("--end-to-end", action="store_true",
                    help="liteeval: also train the CNNs (slow) (default: train on cached features)")
     p.add_argument("--resume", help="checkpoint of an interrupted run to resume from")
-    p.add_argument("--cache-dir", help="where per-frame features are cached (default: next to --out)")
+    p.add_argument("--cache-dir", help="folder where per-frame features (liteeval, prernn) or decoded clips (slowfast) "
+                                       "are cached between runs (default: no cache, recomputed every run)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, initial weights and order (default: 0)")
     g = p.add_argument_group("prernn", "PreRNN / PreRNN-SIH (docs/models.md §4)")
     g.add_argument("--arch", default="vgg16",
