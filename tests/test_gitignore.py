@@ -16,10 +16,12 @@ WRITTEN = ["edgevid-demo/report.json", "edgevid-demo/bundle/fine_cnn.onnx", "dem
            "bundle/bundle.json", "bundle-int8/fine.onnx", "model.pt", "cnn.pth", "fine_cnn.onnx", "ann.mp4",
            "stats.json", "saturation/saturation.png", "fine.int8.trt8.5.sm72.engine",
            "bundle/calib/fine.calibration.cache", "calibration.cache", "benchmarks/results/_scratch/x.json",
-           ".venv/bin/python", "venv/bin/python", "edgevid/__pycache__/cli.cpython-38.pyc", ".ruff_cache/x"]
+           ".venv/bin/python", "venv/bin/python",
+           ".edgevid-demo.w5gl4h30.tmp/data/stream.avi", "bundle/.fine.onnx.k2j3.tmp.onnx", ".report.json.x1.tmp.json",
+           ".edgevid-demo.old/report.json", "edgevid/__pycache__/cli.cpython-38.pyc", ".ruff_cache/x"]
 KEPT = ["tests/fixtures/schema1/liteeval/coarse_cnn.onnx", "tests/fixtures/schema2/new/clip.onnx",
         "tests/fixtures/schema1/liteeval/bundle.json", "benchmarks/results/cpu-2core/liteeval.json",
-        "docs/models.md", "edgevid/bundle.py"]
+        "docs/models.md", "edgevid/bundle.py", ".ci/run", ".gitignore", "setup.py"]
 
 
 def ignored(paths):
