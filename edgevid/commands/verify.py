@@ -5,6 +5,9 @@ import itertools
 
 from . import print_json
 from ..errors import CheckpointError, SourceError
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 
 def main(args) -> int:
@@ -74,3 +77,9 @@ def check_checkpoint_family(checkpoint, bundle) -> None:
         raise CheckpointError("the checkpoint %s is not an edgevid checkpoint; this bundle is %s and was exported "
                               "from one" % (checkpoint, bundle.family), "the file has no edgevid format field",
                               "pass the checkpoint it was exported from" + exported_from)
+    if source.get("sha256"):
+        from ..fsutil import sha256_file
+
+        if sha256_file(checkpoint) != source["sha256"]:
+            log.warning("%s is not the checkpoint this bundle was exported from%s: parity is likely to fail",
+                        checkpoint, exported_from)

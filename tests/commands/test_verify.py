@@ -56,3 +56,26 @@ def test_a_foreign_file_for_a_bundle_exported_from_an_edgevid_checkpoint(edgevid
     assert code == CheckpointError.exit_code, err
     assert "is not an edgevid checkpoint; this bundle is %s" % bundle in err, err
     assert "--preset" not in err
+
+
+def test_another_checkpoint_of_the_right_family_is_named_in_a_warning(tmp_path, caplog):
+    import logging
+
+    from edgevid.commands.verify import check_checkpoint_family
+
+    ckpt = checkpoint(tmp_path, "liteeval")
+
+    class Bundle:
+        family = "liteeval"
+        meta = {"checkpoint": {"file": "model.pt", "sha256": "0" * 64}}
+
+    with caplog.at_level(logging.WARNING, logger="edgevid"):
+        check_checkpoint_family(ckpt, Bundle())
+    assert "is not the checkpoint this bundle was exported from (model.pt, sha256 000000000000…)" in caplog.text
+    caplog.clear()
+    from edgevid.fsutil import sha256_file
+
+    Bundle.meta = {"checkpoint": {"file": "liteeval.pt", "sha256": sha256_file(ckpt)}}
+    with caplog.at_level(logging.WARNING, logger="edgevid"):
+        check_checkpoint_family(ckpt, Bundle())
+    assert caplog.text == ""
