@@ -28,8 +28,10 @@ def train(p):
     p.add_argument("--val-split", type=float, default=0.2,
                    help="share of --data held out for validation when no --val is given (default: 0.2)")
     p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
-    p.add_argument("--frames", type=int, default=16, help="steps per video (default: 16)")
-    p.add_argument("--fps", type=float, default=None, help="sample videos at this rate (default: file rate)")
+    p.add_argument("--frames", type=int, default=16,
+                   help="liteeval, prernn: steps per video (default: 16; slowfast clips have the preset's frames)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="liteeval, prernn: sample videos at this rate (default: the file's rate)")
     p.add_argument("--fine-arch", default="resnet101", choices=("resnet18", "resnet34", "resnet50", "resnet101"),
                    help="liteeval: torchvision ResNet used as the fine CNN (default: resnet101)")
     p.add_argument("--coarse-weights", help="liteeval: torchvision MobileNetV2 state dict (.pth) to start from "
@@ -56,7 +58,8 @@ def train(p):
     g = p.add_argument_group("prernn", "PreRNN / PreRNN-SIH (docs/models.md §4)")
     g.add_argument("--arch", default="vgg16",
                    help="CNN to convert: small_vgg, vgg11…vgg19(_bn), resnet18…101 (default: vgg16)")
-    g.add_argument("--weights", help="state dict (.pth) of the trained CNN to convert (default: random init)")
+    g.add_argument("--weights", help="prernn: state dict (.pth) of the trained CNN to convert; slowfast: PyTorchVideo, "
+                                     "PySlowFast or edgevid weights to start from (default: random init)")
     g.add_argument("--layer", default="fc6",
                    help="layer to convert: fc6/fc7/fc8 (VGG) or layer4 (ResNet) (default: fc6)")
     g.add_argument("--cell", choices=("lstm", "gru", "vrnn"), default="lstm",
