@@ -146,7 +146,7 @@ def markdown(r: dict) -> str:
     lines += ["", "Val accuracy per epoch:", ""]
     for form, x in f["forms"].items():
         lines.append("- %s: %s" % (form, ", ".join("%.2f" % a for a in x["val_accuracy_per_epoch"])))
-    lines += ["", "## Recurrent parameters added (VGG16, no biases; models.md §4.9)", "",
+    lines += ["", "## Recurrent parameters added (VGG16, no biases; docs/models.md §4.9)", "",
               "| layer | cell | D | H | traditional | PreRNN | SIH | SIH vs PreRNN | SIH vs traditional |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p in r["parameters"]:

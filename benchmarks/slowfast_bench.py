@@ -133,7 +133,7 @@ def markdown(r: dict) -> str:
         "each); peak used below: the best, %.1f GFLOP/s." % (
             p["torch_gflops"], p["numpy_gflops"], p["onnxruntime_gflops"], 5, p["peak_gflops"]), "",
         "## Per clip, batch 1 (p50 over %d runs)" % r["reps"], "",
-        "GFLOP/s = 2 × GMACs / seconds (conv and linear MACs only, models.md §1.1).", "",
+        "GFLOP/s = 2 × GMACs / seconds (conv and linear MACs only, docs/models.md §1.1).", "",
         "| config | crop | frames | GMACs / clip | ONNX Runtime ms | PyTorch eager ms | ORT speed-up | "
         "ORT GFLOP/s (share of peak) | eager GFLOP/s (share) | export s |",
         "|---|---|---|---|---|---|---|---|---|---|"]

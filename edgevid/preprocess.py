@@ -1,6 +1,6 @@
 """One decoded frame (OpenCV BGR uint8, H×W×3) → normalised NCHW float32 inputs at each size.
 
-Geometry follows the bundle's :class:`PreprocessSpec` (models.md §1.3): short side to
+Geometry follows the bundle's :class:`PreprocessSpec` (docs/models.md §1.3): short side to
 ``resize_short``, centre crop ``crop``, then each requested square size from that crop
 (``cv2.INTER_AREA`` when shrinking, which is OpenCV's antialiased resize). Output arrays are
 reused between calls: a :class:`Preprocessor` belongs to one thread, and its results are valid until

@@ -36,7 +36,7 @@ class TensorSpec:
         return spec
 
 
-# ImageNet statistics (models.md §1.3), RGB order.
+# ImageNet statistics (docs/models.md §1.3), RGB order.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 KINETICS_MEAN = (0.45, 0.45, 0.45)
@@ -45,7 +45,7 @@ KINETICS_STD = (0.225, 0.225, 0.225)
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """How one decoded frame becomes network input (models.md §1.3).
+    """How one decoded frame becomes network input (docs/models.md §1.3).
 
     The frame is resized so its short side is ``resize_short``, centre-cropped to ``crop``,
     converted to RGB, scaled by ``scale``, normalised by ``mean``/``std`` and laid out NCHW.

@@ -33,6 +33,10 @@ def test_demo_writes_report_video_and_bundle(demo_out):
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == report["frames"]
     assert str(out / "report.json") in result.stdout  # it says where the report is
+    # a quick run says it is a smoke test, in the report and in the summary
+    assert report["quick"] is True and any("smoke test" in n for n in report["notes"])
+    assert "accuracy is not meaningful" in result.stdout
+    assert "queueing" in report["latency_measures"] and "includes queueing" in result.stdout
 
 
 def test_demo_refuses_to_overwrite_without_asking(demo_out):
@@ -116,3 +120,20 @@ def test_prernn_demo_training_is_reproducible_from_the_seed(tmp_path):
         (tmp_path / str(i)).mkdir()
     runs = [train(tmp_path / str(i), data, QUICK, 0, False).model.state_dict() for i in range(2)]
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_demo_output_is_readable_by_others_as_the_umask_allows(demo_out):
+    """mkstemp/mkdtemp make private temporaries; the demo's files and folders end with the umask's modes."""
+    import os
+    import stat
+
+    from edgevid.fsutil import current_umask
+
+    if os.name != "posix":
+        pytest.skip("POSIX modes")
+    out, _ = demo_out
+    umask = current_umask()  # the demo subprocess inherited this test process's umask
+    paths = [out] + list(out.rglob("*"))
+    wrong = ["%s %o" % (p.relative_to(out.parent), stat.S_IMODE(p.stat().st_mode)) for p in paths
+             if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~umask]
+    assert not wrong, wrong

@@ -1,4 +1,4 @@
-"""The device side imports and the CLI answers --help with every heavy package absent (architecture.md §4),
+"""The device side imports and the CLI answers --help with every heavy package absent (docs/architecture.md §4),
 and device-side modules use no syntax or stdlib call newer than Python 3.8 (JetPack 5)."""
 from __future__ import annotations
 

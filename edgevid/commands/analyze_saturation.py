@@ -1,8 +1,8 @@
 """``edgevid analyze-saturation --checkpoint CKPT --data DIR --out DIR``: gate saturation and the keep/revert
-decision of a trained PreRNN layer (models.md §4.8)."""
+decision of a trained PreRNN layer (docs/models.md §4.8)."""
 from __future__ import annotations
 
-from ..cli import print_json
+from . import print_json
 
 
 def main(args) -> int:

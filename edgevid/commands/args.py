@@ -1,9 +1,24 @@
 """Arguments of every verb (light: no heavy import here, so ``--help`` works anywhere)."""
 from __future__ import annotations
 
+from typing import Callable, Dict, Tuple
+
 from ..backends.registry import CHOICES as BACKENDS
 from ..families import NAMES as FAMILIES
-from . import verb
+from ..models.slowfast_config import PRESETS  # torch-free: the one list of preset names
+
+PRESET_NAMES = tuple(PRESETS)
+
+# verb -> (add_arguments(parser), one-line help), in the order shown by --help
+VERBS: Dict[str, Tuple[Callable, str]] = {}
+
+
+def verb(name: str, help: str) -> Callable:
+    """Decorator registering ``add_arguments`` for the verb ``name``."""
+    def register(add_arguments: Callable) -> Callable:
+        VERBS[name] = (add_arguments, help)
+        return add_arguments
+    return register
 
 
 @verb("demo", "End to end on CPU: synthetic data → train → export → stream → report.json (--model liteeval|slowfast|prernn)")
@@ -12,7 +27,8 @@ def demo(p):
                    help="model family (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
-    p.add_argument("--quick", action="store_true", help="tiny data and schedule (seconds, for smoke tests)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny data and schedule: a smoke test of the pipeline in seconds; its accuracy is not meaningful")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -22,39 +38,55 @@ def train(p):
     p.add_argument("family", choices=FAMILIES, help="model family")
     p.add_argument("--data", required=True, help="training data: root/<class>/<video>")
     p.add_argument("--val", help="validation data in the same layout (default: hold out --val-split)")
-    p.add_argument("--val-split", type=float, default=0.2, help="share of --data held out when no --val")
+    p.add_argument("--val-split", type=float, default=0.2,
+                   help="share of --data held out for validation when no --val is given (default: 0.2)")
     p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
-    p.add_argument("--frames", type=int, default=16, help="steps per video (default: 16)")
-    p.add_argument("--fps", type=float, default=None, help="sample videos at this rate (default: file rate)")
-    p.add_argument("--fine-arch", default="resnet101", choices=("resnet18", "resnet34", "resnet50", "resnet101"))
-    p.add_argument("--coarse-weights", help="torchvision MobileNetV2 state dict (.pth) to start from")
-    p.add_argument("--fine-weights", help="torchvision ResNet state dict (.pth) to start from")
-    p.add_argument("--coarse-hidden", type=int, default=512, help="coarse LSTM size D^c")
-    p.add_argument("--fine-hidden", type=int, default=2048, help="fine LSTM size D^f")
-    p.add_argument("--fine-fraction", type=float, default=0.1, help="γ: target share of frames using the fine CNN")
+    p.add_argument("--frames", type=int, default=16,
+                   help="liteeval, prernn: steps per video (default: 16; slowfast clips have the preset's frames)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="liteeval, prernn: sample videos at this rate (default: the file's rate)")
+    p.add_argument("--fine-arch", default="resnet101", choices=("resnet18", "resnet34", "resnet50", "resnet101"),
+                   help="liteeval: torchvision ResNet used as the fine CNN (default: resnet101)")
+    p.add_argument("--coarse-weights", help="liteeval: torchvision MobileNetV2 state dict (.pth) to start from "
+                                            "(default: random init)")
+    p.add_argument("--fine-weights", help="liteeval: torchvision ResNet state dict (.pth) to start from "
+                                          "(default: random init)")
+    p.add_argument("--coarse-hidden", type=int, default=512, help="liteeval: coarse LSTM size D^c (default: 512)")
+    p.add_argument("--fine-hidden", type=int, default=2048, help="liteeval: fine LSTM size D^f (default: 2048)")
+    p.add_argument("--fine-fraction", type=float, default=0.1,
+                   help="liteeval: γ, the target share of frames that use the fine CNN (default: 0.1)")
     p.add_argument("--tau-rate", type=float, default=1e-4,
-                   help="Gumbel temperature τ = max(0.5, exp(-rate·step)); 1e-4 (reference) suits long schedules, "
-                        "about 1e-3 a few thousand steps")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--end-to-end", action="store_true", help="also train the CNNs (slow); default: cached features")
-    p.add_argument("--resume", help="checkpoint to resume from")
-    p.add_argument("--cache-dir", help="where per-frame features are cached (default: next to --out)")
-    p.add_argument("--seed", type=int, default=0)
-    g = p.add_argument_group("prernn", "PreRNN / PreRNN-SIH (models.md §4)")
-    g.add_argument("--arch", default="vgg16", help="CNN to convert: small_vgg, vgg11…vgg19(_bn), resnet18…101")
-    g.add_argument("--weights", help="state dict (.pth) of the trained CNN to convert (default: random init)")
-    g.add_argument("--layer", default="fc6", help="layer to convert: fc6/fc7/fc8 (VGG) or layer4 (ResNet)")
-    g.add_argument("--cell", choices=("lstm", "gru", "vrnn"), default="lstm")
+                   help="liteeval: Gumbel temperature τ = max(0.5, exp(-rate·step)); 1e-4 (reference) suits long "
+                        "schedules, about 1e-3 a few thousand steps (default: 1e-4)")
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training videos (default: 30)")
+    p.add_argument("--batch-size", type=int, default=32, help="videos per optimiser step (default: 32)")
+    p.add_argument("--lr", type=float, default=1e-4,
+                   help="learning rate of the optimiser (Adam; AdamW for slowfast) (default: 1e-4)")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="liteeval: also train the CNNs (slow) (default: train on cached features)")
+    p.add_argument("--resume", help="checkpoint of an interrupted run to resume from")
+    p.add_argument("--cache-dir", help="folder where per-frame features (liteeval, prernn) or decoded clips (slowfast) "
+                                       "are cached between runs (default: no cache, recomputed every run)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split, initial weights and order (default: 0)")
+    g = p.add_argument_group("prernn", "PreRNN / PreRNN-SIH (docs/models.md §4)")
+    g.add_argument("--arch", default="vgg16",
+                   help="CNN to convert: small_vgg, vgg11…vgg19(_bn), resnet18…101 (default: vgg16)")
+    g.add_argument("--weights", help="prernn: state dict (.pth) of the trained CNN to convert; slowfast: PyTorchVideo, "
+                                     "PySlowFast or edgevid weights to start from (default: random init)")
+    g.add_argument("--layer", default="fc6",
+                   help="layer to convert: fc6/fc7/fc8 (VGG) or layer4 (ResNet) (default: fc6)")
+    g.add_argument("--cell", choices=("lstm", "gru", "vrnn"), default="lstm",
+                   help="recurrent cell: lstm, gru or vrnn (plain RNN; not with --form sih) (default: lstm)")
     g.add_argument("--form", choices=("sih", "prernn", "traditional"), default="sih",
-                   help="sih (shared input drive), prernn (gate-dependent), traditional (RNN on top, baseline)")
+                   help="sih (shared input drive), prernn (gate-dependent), traditional (RNN on top, baseline) "
+                        "(default: sih)")
     g.add_argument("--hidden", type=int, help="traditional form only: hidden size (default: feature size)")
     g.add_argument("--image-size", type=int, default=224, help="square input side (default: 224)")
-    g = p.add_argument_group("slowfast", "SlowFast fine-tuning (models.md §3); --weights: PyTorchVideo, PySlowFast "
-                                         "or edgevid weights to start from (head replaced for another class count)")
-    g.add_argument("--preset", default="r50_8x8", help="architecture: r50_4x16, r50_8x8, r101_16x8, small, tiny "
-                                                     "(default: r50_8x8)")
+    g = p.add_argument_group("slowfast", "SlowFast fine-tuning (docs/models.md §3); --weights: PyTorchVideo, "
+                                         "PySlowFast or edgevid weights to start from (head replaced for another "
+                                         "class count)")
+    g.add_argument("--preset", default="r50_8x8", choices=PRESET_NAMES, metavar="PRESET",
+                   help="architecture: %s (default: r50_8x8)" % ", ".join(PRESET_NAMES))
     g.add_argument("--train-fps", type=float, default=30.0,
                    help="frame rate the preset's stride refers to; videos are decoded at train-fps / (tau/alpha) "
                         "(default: 30, Kinetics)")
@@ -80,15 +112,18 @@ def export(p):
                    help="checkpoint written by edgevid (slowfast: also PyTorchVideo/PySlowFast weights with --preset)")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
-    p.add_argument("--fine-cap", type=int, help="policy: at most this many fine calls per --fine-window steps")
-    p.add_argument("--fine-window", type=int, help="policy: window (steps) of the fine cap")
+    p.add_argument("--fine-cap", type=int,
+                   help="liteeval policy: at most this many fine calls per --fine-window steps (default: no cap)")
+    p.add_argument("--fine-window", type=int, help="liteeval policy: window (steps) of the fine cap")
     g = p.add_argument_group("slowfast")
-    g.add_argument("--preset", help="architecture of a PyTorchVideo/PySlowFast weight file (r50_4x16, r50_8x8, …)")
+    g.add_argument("--preset", choices=PRESET_NAMES, metavar="PRESET",
+                   help="architecture of a PyTorchVideo/PySlowFast weight file: %s" % ", ".join(PRESET_NAMES))
     g.add_argument("--num-classes", type=int, help="classes of that file (default: read from its head)")
     g.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's)")
     g.add_argument("--size", type=int, help="square crop of the graph, e.g. 224 or 256 (default: the crop an "
                                             "'edgevid train slowfast' checkpoint was trained at, else 224)")
-    g.add_argument("--two-input", action="store_true", help="inputs 'slow' and 'fast' instead of one 'clip'")
+    g.add_argument("--two-input", action="store_true",
+                   help="graph inputs 'slow' and 'fast' instead of one 'clip' (default: one input)")
     g = p.add_argument_group("prernn")
     g.add_argument("--reset-every", type=int, metavar="N", help="policy: zero the recurrent state every N steps "
                    "(default: never; use the training sequence length to classify clips as trained)")
@@ -101,7 +136,9 @@ def verify(p):
     p.add_argument("--checkpoint", required=True, help="the checkpoint the bundle was exported from")
     p.add_argument("--source", default="synthetic", help="frames to compare on (default: synthetic stream)")
     p.add_argument("--frames", type=int, default=300, help="stream steps to compare (default: 300)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="backend to compare with PyTorch: ort (ONNX Runtime on CPU) or auto, the best installed "
+                        "(default: auto)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -114,10 +151,11 @@ def run(p):
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction (JSON lines)")
     p.add_argument("--out-video", help="write an annotated video here (.mp4 or .avi)")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames (default: the whole source)")
     p.add_argument("--fps", type=float, help="sample the source at this rate (default: the bundle's step rate)")
-    p.add_argument("--fine-cap", type=int, help="at most this many fine calls per --fine-window steps")
-    p.add_argument("--fine-window", type=int, help="window (steps) of the fine cap")
+    p.add_argument("--fine-cap", type=int,
+                   help="LiteEval: at most this many fine calls per --fine-window steps (default: the bundle's)")
+    p.add_argument("--fine-window", type=int, help="LiteEval: window (steps) of the fine cap (default: the bundle's)")
     p.add_argument("--reset-every", type=int, metavar="N",
                    help="PreRNN: zero the recurrent state every N steps (default: the bundle's max_steps)")
     p.add_argument("--scene-cut", type=float, metavar="T",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..bundle import describe, load_bundle
-from ..cli import print_json
+from . import print_json
 from ..errors import ConfigError
 from ..models.slowfast_config import PRESETS  # torch-free: names only
 

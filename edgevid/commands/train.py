@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import enable_progress
+from . import enable_progress
 
 
 def _datasets(args):
@@ -33,7 +33,7 @@ def _main_liteeval(args) -> int:
                             seed=args.seed, progress=enable_progress(args), cache_dir=args.cache_dir)
     print("checkpoint: %s" % result.checkpoint)
     if result.best_checkpoint:
-        print("best (validation accuracy %.3f at epoch %d): %s" % (result.best_accuracy, result.best_epoch,
+        print("best (validation accuracy %s at epoch %d): %s" % (_pct(result.best_accuracy), result.best_epoch,
                                                                   result.best_checkpoint))
     print("%d training / %d validation videos, %d classes" % (len(train_set), len(val_set or []), len(data.classes)),
           file=sys.stderr)
@@ -52,7 +52,7 @@ def _main_prernn(args) -> int:
                           cache_dir=args.cache_dir, progress=enable_progress(args))
     print("checkpoint: %s" % result.checkpoint)
     if result.best_checkpoint:
-        print("best (validation accuracy %.3f): %s" % (result.best_accuracy, result.best_checkpoint))
+        print("best (validation accuracy %s): %s" % (_pct(result.best_accuracy), result.best_checkpoint))
     print("%d training / %d validation videos, %d classes" % (len(train_set), len(val_set), len(data.classes)),
           file=sys.stderr)
     return 0
@@ -76,9 +76,14 @@ def _main_slowfast(args) -> int:
                             progress=enable_progress(args), threads=args.threads)
     print("checkpoint: %s" % result.checkpoint)
     if result.best_checkpoint:
-        print("best (validation accuracy %.3f at epoch %d): %s" % (result.best_accuracy, result.best_epoch,
+        print("best (validation accuracy %s at epoch %d): %s" % (_pct(result.best_accuracy), result.best_epoch,
                                                                   result.best_checkpoint))
     print("%d training / %d validation videos, %d classes, clips of %d frames at %.3g fps" % (
         len(train_set), len(val_set), len(data.classes), config.fast_frames, result.sampling["step_fps"]),
         file=sys.stderr)
     return 0
+
+
+def _pct(share) -> str:
+    """A share (0..1) as a percentage with one decimal: 0.1 -> 10.0%."""
+    return "n/a" if share is None else "%.1f%%" % (100.0 * share)

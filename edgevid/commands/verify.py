@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import itertools
 
-from ..cli import print_json
-from ..errors import SourceError
+from . import print_json
+from ..errors import CheckpointError, SourceError
+from ..log import get_logger
+
+log = get_logger(__name__)
 
 
 def main(args) -> int:
@@ -12,6 +15,7 @@ def main(args) -> int:
     from ..runtime.source import open_source
 
     bundle = load_bundle(args.bundle)
+    check_checkpoint_family(args.checkpoint, bundle)
     # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does
     fps = bundle.policy.get("step_fps") if bundle.rules.policy_kind == "clip" else None
     with open_source(args.source, fps=fps) as source:
@@ -51,3 +55,31 @@ def _prernn(args, bundle, frames):
     model, _ = load_prernn_checkpoint(args.checkpoint)
     report = verify_prernn(model, bundle, frames, backend=args.backend, steps=args.frames)
     return report, describe_prernn_report(report)
+
+
+def check_checkpoint_family(checkpoint, bundle) -> None:
+    """CheckpointError naming both families when ``checkpoint`` is an edgevid checkpoint of another family than
+    ``bundle``, or a foreign weight file where the bundle was exported from an edgevid checkpoint."""
+    from ..models.checkpoint import peek_checkpoint_family
+
+    found = peek_checkpoint_family(checkpoint)
+    source = bundle.meta.get("checkpoint") or {}
+    exported_from = ""
+    if source.get("file"):
+        exported_from = " (%s%s)" % (source["file"], ", sha256 %s…" % source["sha256"][:12] if source.get("sha256")
+                                     else "")
+    if found is not None and found != bundle.family:
+        raise CheckpointError("the checkpoint %s is an edgevid %s checkpoint; this bundle is %s" % (
+            checkpoint, found, bundle.family), None, "pass the checkpoint it was exported from" + exported_from)
+    # foreign weights (PyTorchVideo, PySlowFast) are fine for a SlowFast bundle exported from such a file
+    foreign_ok = bundle.family == "slowfast" and bool(source.get("preset"))
+    if found is None and not foreign_ok:
+        raise CheckpointError("the checkpoint %s is not an edgevid checkpoint; this bundle is %s and was exported "
+                              "from one" % (checkpoint, bundle.family), "the file has no edgevid format field",
+                              "pass the checkpoint it was exported from" + exported_from)
+    if source.get("sha256"):
+        from ..fsutil import sha256_file
+
+        if sha256_file(checkpoint) != source["sha256"]:
+            log.warning("%s is not the checkpoint this bundle was exported from%s: parity is likely to fail",
+                        checkpoint, exported_from)

@@ -63,7 +63,7 @@ def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars
 def export(trained, path: Path, s: DemoSettings):
     from ..export import export_bundle
 
-    # reset every clip length: the horizon the model was trained on (models.md §2.8)
+    # reset every clip length: the horizon the model was trained on (docs/models.md §2.8)
     return export_bundle(trained.model, path, labels=None, policy={"max_steps": s.frames})
 
 

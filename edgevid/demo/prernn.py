@@ -1,7 +1,7 @@
 """PreRNN-SIH's demo steps: pre-train a small VGG-style CNN per frame, convert its fc6 to an SIH-LSTM, fine-tune
 on sequences, export ``backbone`` + ``step``.
 
-The conversion needs a trained non-recurrent network (models.md §4.2): the CNN is first trained as a frame
+The conversion needs a trained non-recurrent network (docs/models.md §4.2): the CNN is first trained as a frame
 classifier on the training videos' frames (:func:`edgevid.train.frames.train_frame_classifier`), then fc6
 becomes the recurrent layer (W_xy, b_xy reused; W_h* new) and the drive, recurrence and head are fine-tuned on
 the clips with the trunk frozen (:func:`edgevid.train.prernn.train_prernn`). The policy resets the state every
@@ -83,7 +83,7 @@ def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars
 def export(trained: Trained, path: Path, s: DemoSettings):
     from ..export.prernn import export_prernn
 
-    # reset every clip length: the horizon the model was trained on (models.md §4.10)
+    # reset every clip length: the horizon the model was trained on (docs/models.md §4.10)
     return export_prernn(trained.model, path, config=trained.config, policy={"max_steps": s.frames})
 
 

@@ -1,4 +1,4 @@
-"""LiteEval as four deployable graphs (models.md §2.8), built from a trained model.
+"""LiteEval as four deployable graphs (docs/models.md §2.8), built from a trained model.
 
 ::
 
@@ -91,7 +91,7 @@ def fold_projection(proj: nn.Sequential) -> nn.Sequential:
     parts = list(proj)
     if len(parts) != 4 or not isinstance(parts[1], nn.Linear) or not isinstance(parts[3], nn.ReLU):
         raise ExportError("unexpected projection layout %s" % [type(p).__name__ for p in parts],
-                          "LiteEval projections are BN → Linear → BN → ReLU (models.md §2.1)",
+                          "LiteEval projections are BN → Linear → BN → ReLU (docs/models.md §2.1)",
                           "export a LiteEval built by edgevid.models.liteeval")
     return nn.Sequential(fold_bn_linear_bn(parts[0], parts[1], parts[2]), nn.ReLU())
 

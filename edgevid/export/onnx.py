@@ -1,4 +1,4 @@
-"""torch → ONNX for one graph role, with every check the device side relies on (architecture.md §3).
+"""torch → ONNX for one graph role, with every check the device side relies on (docs/architecture.md §3).
 
 ``export_onnx`` traces a module with the TorchScript exporter (opset 17, static shapes, batch 1),
 insists that the graph inputs and outputs carry exactly the requested names (never ``input.1`` or
@@ -10,7 +10,7 @@ The scan (:func:`check_tensorrt_compatible`) refuses, naming the node:
 
 - ops of a non-default domain (custom or ``com.microsoft`` ops: TensorRT has no plugin for them);
 - ops the contract forbids: recurrences and control flow (LSTM, GRU, RNN, Loop, Scan, If),
-  sequence and optional types, random generators (models.md §1.4: a recurrence is one step);
+  sequence and optional types, random generators (docs/models.md §1.4: a recurrence is one step);
 - ops outside the operator matrix of the ONNX parser of TensorRT 8.5 (onnx-tensorrt
   ``docs/operators.md`` for 8.5), the oldest TensorRT edgevid targets (JetPack 5.1);
 - inputs TensorRT needs as constants (Conv weights, Slice starts/ends/axes/steps, …) that are not;
@@ -56,7 +56,7 @@ Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Tan Tanh Thres
 Transpose Trilu Unsqueeze Upsample Where Xor
 """.split())
 
-# Parsed by TensorRT but refused by the graph contract (models.md §1.4, architecture.md §3).
+# Parsed by TensorRT but refused by the graph contract (docs/models.md §1.4, docs/architecture.md §3).
 FORBIDDEN_OPS = {
     "LSTM": "recurrences are exported as one explicit step (MatMul/Gemm/Add/Sigmoid/Tanh/Mul/Slice/Concat)",
     "GRU": "recurrences are exported as one explicit step (MatMul/Gemm/Add/Sigmoid/Tanh/Mul/Slice/Concat)",
@@ -216,7 +216,7 @@ def check_tensorrt_compatible(model, *, what: str = "graph") -> None:
                 node.op_type in ("ConcatFromSequence", "SplitToSequence"):
             why = FORBIDDEN_OPS.get(node.op_type, "sequence and optional types are not part of the contract")
             raise ExportError("%s has %s, which the graph contract forbids" % (what, where), why,
-                              "rewrite that part of the module (see models.md §1.4)")
+                              "rewrite that part of the module (see docs/models.md §1.4)")
         if node.op_type not in TRT85_OPS:
             raise ExportError("%s has %s, which TensorRT 8.5 cannot parse" % (what, where),
                               "JetPack 5.1 ships TensorRT 8.5; its ONNX parser has no such operator",

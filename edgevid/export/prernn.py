@@ -1,4 +1,4 @@
-"""PreRNN / PreRNN-SIH as a bundle of two graphs (models.md §4.10; runtime contract in
+"""PreRNN / PreRNN-SIH as a bundle of two graphs (docs/models.md §4.10; runtime contract in
 :mod:`edgevid.runtime.recurrent`).
 
 ::
@@ -10,7 +10,7 @@
 The step is one explicit recurrence step in elementwise ops (the cell is written that way in
 :mod:`edgevid.models.prernn.cells`; :func:`~edgevid.export.onnx.export_onnx` refuses ONNX LSTM/GRU/Loop).
 Precision (recorded per graph): ``step`` stays FP32 by default, FP16 opt-in, never INT8; ``backbone`` is
-quantizable, calibrated on whole sequences with state carried (models.md §4.10).
+quantizable, calibrated on whole sequences with state carried (docs/models.md §4.10).
 """
 from __future__ import annotations
 

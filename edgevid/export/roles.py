@@ -27,7 +27,7 @@ class RoleGraph:
     known_gmacs: Optional[float] = None
 
     def gmacs(self) -> float:
-        """GMACs of one call (conv + linear + LSTM matrix products, models.md §1.1).
+        """GMACs of one call (conv + linear + LSTM matrix products, docs/models.md §1.1).
 
         ``known_gmacs`` when given; otherwise counted on the example inputs in eval mode (the
         training flags of every submodule, e.g. a wrapped backbone, are restored afterwards).

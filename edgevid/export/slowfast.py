@@ -1,11 +1,11 @@
-"""SlowFast as a bundle: one graph, role ``clip`` (models.md §3.5).
+"""SlowFast as a bundle: one graph, role ``clip`` (docs/models.md §3.5).
 
 ::
 
     clip [1,3,αT,S,S] ─► Gather(T, linspace indices) ─► slow ┐
                     └──────────────────────────────► fast ──┴─► SlowFast ─► logits [1,C]
 
-The slow frames are gathered inside the graph with constant indices (models.md §3.3), so the device
+The slow frames are gathered inside the graph with constant indices (docs/models.md §3.3), so the device
 feeds one tensor. ``two_input=True`` exports the reference two-pathway form instead (inputs ``slow``,
 ``fast``), for tools that sample the pathways themselves.
 """
@@ -96,7 +96,7 @@ def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 2
 
     - ``size``: square crop the graph takes (224 default, 256 for the thesis's test views).
     - ``labels``: one name per class (``None`` takes ``model.config.labels``).
-    - ``resize_short``: short side before the centre crop (256, models.md §3.4).
+    - ``resize_short``: short side before the centre crop (256, docs/models.md §3.4).
     - ``two_input``: inputs ``slow`` and ``fast`` instead of one ``clip``.
     - ``policy``: overrides of the clip policy (``step_fps`` …, see :func:`slowfast_policy`).
 

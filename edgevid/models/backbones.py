@@ -1,7 +1,7 @@
 """torchvision backbones as per-frame feature extractors (global-average-pooled, no classifier).
 
 LiteEval's coarse CNN is MobileNetV2 (1280-d feature) and its fine CNN a ResNet (512-d for 18/34,
-2048-d for 50/101), models.md §2.1. Users with ImageNet (or fine-tuned) weights pass a local
+2048-d for 50/101), docs/models.md §2.1. Users with ImageNet (or fine-tuned) weights pass a local
 torchvision state dict; nothing is ever downloaded.
 """
 from __future__ import annotations

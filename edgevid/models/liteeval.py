@@ -1,4 +1,4 @@
-"""LiteEval (models.md §2; dissertation Ch. 4): a coarse LSTM on cheap MobileNetV2 features every step,
+"""LiteEval (docs/models.md §2; dissertation Ch. 4): a coarse LSTM on cheap MobileNetV2 features every step,
 a gate that decides whether the expensive fine ResNet feature is computed, a fine LSTM, and a
 classifier on the fine state at every step.
 
@@ -77,7 +77,7 @@ class LiteEvalConfig:
 
 
 def _projection(inp: int, out: int) -> nn.Sequential:
-    """BN → Linear → BN → ReLU (reference implementation behaviour, models.md §2.1)."""
+    """BN → Linear → BN → ReLU (reference implementation behaviour, docs/models.md §2.1)."""
     return nn.Sequential(nn.BatchNorm1d(inp), nn.Linear(inp, out), nn.BatchNorm1d(out), nn.ReLU())
 
 
@@ -99,7 +99,7 @@ class LiteEvalHead(nn.Module):
         self.gate = nn.Linear(c.coarse_proj + 2 * c.fine_hidden, 2)
         self.classifier = nn.Linear(c.fine_hidden, c.num_classes)
 
-    # one step, split as the deployed graphs are (models.md §2.8) --------------------------------
+    # one step, split as the deployed graphs are (docs/models.md §2.8) --------------------------------
     def init_state(self, n: int, device=None) -> State:
         c = self.config
         z = lambda d: torch.zeros(n, d, device=device)  # noqa: E731
@@ -161,7 +161,7 @@ class LiteEvalHead(nn.Module):
 
 
 def gumbel_temperature(step: int, rate: float = 1e-4, floor: float = 0.5) -> float:
-    """τ = max(floor, exp(−rate · step)) over a monotone optimiser-step count (models.md §2.4)."""
+    """τ = max(floor, exp(−rate · step)) over a monotone optimiser-step count (docs/models.md §2.4)."""
     return max(floor, math.exp(-rate * step))
 
 

@@ -1,4 +1,4 @@
-"""Count GMACs of convolution, linear and LSTM-cell layers by running the model once (models.md §1.1).
+"""Count GMACs of convolution, linear and LSTM-cell layers by running the model once (docs/models.md §1.1).
 
 Folded BN, activations, pooling and element-wise ops are not counted, matching the published units.
 """

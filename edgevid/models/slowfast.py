@@ -1,4 +1,4 @@
-"""SlowFast (models.md §3; Feichtenhofer et al. 2019) built from small parts, PyTorchVideo style.
+"""SlowFast (docs/models.md §3; Feichtenhofer et al. 2019) built from small parts, PyTorchVideo style.
 
 ::
 
@@ -13,9 +13,9 @@
 
 Each res stage is a sequence of bottlenecks (conv a kt×1×1 → conv b 1×3×3 with the spatial stride →
 conv c 1×1×1, plus a projection shortcut in the first block). Temporal kernels: slow only in res4 and
-res5, fast everywhere (models.md §3.2). The module tree maps one-to-one onto the PyTorchVideo and
+res5, fast everywhere (docs/models.md §3.2). The module tree maps one-to-one onto the PyTorchVideo and
 PySlowFast layouts (see :mod:`edgevid.models.slowfast_weights`). ``forward`` takes ONE clip tensor and
-gathers the slow frames itself, so the exported graph has one input (role ``clip``, models.md §3.5).
+gathers the slow frames itself, so the exported graph has one input (role ``clip``, docs/models.md §3.5).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ Clip = Union[torch.Tensor, Sequence[torch.Tensor]]
 def slow_indices(t_fast: int, alpha: int) -> torch.Tensor:
     """Fast-frame indices of the slow pathway: ``linspace(0, t_fast-1, t_fast//alpha)`` (float32) truncated.
 
-    Exactly the reference sampling (models.md §3.3): for 32/4 it is [0, 4, 8, 13, 17, 22, 26, 31],
+    Exactly the reference sampling (docs/models.md §3.3): for 32/4 it is [0, 4, 8, 13, 17, 22, 26, 31],
     not every α-th frame.
     """
     return torch.linspace(0, t_fast - 1, t_fast // alpha, dtype=torch.float32).long()
@@ -232,7 +232,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def slowfast_gmacs(config: SlowFastConfig, size: int = 224) -> float:
-    """GMACs of one clip at ``size``² (conv + linear, models.md §1.1).
+    """GMACs of one clip at ``size``² (conv + linear, docs/models.md §1.1).
 
     Counted by the forward-hook counter on the ``meta`` device: shapes propagate, nothing is
     allocated or computed, so R101 16×8 counts in well under a second instead of a long CPU forward.

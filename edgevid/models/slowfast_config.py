@@ -1,4 +1,4 @@
-"""SlowFast settings and named presets (models.md §3.1–3.2), without torch.
+"""SlowFast settings and named presets (docs/models.md §3.1–3.2), without torch.
 
 Kept apart from the modules so that ``edgevid info PRESET`` can recognise a preset name (and list
 the presets in an error) on a machine that has no torch.
@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import ConfigError
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
-TRAIN_FPS = 30.0  # Kinetics clips are sampled at 30 fps (models.md §3.1: window in raw frames @30 fps)
+TRAIN_FPS = 30.0  # Kinetics clips are sampled at 30 fps (docs/models.md §3.1: window in raw frames @30 fps)
 
 
 @dataclass
@@ -97,7 +97,7 @@ class SlowFastConfig:
         return cls(**d)
 
 
-# Published configurations (models.md §3.1) plus small ones that train on a CPU in tests.
+# Published configurations (docs/models.md §3.1) plus small ones that train on a CPU in tests.
 PRESETS: Dict[str, Dict[str, Any]] = {
     "r50_4x16": dict(depth=50, alpha=8, tau=16, slow_frames=4, fusion_kernel=5),
     "r50_8x8": dict(depth=50, alpha=4, tau=8, slow_frames=8, fusion_kernel=7),

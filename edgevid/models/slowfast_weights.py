@@ -1,4 +1,4 @@
-"""SlowFast weights: PyTorchVideo and PySlowFast state dicts, and edgevid's own checkpoints (models.md §3.8).
+"""SlowFast weights: PyTorchVideo and PySlowFast state dicts, and edgevid's own checkpoints (docs/models.md §3.8).
 
 Foreign names are translated by a static table (:data:`STEM`, :data:`FUSION`, :data:`BLOCK`,
 :data:`HEAD`): each edgevid module maps to exactly one PyTorchVideo and one PySlowFast module,
@@ -26,9 +26,8 @@ import torch
 from ..errors import CheckpointError, ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
-from ..train.loop import FORMAT as TRAIN_FORMAT
-from ..train.loop import read_checkpoint
 from .backbones import few_keys
+from .checkpoint import FORMAT as TRAIN_FORMAT, checkpoint_family, read_checkpoint
 from .slowfast import SlowFast, create_slowfast, create_slowfast_preset
 from .slowfast_config import PRESETS, SlowFastConfig
 
@@ -213,10 +212,17 @@ def load_slowfast_checkpoint(path: Union[str, Path], *, preset: Optional[str] = 
         model = create_slowfast(config=config)
         labels = list(labels or ckpt.get("labels") or config.labels)
     else:
+        found = checkpoint_family(ckpt)
+        if found is not None:
+            raise CheckpointError("%s is an edgevid %s checkpoint, not a SlowFast one" % (path, found),
+                                  "its family field says %s" % found,
+                                  "pass a checkpoint written by 'edgevid train slowfast', or PyTorchVideo/PySlowFast "
+                                  "SlowFast weights with their preset")
         if preset is None:
             raise CheckpointError("%s is not an edgevid SlowFast checkpoint" % path,
-                                  "foreign weight files carry no architecture settings",
-                                  "name the preset it was trained with (--preset, one of %s)" % ", ".join(PRESETS))
+                                  "it has no edgevid format field, and a foreign weight file carries no architecture "
+                                  "settings", "name the preset it was trained with (one of %s; 'edgevid export "
+                                  "slowfast --preset P')" % ", ".join(PRESETS))
         state = _unwrap(ckpt, str(path))
         layout = detect_layout(state, str(path))
         head = state.get(HEAD[0][LAYOUTS.index(layout)] + ".weight")

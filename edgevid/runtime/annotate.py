@@ -1,4 +1,17 @@
-"""Annotated output video: label, score, fine/coarse marker, frame index and running FPS on each frame.
+"""Annotated output video: label, score, the path that produced the label, frame index and the stream's FPS.
+
+Each family's paths have their own word, colour and marker (a filled dot where the expensive model ran on
+this frame, a ring where a cheap path or a held label stands)::
+
+    LiteEval   FINE   green dot     fine CNN + fine LSTM ran       coarse  grey ring    coarse path only
+    SlowFast   CLIP   orange dot    a clip ran on this frame       held    orange ring  latest clip's label
+    PreRNN     step   blue dot      one recurrent step per frame
+
+The FPS is the stream's: predictions per second of capture time (``Prediction.latency`` is capture to
+delivery, so a frame's capture time is its arrival here minus its latency), over the last few seconds; the
+caller may pass its own figure (``write(..., fps=...)``). It is not the rate at which frames reach the
+writer: predictions that queued up arrive in bursts, and an average of 1/interval over those bursts reads
+several times the stream's rate.
 
 The video is written to a hidden temp file beside the target (same extension, so OpenCV picks the
 same container) and renamed onto the target only when ``close()`` succeeds; on an error, or when no
@@ -9,13 +22,15 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Deque, Optional, Tuple, Union
 
 import numpy as np
 
 from .._optional import require
 from ..errors import ConfigError
+from ..fsutil import public_mode
 from ..log import get_logger
 from ..preprocess import check_frame
 
@@ -23,7 +38,21 @@ log = get_logger(__name__)
 
 # container -> codec OpenCV's bundled FFmpeg can always write
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-_FINE_BGR, _COARSE_BGR = (60, 200, 60), (160, 160, 160)
+# Prediction.path -> (word on the frame, BGR colour, filled marker)
+PATH_STYLES = {
+    "fine": ("FINE", (60, 200, 60), True),
+    "coarse": ("coarse", (170, 170, 170), False),
+    "clip": ("CLIP", (40, 160, 255), True),
+    "held": ("held", (40, 160, 255), False),
+    "step": ("step", (255, 180, 70), True),
+}
+_OTHER_BGR = (170, 170, 170)
+FPS_WINDOW_S = 5.0  # the FPS shown is over this much capture time
+
+
+def path_style(path: str) -> Tuple[str, Tuple[int, int, int], bool]:
+    """(word, BGR colour, filled) for a Prediction.path; an unknown path shows as itself, grey ring."""
+    return PATH_STYLES.get(path, (str(path) or "?", _OTHER_BGR, False))
 
 
 class AnnotatedVideoWriter:
@@ -42,12 +71,13 @@ class AnnotatedVideoWriter:
         self._writer: Any = None
         self._tmp: Optional[Path] = None
         self._size: Optional[Tuple[int, int]] = None
-        self._last: Optional[float] = None
-        self._rate: Optional[float] = None
+        self._captured: Deque[float] = deque()
         self._closed = False
 
-    def write(self, image: np.ndarray, prediction: Any = None) -> None:
-        """Draw ``prediction`` (a Prediction, or None for a bare frame) on a copy of ``image`` and write it."""
+    def write(self, image: np.ndarray, prediction: Any = None, fps: Optional[float] = None) -> None:
+        """Draw ``prediction`` (a Prediction, or None for a bare frame) on a copy of ``image`` and write it.
+
+        ``fps``: the stream's rate to show (default: measured from the predictions' capture times)."""
         check_frame(image)
         if self._closed:
             raise ConfigError("video %s is already closed" % self.path, None, "open a new AnnotatedVideoWriter")
@@ -55,9 +85,9 @@ class AnnotatedVideoWriter:
             self._open(image.shape[1], image.shape[0])
         frame = image if (image.shape[1], image.shape[0]) == self._size else self._cv2.resize(image, self._size)
         frame = np.array(frame, copy=True)
-        self._tick()
         if prediction is not None:
-            self._draw(frame, prediction)
+            self._tick(prediction)
+            self._draw(frame, prediction, self.stream_fps if fps is None else fps)
         self._writer.write(frame)
         self.frames += 1
 
@@ -76,6 +106,7 @@ class AnnotatedVideoWriter:
             _unlink(tmp)
             raise ConfigError("could not write video %s" % self.path, "OpenCV produced an empty file",
                               "try another extension (.avi uses MJPG, .mp4 uses mp4v)")
+        public_mode(tmp)  # mkstemp made it private
         os.replace(str(tmp), str(self.path))
 
     def abort(self) -> None:
@@ -112,33 +143,49 @@ class AnnotatedVideoWriter:
                               "use .avi (MJPG) or .mp4 (mp4v)")
         self._writer, self._size = writer, (width, height)
 
-    def _tick(self) -> None:
-        """Running FPS: an exponential average of the rate at which frames arrive here."""
-        now = time.perf_counter()
-        if self._last is not None and now > self._last:
-            rate = 1.0 / (now - self._last)
-            self._rate = rate if self._rate is None else 0.9 * self._rate + 0.1 * rate
-        self._last = now
+    @property
+    def stream_fps(self) -> Optional[float]:
+        """Predictions per second of capture time over the last :data:`FPS_WINDOW_S` seconds (None: too few)."""
+        times = self._captured
+        if len(times) < 2 or times[-1] <= times[0]:
+            return None
+        return (len(times) - 1) / (times[-1] - times[0])
 
-    def _draw(self, frame: np.ndarray, p: Any) -> None:
+    def _tick(self, prediction: Any) -> None:
+        """Record when ``prediction``'s frame was captured: now, less its capture-to-delivery latency."""
+        latency = getattr(prediction, "latency", 0.0) or 0.0
+        captured = time.perf_counter() - max(0.0, float(latency))
+        times = self._captured
+        if times and captured < times[-1]:
+            captured = times[-1]  # clock jitter: capture times never run backwards
+        times.append(captured)
+        while len(times) > 2 and captured - times[0] > FPS_WINDOW_S:
+            times.popleft()
+
+    def _draw(self, frame: np.ndarray, p: Any, fps: Optional[float]) -> None:
+        """Top left, on a black box: ``label  score`` and, below, the path's marker and word in its colour,
+        then ``#frame  FPS``."""
         cv2 = self._cv2
-        h = frame.shape[0]
-        scale = max(0.35, h / 720.0)
-        thick = max(1, int(round(2 * scale)))
-        line = int(30 * scale)
-        fine = getattr(p, "path", "") == "fine"
-        fps = "%.1f fps" % self._rate if self._rate else "-- fps"
-        lines = ["%s  %.2f" % (getattr(p, "label", "?"), float(getattr(p, "score", 0.0))),
-                 "%s  #%d  %s" % ("FINE" if fine else "coarse", int(getattr(p, "frame_index", self.frames)), fps)]
-        width = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for t in lines)
-        cv2.rectangle(frame, (0, 0), (width + line, line * len(lines) + line // 3), (0, 0, 0), -1)
-        # the marker: a filled dot for a fine step, a ring for a coarse one
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        scale = max(0.45, frame.shape[0] / 480.0)
+        thick = max(1, int(round(1.6 * scale)))
+        line = int(round(28 * scale))
+        pad = line // 4
+        word, colour, filled = path_style(getattr(p, "path", ""))
+        top = "%s  %.2f" % (getattr(p, "label", "?"), float(getattr(p, "score", 0.0)))
+        rest = "  #%d  %s" % (int(getattr(p, "frame_index", self.frames)), "%.1f fps" % fps if fps else "-- fps")
         radius = max(3, line // 4)
-        cv2.circle(frame, (line // 2, line // 2 + line // 6), radius, _FINE_BGR if fine else _COARSE_BGR,
-                   -1 if fine else thick)
-        for i, text in enumerate(lines):
-            cv2.putText(frame, text, (line, line * (i + 1) - line // 6), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (255, 255, 255), thick, cv2.LINE_AA)
+        word_x = pad + 2 * radius + pad
+        word_w = cv2.getTextSize(word, font, scale, thick)[0][0]
+        width = max(cv2.getTextSize(top, font, scale, thick)[0][0] + pad,
+                    word_x + word_w + cv2.getTextSize(rest, font, scale, thick)[0][0])
+        cv2.rectangle(frame, (0, 0), (width + pad, 2 * line + pad), (0, 0, 0), -1)
+        base1, base2 = line - pad // 2, 2 * line - pad // 2
+        cv2.putText(frame, top, (pad, base1), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        # a filled dot where the path's expensive model ran on this frame, a ring otherwise
+        cv2.circle(frame, (pad + radius, base2 - line // 3), radius, colour, -1 if filled else thick, cv2.LINE_AA)
+        cv2.putText(frame, word, (word_x, base2), font, scale, colour, thick, cv2.LINE_AA)
+        cv2.putText(frame, rest, (word_x + word_w, base2), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def _check_fps(fps: Any) -> float:

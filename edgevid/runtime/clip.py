@@ -7,7 +7,7 @@ Stages (pipelined: one thread each, see pipeline.py)::
                timestamp     T frames   ["clip"]   "clip" | "held"
 
 - **Sampling** (preprocess stage, :meth:`ClipPolicy.sample`): the model was trained on frames
-  ``1/step_fps`` apart (training fps / frame stride, models.md §3.3). A frame is kept when its
+  ``1/step_fps`` apart (training fps / frame stride, docs/models.md §3.3). A frame is kept when its
   timestamp reaches the next slot of a grid anchored at the first kept frame (``t0 + k/step_fps``,
   minus a tolerance of ``SLOT_TOLERANCE`` of a slot so jittery live clocks do not lose slots); a
   30 fps and a 60 fps camera therefore feed the same spacing. Frames between slots yield nothing

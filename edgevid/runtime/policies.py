@@ -1,6 +1,6 @@
 """Policies: the objects that own a stream's recurrent state and decide which graphs run per step.
 
-Graphs are stateless (architecture.md §3); a policy feeds state in, takes the new state out and
+Graphs are stateless (docs/architecture.md §3); a policy feeds state in, takes the new state out and
 keeps it between steps. The base class holds what every recurrent family shares (reset at stream
 start, every ``max_steps`` steps and after a timestamp gap longer than ``max_gap_s``); a family's
 policy adds its own step: LiteEval's :class:`GatedPolicy` here, PreRNN's ``RecurrentPolicy`` in

@@ -7,7 +7,7 @@
                                                        later frames)                    → h_out[, c_out], logits
 
 The step at frame t needs the state after frame t−1, so only the step is serial; the backbone, which
-is most of the cost, overlaps with it in its own thread (models.md §4.10). :class:`RecurrentPolicy`
+is most of the cost, overlaps with it in its own thread (docs/models.md §4.10). :class:`RecurrentPolicy`
 owns the state: zeros at stream start, then reset every ``max_steps`` steps, after a stream-time gap
 longer than ``max_gap_s``, on a scene cut (``scene_cut`` threshold on :class:`SceneCut`'s score,
 computed in the preprocess stage), and on an explicit :meth:`RecurrentPolicy.request_reset`.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import ConfigError, DataError
 from ..fsutil import atomic_path
 from ..log import get_logger
 
@@ -171,20 +171,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def family_config(ckpt: dict, path: Any, family: str, config_cls: Any, title: str, command: str) -> Any:
-    """The model configuration (``config_cls``) of a training checkpoint of ``family``; CheckpointError for a
-    checkpoint of another family or with an unusable configuration."""
-    saved = (ckpt.get("config") or {}).get("model")
-    if ckpt.get("family") != family or "model" not in ckpt or not isinstance(saved, dict):
-        raise CheckpointError("%s is not a %s checkpoint" % (path, title), "family %r" % (ckpt.get("family"),),
-                              "pass a checkpoint written by '%s'" % command)
-    try:
-        return config_cls(**saved)
-    except (TypeError, ConfigError) as e:
-        raise CheckpointError("the model configuration in %s is unusable" % path, str(e),
-                              "re-train with this version of edgevid") from e
 
 
 def cache_key(fields: Dict[str, Any]) -> str:

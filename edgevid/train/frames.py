@@ -1,5 +1,5 @@
 """Pre-train a CNN as a per-frame classifier on a class-folder video data set: the "pre-trained non-recurrent
-network" PreRNN converts (models.md §4.2).
+network" PreRNN converts (docs/models.md §4.2).
 
 ::
 
@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
 from .common import check_classes, check_sets, progress_bar, torch_threads, video_item
-from .loop import Trainer, seed_everything
+from .loop import Trainer, format_metric, seed_everything
 from .prernn import frames_tensor, prernn_preprocessor
 
 log = get_logger(__name__)
@@ -93,5 +93,5 @@ def train_frame_classifier(cnn: nn.Module, train_set, val_set=None, *, image_siz
     with atomic_path(path) as tmp:
         torch.save(cnn.state_dict(), str(tmp))
     log.info("frame classifier: %d frames, %d epochs, val accuracy %s -> %s", x.shape[0], fit.epochs,
-             fit.history[-1]["val"].get("accuracy") if fit.history else None, path)
+             format_metric("accuracy", fit.history[-1]["val"].get("accuracy") if fit.history else None), path)
     return FrameTrainResult(cnn, path, int(x.shape[0]), fit.history)

@@ -1,4 +1,4 @@
-"""Training LiteEval (models.md §2.3–2.5): per-frame features from frozen backbones, cached on disk,
+"""Training LiteEval (docs/models.md §2.3–2.5): per-frame features from frozen backbones, cached on disk,
 then the head (projections, LSTMs, gate, classifier) trained with the Gumbel-softmax gate.
 
 ::
@@ -27,9 +27,10 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, DataError
 from ..log import get_logger
 from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_liteeval, gumbel_temperature
+from ..models.checkpoint import family_config, load_liteeval_checkpoint  # noqa: F401  (re-exported)
 from ..models.modes import eval_mode
 from ..families import liteeval as rules
-from .common import (TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, family_config, length_mask,
+from .common import (TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, length_mask,
                      module_fingerprint, pad_steps, progress_bar, torch_threads, video_item)
 from .losses import last_step_index, liteeval_loss
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
@@ -402,7 +403,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     ckpt = None
     if resume is not None:
         ckpt = read_checkpoint(resume)
-        _checkpoint_config(ckpt, resume)
+        family_config(ckpt, resume, FAMILY, LiteEvalConfig, "LiteEval", "edgevid train liteeval")
         saved, now = ckpt["config"]["model"], config.to_dict()
         if saved != now:
             diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
@@ -464,16 +465,3 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
     model.eval()
     return LiteEvalTrainResult(model, out, fit.best_checkpoint, fit.epochs, fit.global_step, fit.best_metric,
                                fit.best_epoch, fit.history)
-
-
-def load_liteeval_checkpoint(path: PathLike) -> LiteEval:
-    """Rebuild the trained :class:`LiteEval` (backbones included) from a checkpoint of :func:`train_liteeval`,
-    read with ``weights_only=True``. Returns the model in eval mode on the CPU."""
-    ckpt = read_checkpoint(path)
-    model = create_liteeval(_checkpoint_config(ckpt, path))
-    load_model_state(model, ckpt["model"], path)
-    return model.eval()
-
-
-def _checkpoint_config(ckpt: Dict[str, Any], path) -> LiteEvalConfig:
-    return family_config(ckpt, path, FAMILY, LiteEvalConfig, "LiteEval", "edgevid train liteeval")

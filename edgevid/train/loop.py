@@ -32,11 +32,10 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..fsutil import atomic_path
 from ..log import get_logger
-from ..models.backbones import few_keys
+from ..models.checkpoint import FORMAT, load_model_state, read_checkpoint  # noqa: F401  (part of the loop's API)
 
 log = get_logger(__name__)
 
-FORMAT = "edgevid.train/1"
 Metrics = Dict[str, float]
 LossFn = Callable[[nn.Module, Any, int], Tuple[torch.Tensor, Mapping[str, float]]]
 
@@ -169,8 +168,8 @@ class Trainer:
                 if improved and self.best_checkpoint is not None:
                     with atomic_path(self.best_checkpoint) as tmp:
                         shutil.copyfile(str(self.checkpoint), str(tmp))
-            log.info("epoch %d/%d: %s%s", epoch, self.epochs, _fmt(train_metrics),
-                     ("; val " + _fmt(val_metrics)) if val_metrics else "")
+            log.info("epoch %d/%d: %s%s", epoch, self.epochs, format_metrics(train_metrics),
+                     ("; val " + format_metrics(val_metrics)) if val_metrics else "")
             if self.callback is not None:
                 self.callback({"event": "epoch", **record})
         return FitResult(self.epoch, self.global_step, self.best_metric, self.best_epoch, list(self.history),
@@ -204,7 +203,7 @@ class Trainer:
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 if bar is not None:
-                    bar.set_postfix({k: "%.4g" % v for k, v in metrics.items()}, refresh=False)
+                    bar.set_postfix({k: format_metric(k, v) for k, v in metrics.items()}, refresh=False)
                 if self.callback is not None:
                     self.callback({"event": "step", "epoch": epoch, "global_step": self.global_step,
                                    "grad_norm": grad_norm, **metrics})
@@ -356,39 +355,6 @@ class _Moved:
         return (to_device(b, self.device) for b in self.batches)
 
 
-def read_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with CheckpointError for missing or unreadable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError("checkpoint %s does not exist" % path, None, "check the path")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises pickle, zip, EOF and runtime errors for bad files
-        raise CheckpointError("cannot read checkpoint %s" % path, (str(e).splitlines() or [repr(e)])[0],
-                              "the file is damaged or not a torch checkpoint; use another one") from e
-    if not isinstance(ckpt, dict):
-        raise CheckpointError("checkpoint %s holds a %s, not a dict" % (path, type(ckpt).__name__), None,
-                              "use a checkpoint written by edgevid")
-    return ckpt
-
-
-def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Union[str, Path]) -> None:
-    """Strict ``load_state_dict`` that lists missing, unexpected and mis-shaped keys in a CheckpointError."""
-    if not isinstance(state, Mapping):
-        raise CheckpointError("checkpoint %s holds no model state" % source, None, "use a checkpoint of this model")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted("%s %s vs %s" % (k, tuple(state[k].shape), tuple(own[k].shape)) for k in set(own) & set(state)
-                    if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or unexpected or shapes:
-        why = "; ".join("%s %s" % (what, few_keys(keys)) for what, keys in (
-            ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)) if keys)
-        raise CheckpointError("checkpoint %s is for another model" % source, why,
-                              "use a checkpoint of the same model and configuration")
-    model.load_state_dict(state, strict=True)
-
-
 # RNG states as tensors and plain values (weights_only-safe) --------------------------------------
 def rng_state() -> Dict[str, Any]:
     """torch (CPU and CUDA), numpy and python RNG states as tensors / plain values."""
@@ -427,7 +393,20 @@ def _num(v) -> float:
     return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
 
 
-def _fmt(metrics: Mapping[str, float]) -> str:
-    return ", ".join("%s %.4g" % (k, v) for k, v in metrics.items())
+def is_share(name: str) -> bool:
+    """Metrics that are shares of a whole (accuracy, fine_rate): shown as percentages."""
+    return "accuracy" in name or name.endswith("_rate")
 
 
+def format_metric(name: str, value: Any) -> str:
+    """One metric for people: shares as a percentage with one decimal (``10.0%``), everything else (losses,
+    temperatures) with 4 significant digits (``2.411``); None as ``n/a``."""
+    if value is None:
+        return "n/a"
+    value = _num(value)
+    return "%.1f%%" % (100.0 * value) if is_share(name) else "%.4g" % value
+
+
+def format_metrics(metrics: Mapping[str, Any]) -> str:
+    """``loss 2.411, accuracy 10.0%, fine_rate 42.7%`` (see :func:`format_metric`)."""
+    return ", ".join("%s %s" % (k, format_metric(k, v)) for k, v in metrics.items())

@@ -1,6 +1,6 @@
 """Training objectives.
 
-LiteEval (models.md §2.3, dissertation Eq. 4.5)::
+LiteEval (docs/models.md §2.3, dissertation Eq. 4.5)::
 
     L = CE(y, p_T) + λ · mean_over_videos( (mean_t B_t − γ)² )
 

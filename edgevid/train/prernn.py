@@ -1,4 +1,4 @@
-"""Training PreRNN / PreRNN-SIH models and the traditional baseline (models.md §4) on class-folder video.
+"""Training PreRNN / PreRNN-SIH models and the traditional baseline (docs/models.md §4) on class-folder video.
 
 ::
 
@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from ..errors import CheckpointError
 from ..log import get_logger
 from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
+from ..models.checkpoint import family_config, load_prernn_checkpoint  # noqa: F401  (re-exported)
 from ..models.modes import eval_mode
 from ..families import prernn as rules
-from .common import TensorCache, cache_key, check_classes, length_mask, check_sets, family_config, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, check_classes, length_mask, check_sets, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
@@ -180,12 +181,3 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
     model.eval()
     return PreRNNTrainResult(model, Path(out), fit.best_checkpoint, fit.epochs, fit.global_step, fit.best_metric,
                              fit.history)
-
-
-def load_prernn_checkpoint(path: PathLike) -> Tuple[PreRNNModel, PreRNNConfig]:
-    """Rebuild the trained model (eval mode, CPU) and its config from a :func:`train_prernn` checkpoint."""
-    ckpt = read_checkpoint(path)
-    config = family_config(ckpt, path, FAMILY, PreRNNConfig, "PreRNN", "edgevid train prernn")
-    model = create_prernn(config)
-    load_model_state(model, ckpt["model"], path)
-    return model.eval(), config

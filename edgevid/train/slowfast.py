@@ -1,4 +1,4 @@
-"""Fine-tuning SlowFast (models.md §3.3–3.4) on a class-folder video data set.
+"""Fine-tuning SlowFast (docs/models.md §3.3–3.4) on a class-folder video data set.
 
 ::
 

@@ -1,4 +1,4 @@
-"""Parity of an exported LiteEval bundle with its torch model (models.md §2.8).
+"""Parity of an exported LiteEval bundle with its torch model (docs/models.md §2.8).
 
 Two checks on the same recorded frames:
 

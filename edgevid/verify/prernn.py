@@ -1,4 +1,4 @@
-"""Parity of an exported PreRNN bundle with its torch model (models.md §4.10), on frames of a real stream.
+"""Parity of an exported PreRNN bundle with its torch model (docs/models.md §4.10), on frames of a real stream.
 
 Shares the session, preprocessing-free error and report helpers of :mod:`edgevid.verify` (LiteEval's
 parity). Three checks on the same recorded frames, ``steps`` steps cycling them:

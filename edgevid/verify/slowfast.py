@@ -1,4 +1,4 @@
-"""Parity of an exported SlowFast bundle with its torch model (models.md §3.5) on real clips.
+"""Parity of an exported SlowFast bundle with its torch model (docs/models.md §3.5) on real clips.
 
 ::
 

@@ -1,4 +1,4 @@
-"""OrtSession follows the Session contract (architecture.md §3) and refuses bad feeds clearly."""
+"""OrtSession follows the Session contract (docs/architecture.md §3) and refuses bad feeds clearly."""
 from __future__ import annotations
 
 import numpy as np

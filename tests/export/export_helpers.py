@@ -7,7 +7,7 @@ from torch import nn
 
 from edgevid.models.liteeval import LiteEval, LiteEvalConfig
 
-# models.md: the small head of the brief (F = 512 from resnet18; the ResNet itself is never built here)
+# docs/models.md: the small head of the brief (F = 512 from resnet18; the ResNet itself is never built here)
 SMALL = dict(num_classes=5, labels=["a", "b", "c", "d", "e"], fine_arch="resnet18",
              coarse_proj=16, coarse_hidden=16, fine_hidden=32)
 STEPS = 320

@@ -19,13 +19,13 @@ from edgevid.export.onnx import export_onnx, op_counts
 from edgevid.models.liteeval import LiteEval, LiteEvalConfig, create_liteeval
 from edgevid.verify import verify_liteeval_steps
 
-STEP_OPS = {"MatMul", "Gemm", "Add", "Sigmoid", "Tanh", "Mul", "Slice", "Concat",  # the recurrence (models.md §1.4)
+STEP_OPS = {"MatMul", "Gemm", "Add", "Sigmoid", "Tanh", "Mul", "Slice", "Concat",  # the recurrence (docs/models.md §1.4)
             "Relu",                                                              # folded projection
             "ReduceSum", "Sqrt", "Max", "Div"}                                   # L2 norm
 
 
 def contract(cfg):
-    """models.md §2.8, batch 1."""
+    """docs/models.md §2.8, batch 1."""
     dc, df, pc, f, c = cfg.coarse_hidden, cfg.fine_hidden, cfg.coarse_proj, cfg.fine_feat, cfg.num_classes
     return {
         "coarse_cnn": ([("frame", (1, 3, 112, 112))], [("feat", (1, 1280))]),
@@ -150,7 +150,7 @@ def test_equal_coarse_and_fine_hidden(tmp_path):
 
 
 def test_step_gmacs_match_the_fcvid_arithmetic():
-    """models.md §2.7: FCVID config coarse_step ≈ 3.25 M, fine_step ≈ 42.4 M MACs (wrappers, no CNNs built)."""
+    """docs/models.md §2.7: FCVID config coarse_step ≈ 3.25 M, fine_step ≈ 42.4 M MACs (wrappers, no CNNs built)."""
     cfg = LiteEvalConfig(num_classes=239, fine_arch="resnet101")  # Pc=512, Dc=512, Df=2048, F=2048
     model = LiteEval(cfg, torch.nn.Identity(), torch.nn.Identity())
     roles = liteeval_roles(model, ["coarse_step", "fine_step"])
@@ -161,7 +161,7 @@ def test_step_gmacs_match_the_fcvid_arithmetic():
 
 
 def test_cnn_gmacs_match_the_torch_backbones():
-    """models.md §2.1: MobileNetV2@112 ≈ 0.081, ResNet-18@224 ≈ 1.814, ResNet-101@224 ≈ 7.80 (counted, not exported)."""
+    """docs/models.md §2.1: MobileNetV2@112 ≈ 0.081, ResNet-18@224 ≈ 1.814, ResNet-101@224 ≈ 7.80 (counted, not exported)."""
     m18 = create_liteeval(LiteEvalConfig(num_classes=2, fine_arch="resnet18", coarse_hidden=16, fine_hidden=16,
                                          coarse_proj=16))
     roles = liteeval_roles(m18, ["coarse_cnn", "fine_cnn"])

@@ -1,4 +1,4 @@
-"""PreRNN bundles: export of converted CNNs (models.md §4.10), parity over 300 carried steps, the runtime on the
+"""PreRNN bundles: export of converted CNNs (docs/models.md §4.10), parity over 300 carried steps, the runtime on the
 exported bundle against the torch model, the CLI, and bad input."""
 from __future__ import annotations
 
@@ -161,5 +161,5 @@ def test_cli_export_of_another_checkpoint_is_a_checkpoint_error(tmp_path):
     out = tmp_path / "bundle"
     result = edgevid("export", "prernn", "--checkpoint", ckpt, "--out", out)
     assert result.returncode == CheckpointError.exit_code == 11
-    assert "Traceback" not in result.stderr and "not a PreRNN checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr and "is an edgevid liteeval checkpoint, not a PreRNN one" in result.stderr
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["liteeval.pt"]

@@ -1,4 +1,4 @@
-"""LiteEval model (models.md §2): sync rule, gate semantics, teacher forcing, masking, gradients,
+"""LiteEval model (docs/models.md §2): sync rule, gate semantics, teacher forcing, masking, gradients,
 config errors, backbone MACs and safe weight loading. Tiny heads (Dc=16, Df=32) keep it fast."""
 import pytest
 import torch

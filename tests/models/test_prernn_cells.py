@@ -1,4 +1,4 @@
-"""PreRNN cells written to the patent's equations (models.md §4.1–4.6)."""
+"""PreRNN cells written to the patent's equations (docs/models.md §4.1–4.6)."""
 import pytest
 import torch
 from torch import nn
@@ -88,7 +88,7 @@ def test_errors_and_gate_bias():
 
 
 def test_parameter_accounting_reproduces_models_md():
-    """models.md §4.9: LSTM fc6 82.1%, GRU fc6 80.3%, LSTM fc7 42.9%, GRU fc7 40.0%; 64.5% counting W_xy."""
+    """docs/models.md §4.9: LSTM fc6 82.1%, GRU fc6 80.3%, LSTM fc7 42.9%, GRU fc7 40.0%; 64.5% counting W_xy."""
     fc6, fc7 = (25088, 4096), (4096, 4096)
     got = {(c, n): round(100 * reduction(c, *dh)["sih_vs_prernn"], 1)
            for c in ("lstm", "gru") for n, dh in (("fc6", fc6), ("fc7", fc7))}

@@ -1,4 +1,4 @@
-"""CNN → PreRNN conversion: the identity check (models.md §4.7), backbone/step split, errors."""
+"""CNN → PreRNN conversion: the identity check (docs/models.md §4.7), backbone/step split, errors."""
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,4 @@
-"""Gate-saturation analysis and the keep/revert rule (models.md §4.8)."""
+"""Gate-saturation analysis and the keep/revert rule (docs/models.md §4.8)."""
 import json
 
 import numpy as np

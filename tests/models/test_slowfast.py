@@ -1,4 +1,4 @@
-"""SlowFast model: slow-frame sampling, published parameter and GMAC counts, forward contract (models.md §3)."""
+"""SlowFast model: slow-frame sampling, published parameter and GMAC counts, forward contract (docs/models.md §3)."""
 from __future__ import annotations
 
 import pytest
@@ -11,7 +11,7 @@ from edgevid.models.slowfast import (  # noqa: E402
 )
 from edgevid.models.slowfast_config import SlowFastConfig, preset_config  # noqa: E402
 
-# models.md §3.3
+# docs/models.md §3.3
 TABLES = [
     (32, 4, [0, 4, 8, 13, 17, 22, 26, 31]),
     (32, 8, [0, 10, 20, 31]),
@@ -25,7 +25,7 @@ def test_slow_indices_are_the_reference_linspace_tables(t_fast, alpha, expected)
     assert expected != list(range(0, t_fast, alpha))  # not "every α-th frame"
 
 
-# (preset, params with 400 classes, GMACs @256², GMACs @224²) — models.md §3.1, §3.6
+# (preset, params with 400 classes, GMACs @256², GMACs @224²) — docs/models.md §3.1, §3.6
 PUBLISHED = [("r50_8x8", 34_566_488, 65.71, 50.3), ("r50_4x16", 34_480_216, 36.10, 27.6),
              ("r101_16x8", 53_774_808, 213.0, 163.1)]
 

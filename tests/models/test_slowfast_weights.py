@@ -1,4 +1,4 @@
-"""SlowFast weight loading: PyTorchVideo parity, PySlowFast names, edgevid checkpoints, errors (models.md §3.8)."""
+"""SlowFast weight loading: PyTorchVideo parity, PySlowFast names, edgevid checkpoints, errors (docs/models.md §3.8)."""
 from __future__ import annotations
 
 import warnings

@@ -44,7 +44,7 @@ def test_families_without_a_fine_model_report_no_fine_rate():
 
 
 def test_paper_anchor_numbers():
-    """models.md §2.7: ≈10.74 fine steps of 129 with 0.08 / 7.82 GMACs gives 94.3 GMACs per video."""
+    """docs/models.md §2.7: ≈10.74 fine steps of 129 with 0.08 / 7.82 GMACs gives 94.3 GMACs per video."""
     s = StreamStats({"coarse_cnn": 0.08, "coarse_step": 0.0, "fine_cnn": 7.82, "fine_step": 0.0}, gated_roles=FINE)
     s.set(steps=129000, fine_steps=10739)
     assert s.to_dict()["gmacs_per_frame"] * 129 == pytest.approx(94.3, abs=0.01)

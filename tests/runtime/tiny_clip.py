@@ -1,4 +1,4 @@
-"""A tiny clip model (the SlowFast graph contract, models.md §3.5) exported to a real bundle, plus references.
+"""A tiny clip model (the SlowFast graph contract, docs/models.md §3.5) exported to a real bundle, plus references.
 
 ::
 

@@ -1,4 +1,4 @@
-"""A tiny LiteEval-shaped model (models.md §2.2, §2.8) exported to a real bundle, plus a torch reference.
+"""A tiny LiteEval-shaped model (docs/models.md §2.2, §2.8) exported to a real bundle, plus a torch reference.
 
 Dimensions are small (F=16, Dc=8, Df=16, Pc=8, C=3) except the coarse feature, whose 1280 is part of
 the graph contract. The gate can be forced: "fine" (bias favours channel 0), "coarse" (channel 1),
@@ -149,7 +149,7 @@ def make_bundle(root: Path, gate: str, base: Path = None):
 
 
 class Reference:
-    """The LiteEval step of models.md §2.2 written out directly on the torch modules (no edgevid code)."""
+    """The LiteEval step of docs/models.md §2.2 written out directly on the torch modules (no edgevid code)."""
 
     def __init__(self, gate: str, max_steps: int = 129, fine_cap: int = None, fine_window: int = None):
         self.mods = build_modules(gate)

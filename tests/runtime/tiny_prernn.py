@@ -1,4 +1,4 @@
-"""Tiny PreRNN-shaped models (models.md §4.4, §4.10) exported to real bundles, plus a torch reference.
+"""Tiny PreRNN-shaped models (docs/models.md §4.4, §4.10) exported to real bundles, plus a torch reference.
 
 ::
 

@@ -185,3 +185,30 @@ def test_tensor_batches_shuffle_per_epoch_and_reproducibly():
     assert torch.equal(torch.cat([t[0] for t in b]), e1)
     assert not torch.equal(e1, e2) and sorted(e1.tolist()) == list(range(10))
     assert len(b) == 3 and len(TensorBatches((x,), 4, drop_last=True)) == 2
+
+
+def test_metrics_are_formatted_for_people():
+    from edgevid.train.loop import format_metric, format_metrics
+
+    assert format_metric("accuracy", torch.tensor(0.1)) == "10.0%"  # not 0.10000000149011612
+    assert format_metric("accuracy", 0.10000000149011612) == "10.0%"
+    assert format_metric("fine_rate", 0.42708) == "42.7%"
+    assert format_metric("loss", 2.41138) == "2.411" and format_metric("ce", 0.000123456) == "0.0001235"
+    assert format_metric("accuracy", None) == "n/a"
+    assert format_metrics({"loss": 2.5031, "accuracy": 0.2}) == "loss 2.503, accuracy 20.0%"
+
+
+def test_epoch_log_line_shows_percentages(caplog):
+    import logging
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    trainer = Trainer(model, adam(0.01), mse, regression_data(), val_data=[None], epochs=1, batch_size=None,
+                      evaluate=lambda m, b: {"accuracy": float(torch.tensor(0.1)), "loss": 1.23456789},
+                      monitor="accuracy")
+    trainer.train_data = TensorBatches(regression_data(), 16)
+    with caplog.at_level(logging.INFO, logger="edgevid"):
+        trainer.fit()
+    line = next(r.getMessage() for r in caplog.records if "epoch 1/1" in r.getMessage())
+    assert "val accuracy 10.0%, loss 1.235" in line, line
+    assert "0.1000000" not in line

@@ -1,4 +1,4 @@
-"""liteeval_loss arithmetic on hand-made tensors (models.md §2.3)."""
+"""liteeval_loss arithmetic on hand-made tensors (docs/models.md §2.3)."""
 import math
 
 import pytest

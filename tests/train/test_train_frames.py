@@ -11,13 +11,18 @@ from edgevid.train.frames import frame_dataset, train_frame_classifier
 from edgevid.train.prernn import load_prernn_checkpoint, train_prernn
 
 
-def test_frame_classifier_learns_and_its_weights_convert(tmp_path, fake_videos):
+def test_frame_classifier_learns_and_its_weights_convert(tmp_path, fake_videos, caplog):
+    import logging
+
     videos = fake_videos(n=8, lengths=[4] * 8, seed=1)
     x, y = frame_dataset(videos, 32, every=2)
     assert x.shape == (16, 3, 32, 32) and y.tolist() == [i % 2 for i in range(8) for _ in range(2)]
-    result = train_frame_classifier(small_vgg(2), videos, videos, image_size=32, weights_out=tmp_path / "cnn.pth",
-                                    epochs=15, batch_size=8, lr=3e-3, threads=1)
+    with caplog.at_level(logging.INFO, logger="edgevid"):
+        result = train_frame_classifier(small_vgg(2), videos, videos, image_size=32,
+                                        weights_out=tmp_path / "cnn.pth", epochs=15, batch_size=8, lr=3e-3, threads=1)
     assert result.val_accuracy == 1.0 and result.frames == 32
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("frame classifier:"))
+    assert "val accuracy 100.0%" in summary, summary  # a percentage, not a raw float
     config = PreRNNConfig(num_classes=2, arch="small_vgg", layer="fc6", image_size=32)
     model = train_prernn(config, videos, out=tmp_path / "m.pt", epochs=1, batch_size=4, weights=result.weights).model
     # the pretrained convolutions are the frozen trunk; fc6 became the SIH drive W_xy (fine-tuned one epoch)

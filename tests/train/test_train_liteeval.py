@@ -259,7 +259,7 @@ def test_train_liteeval_errors(trained, tiny_config, fake_videos, tmp_path):
         train_liteeval(tiny_config(fine_hidden=48), tr, out=tmp_path / "x.pt", epochs=1, batch_size=2,
                        resume=trained["root"] / "ck.pt")
     torch.save({"format": "edgevid.train/1", "model": {}}, str(tmp_path / "generic.pt"))
-    with pytest.raises(CheckpointError, match="not a LiteEval checkpoint"):
+    with pytest.raises(CheckpointError, match="not an edgevid LiteEval checkpoint: it names no model family"):
         load_liteeval_checkpoint(tmp_path / "generic.pt")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_liteeval_checkpoint(tmp_path / "absent.pt")

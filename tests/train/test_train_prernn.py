@@ -42,7 +42,7 @@ def test_resume_continues_and_wrong_family_is_refused(videos, tmp_path):
     assert again.epochs == 2 and len(again.history) == 2
     bad = tmp_path / "other.pt"
     torch.save({"family": "liteeval", "config": {"model": {}}, "model": {}}, str(bad))
-    with pytest.raises(CheckpointError, match="not a PreRNN checkpoint"):
+    with pytest.raises(CheckpointError, match="is an edgevid liteeval checkpoint, not a PreRNN one"):
         load_prernn_checkpoint(bad)
     other = PreRNNConfig(num_classes=2, arch="small_vgg", layer="fc6", cell="vrnn", form="prernn", image_size=32)
     with pytest.raises(CheckpointError, match="another model configuration"):

@@ -1,4 +1,4 @@
-"""PreRNN and PreRNN-SIH (models.md §4; seeds/001_664341224fa4ab8e.txt): a trained CNN layer becomes a
+"""PreRNN and PreRNN-SIH (docs/models.md §4; seeds/001_664341224fa4ab8e.txt): a trained CNN layer becomes a
 recurrent layer whose input-to-hidden weights are the pretrained ones.
 
 - :mod:`.cells`       VRNN/LSTM/GRU recurrences (traditional, gate-dependent PreRNN, SIH), gate recording

@@ -23,7 +23,7 @@ class PreRNNConfig:
     """What to convert: ``arch`` (see :data:`ARCHS`), ``layer`` (fc6/fc7/fc8/classifier.<i> for VGG-style,
     layer4 for ResNet; ignored by ``form="traditional"``), ``cell`` vrnn/lstm/gru, ``form`` prernn/sih/traditional.
     ``hidden``: None = the layer's output size (required for PreRNN; free for traditional). ``image_size``:
-    square input side (models.md §1.3: 224)."""
+    square input side (docs/models.md §1.3: 224)."""
 
     num_classes: int
     arch: str = "vgg16"

@@ -1,6 +1,6 @@
-"""Recurrent cells of PreRNN (models.md §4.1–4.6), written to the patent's equations in elementwise ops.
+"""Recurrent cells of PreRNN (docs/models.md §4.1–4.6), written to the patent's equations in elementwise ops.
 
-A recurrent layer is split in two, as the deployed graphs are (models.md §4.10)::
+A recurrent layer is split in two, as the deployed graphs are (docs/models.md §4.10)::
 
     x_t ─► input term (stateless) ─► drive ─► Recurrence.step(drive, state) ─► h_t, state_t
            traditional: W_ih y_t + b        [N, G·H]   eqs. (1)–(3)
@@ -37,7 +37,7 @@ def check_cell(cell: str, form: str = "prernn") -> None:
         raise ConfigError("unknown recurrent form '%s'" % form, None, "choose one of " + ", ".join(FORMS))
     if form == "sih" and cell == "vrnn":
         raise ConfigError("PreRNN-SIH with a VRNN cell", "SIH shares one input drive among gates and the VRNN "
-                          "has none (models.md §4.4)", "use --form prernn for vrnn, or an lstm/gru cell")
+                          "has none (docs/models.md §4.4)", "use --form prernn for vrnn, or an lstm/gru cell")
 
 
 def drive_copies(cell: str, form: str) -> int:
@@ -60,7 +60,7 @@ class Recurrence(nn.Module):
             raise ConfigError("hidden size %d" % hidden, "it must be at least 1", None)
         self.cell, self.hidden, self.shared_drive = cell, int(hidden), bool(shared_drive)
         g = GATES[cell]
-        bound = 1.0 / math.sqrt(hidden)   # models.md §4.5: W_h* ~ U(±1/√H), "randomly initialized"
+        bound = 1.0 / math.sqrt(hidden)   # docs/models.md §4.5: W_h* ~ U(±1/√H), "randomly initialized"
         self.weight_hh = nn.Parameter(torch.empty(g * hidden, hidden).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.zeros(g * hidden)) if gate_bias else None
         self.activation = activation if activation is not None else (nn.Tanh() if cell == "vrnn" else None)
@@ -85,7 +85,7 @@ class Recurrence(nn.Module):
             raise ConfigError("input drive of width %d for a %s layer expecting %d" % (
                 drive.shape[-1], self.cell, self.drive_size), None, "feed the output of this layer's input term")
         terms = [drive] * self.gates if self.shared_drive else list(drive.split(self.hidden, dim=-1))
-        if self.bias is not None:   # option gate_bias: b_g per gate (models.md §4.5), default off
+        if self.bias is not None:   # option gate_bias: b_g per gate (docs/models.md §4.5), default off
             terms = [t + b for t, b in zip(terms, self.bias.split(self.hidden))]
         return terms
 
@@ -194,7 +194,7 @@ def make_layer(cell: str, form: str, *, in_features: Optional[int] = None, hidde
     """A recurrent layer of ``cell`` (vrnn/lstm/gru) in ``form`` (traditional/prernn/sih).
 
     traditional: new W_ih of ``in_features`` → ``hidden``; prernn/sih: input weights from ``pretrained``
-    (hidden = its output size; a different ``hidden`` is a ConfigError, models.md §4.5).
+    (hidden = its output size; a different ``hidden`` is a ConfigError, docs/models.md §4.5).
     """
     check_cell(cell, form)
     if form == "traditional":
@@ -214,7 +214,7 @@ def check_hidden(hidden: Optional[int], out_size: int, what: str) -> None:
     """The hidden size of a converted layer is its output size (W_xy is reused, the next layer expects H)."""
     if hidden is not None and int(hidden) != out_size:
         raise ConfigError("hidden size %d for converting %s" % (hidden, what),
-                          "a PreRNN layer reuses W_xy, so H is the layer's output size %d (models.md §4.5)" % out_size,
+                          "a PreRNN layer reuses W_xy, so H is the layer's output size %d (docs/models.md §4.5)" % out_size,
                           "leave hidden unset or pass %d" % out_size)
 
 

@@ -1,4 +1,4 @@
-"""Convert a trained CNN into a PreRNN / PreRNN-SIH model (models.md §4.2–4.5), or put a traditional RNN on top.
+"""Convert a trained CNN into a PreRNN / PreRNN-SIH model (docs/models.md §4.2–4.5), or put a traditional RNN on top.
 
 Supported layers:
 
@@ -10,7 +10,7 @@ Supported layers:
   (eq. 6); VRNN H = ReLU; ``fc`` stays.
 
 ``form="traditional"`` keeps the CNN whole up to its pooled feature (VGG: fc7 output; ResNet: average pool)
-and adds a new cell (eqs. 1–3) plus a new classifier (models.md §4.1, the baseline).
+and adds a new cell (eqs. 1–3) plus a new classifier (docs/models.md §4.1, the baseline).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A CNN with one layer converted to a PreRNN / SIH / traditional recurrent layer (models.md §4.10)::
+"""A CNN with one layer converted to a PreRNN / SIH / traditional recurrent layer (docs/models.md §4.10)::
 
     frame [N,3,S,S] ─► trunk ─► x_t (, γ_t) ─► drive ─► v_t [N,H] or u_t [N,G·H]     backbone (stateless)
                                                            │

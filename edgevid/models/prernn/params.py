@@ -1,4 +1,4 @@
-"""Recurrent parameters a conversion adds (models.md §4.9): traditional RNN vs PreRNN (gate-dependent) vs SIH.
+"""Recurrent parameters a conversion adds (docs/models.md §4.9): traditional RNN vs PreRNN (gate-dependent) vs SIH.
 
 For a layer with D inputs and H outputs, no biases (the basis that yields the seed's claim):
 
@@ -22,7 +22,7 @@ VGG16_LAYERS = {"fc6": (25088, 4096), "fc7": (4096, 4096)}
 def added_parameters(cell: str, d: int, h: int, *, count_wxy: bool = False) -> Dict[str, int]:
     """Parameters a conversion of a D→H layer adds per form ({traditional, prernn, sih}; sih absent for VRNN).
 
-    ``count_wxy`` also counts the reused W_xy (D·H) for prernn and sih (models.md §4.9: 64.5% for LSTM fc6).
+    ``count_wxy`` also counts the reused W_xy (D·H) for prernn and sih (docs/models.md §4.9: 64.5% for LSTM fc6).
     """
     g = GATES[cell]
     reused = d * h if count_wxy else 0

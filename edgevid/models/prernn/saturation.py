@@ -1,4 +1,4 @@
-"""Layer selection from gate saturation (models.md §4.8; seed [0025], [0054]–[0062], claims 11–12).
+"""Layer selection from gate saturation (docs/models.md §4.8; seed [0025], [0054]–[0062], claims 11–12).
 
 A gate activation a is left-saturated if a < 0.1, right-saturated if a > 0.9, else unsaturated. Measured
 gates: LSTM forget gates; GRU reset and update gates (VRNN has none). Rule (claim 12): keep a converted
