@@ -5,13 +5,15 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..fsutil import sha256_file
 from ..log import get_logger
 
 log = get_logger(__name__)
 
 
 def main(args) -> int:
+    from ..models.checkpoint import open_checkpoint
+
+    args.checkpoint = open_checkpoint(args.checkpoint)  # read once: the model, its settings and its sha256
     exporters = {"liteeval": export_liteeval_main, "slowfast": export_slowfast_main, "prernn": export_prernn_main}
     bundle = exporters[args.family](args)  # argparse allows families.NAMES only
     print("bundle: %s" % bundle.root)
@@ -60,7 +62,7 @@ def export_prernn_main(args):
 
 
 def checkpoint_info(args) -> dict:
-    return {"file": Path(args.checkpoint).name, "sha256": sha256_file(args.checkpoint)}
+    return {"file": args.checkpoint.path.name, "sha256": args.checkpoint.sha256}
 
 
 def read_labels(path) -> list:

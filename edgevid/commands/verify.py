@@ -14,7 +14,10 @@ def main(args) -> int:
     from ..bundle import load_bundle
     from ..runtime.source import open_source
 
+    from ..models.checkpoint import open_checkpoint
+
     bundle = load_bundle(args.bundle)
+    args.checkpoint = open_checkpoint(args.checkpoint)  # read once: family, sha256 and model come from it
     check_checkpoint_family(args.checkpoint, bundle)
     # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does
     fps = bundle.policy.get("step_fps") if bundle.rules.policy_kind == "clip" else None
@@ -60,9 +63,10 @@ def _prernn(args, bundle, frames):
 def check_checkpoint_family(checkpoint, bundle) -> None:
     """CheckpointError naming both families when ``checkpoint`` is an edgevid checkpoint of another family than
     ``bundle``, or a foreign weight file where the bundle was exported from an edgevid checkpoint."""
-    from ..models.checkpoint import peek_checkpoint_family
+    from ..models.checkpoint import checkpoint_family, open_checkpoint
 
-    found = peek_checkpoint_family(checkpoint)
+    checkpoint = open_checkpoint(checkpoint)  # as it is when already read
+    found = checkpoint_family(checkpoint)
     source = bundle.meta.get("checkpoint") or {}
     exported_from = ""
     if source.get("file"):
@@ -78,8 +82,6 @@ def check_checkpoint_family(checkpoint, bundle) -> None:
                               "from one" % (checkpoint, bundle.family), "the file has no edgevid format field",
                               "pass the checkpoint it was exported from" + exported_from)
     if source.get("sha256"):
-        from ..fsutil import sha256_file
-
-        if sha256_file(checkpoint) != source["sha256"]:
+        if checkpoint.sha256 != source["sha256"]:
             log.warning("%s is not the checkpoint this bundle was exported from%s: parity is likely to fail",
                         checkpoint, exported_from)

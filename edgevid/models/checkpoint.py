@@ -5,6 +5,8 @@ and the CLI read them through here, so reading a model never needs the training 
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
@@ -21,20 +23,47 @@ FORMAT = "edgevid.train/1"
 PathLike = Union[str, Path]
 
 
-def read_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with CheckpointError for missing or unreadable files."""
+class Checkpoint(dict):
+    """A checkpoint's contents, read once, with the file it came from and the sha256 of its bytes.
+
+    Loaders take it wherever they take a path, so a verb that needs the contents, the hash and a model
+    reads the file one time. ``str()`` is the path (for messages)."""
+
+    def __init__(self, data: Mapping[str, Any], path: PathLike, sha256: str):
+        super().__init__(data)
+        self.path = Path(path)
+        self.sha256 = sha256
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    __repr__ = __str__
+
+
+def open_checkpoint(path: PathLike) -> Checkpoint:
+    """Read ``path`` once: its sha256 and ``torch.load(..., weights_only=True)`` of the same bytes.
+
+    CheckpointError for a missing, unreadable or non-dict file."""
+    if isinstance(path, Checkpoint):
+        return path
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("checkpoint %s does not exist" % path, None, "check the path")
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        raw = path.read_bytes()
+        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises pickle, zip, EOF and runtime errors for bad files
         raise CheckpointError("cannot read checkpoint %s" % path, (str(e).splitlines() or [repr(e)])[0],
                               "the file is damaged or not a torch checkpoint; use another one") from e
     if not isinstance(ckpt, dict):
         raise CheckpointError("checkpoint %s holds a %s, not a dict" % (path, type(ckpt).__name__), None,
                               "use a checkpoint written by edgevid")
-    return ckpt
+    return Checkpoint(ckpt, path, hashlib.sha256(raw).hexdigest())
+
+
+def read_checkpoint(source: Union[PathLike, Checkpoint]) -> Dict[str, Any]:
+    """The contents of a checkpoint file (or of one already read: returned as it is)."""
+    return open_checkpoint(source)
 
 
 def checkpoint_family(ckpt: Mapping[str, Any]) -> Optional[str]:
@@ -46,19 +75,6 @@ def checkpoint_family(ckpt: Mapping[str, Any]) -> Optional[str]:
         return str(family) if family else None
     match = re.match(r"^edgevid\.([a-z][a-z0-9_]*)/\d+$", fmt) if isinstance(fmt, str) else None
     return match.group(1) if match and match.group(1) != "train" else None
-
-
-def peek_checkpoint_family(path: Union[str, Path]) -> Optional[str]:
-    """:func:`checkpoint_family` of the file at ``path``, read lazily (memory-mapped where torch can), so a
-    caller can name a wrong file's family before loading the model it holds."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError("checkpoint %s does not exist" % path, None, "check the path")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # old (non-zip) files cannot be memory-mapped; read_checkpoint says what else is wrong
-        ckpt = read_checkpoint(path)
-    return checkpoint_family(ckpt) if isinstance(ckpt, Mapping) else None
 
 
 def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Union[str, Path]) -> None:

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from edgevid.errors import CheckpointError
-from edgevid.models.checkpoint import checkpoint_family, peek_checkpoint_family
+from edgevid.fsutil import sha256_file
+from edgevid.models.checkpoint import checkpoint_family, open_checkpoint
 
 
 def save(tmp_path, ckpt, name="x.pt"):
@@ -26,7 +27,10 @@ TRAIN = {"format": "edgevid.train/1", "model": {}, "config": {"model": {}}}
 ])
 def test_checkpoint_family(tmp_path, ckpt, family):
     assert checkpoint_family(ckpt) == family
-    assert peek_checkpoint_family(save(tmp_path, ckpt)) == family
+    path = save(tmp_path, ckpt)
+    read = open_checkpoint(path)  # one read gives the contents and the file's sha256
+    assert checkpoint_family(read) == family and read.sha256 == sha256_file(path) and str(read) == str(path)
+    assert open_checkpoint(read) is read
 
 
 def test_slowfast_loader_names_the_family_of_a_liteeval_checkpoint(tmp_path):
