@@ -116,3 +116,8 @@ def session_factory(backend: str = "auto", precision: Precision = None,
 def open_session(path: Any, backend: str = "auto", name: Optional[str] = None, **options: Any) -> Session:
     """A session for one ONNX file outside a bundle (tools, benchmarks); bundles use :func:`open_role`."""
     return backend_class(resolve_backend(backend))(path, name=name, **options)
+
+
+def backend_names(per_role: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line for reports from ``{role: session.describe()}``: the backend that ran, or names joined by +."""
+    return "+".join(sorted({d["backend"] for d in per_role.values()}))

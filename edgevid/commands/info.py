@@ -25,8 +25,12 @@ def main(args) -> int:
         ins = ", ".join("%s%s" % (t["name"], t["shape"]) for t in g["inputs"])
         outs = ", ".join("%s%s" % (t["name"], t["shape"]) for t in g["outputs"])
         gm = "" if g["gmacs"] is None else "  %.4f GMACs" % g["gmacs"]
-        print("  %-12s %s  %s -> %s%s" % (role, g["precision"], ins, outs, gm))
+        print("  %-12s %s -> %s%s" % (role, ins, outs, gm))
+        for a in g["artifacts"]:
+            print("  %-12s   %-18s %s %s" % ("", a["kind"], a.get("precision") or "", a["file"]))
+        print("  %-12s   precision: %s" % ("", g["precision_rule"]))
     print("policy   %s" % summary["policy"])
+    print("schema   %s" % summary["schema"])
     return 0
 
 

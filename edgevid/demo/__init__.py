@@ -145,7 +145,7 @@ def _report(model, family, s, seed, data, trained, parity, stream, timings, quic
         "files": {"bundle": "bundle", "checkpoint": "checkpoint.pt", "annotated_video": "annotated.avi",
                   "stream": "data/stream.avi", "predictions": "predictions.jsonl"},
         "timings_s": timings,
-        "backend": "ort (ONNX Runtime, CPU)",
+        "backend": stats["backend"], "sessions": stats["sessions"],  # what ran, per role
     }
     report.update(family.stream_summary(stats))
     return report

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
+from ..backends.registry import backend_names
 from ..bundle import load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
@@ -66,6 +67,8 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
             if max_frames is not None and count >= max_frames:
                 break
     result = {"bundle": str(bundle.root), "family": bundle.family, "source": src.name, "live": src.live, "step_fps": src.fps,
-              "backend": backend, "pipelined": pipelined, "out_video": None if out_video is None else str(out_video)}
+              "pipelined": pipelined, "out_video": None if out_video is None else str(out_video)}
     result.update(runtime.stats.to_dict())
+    # what actually ran (one name, or names joined by +), never the requested "auto"
+    result["backend"] = backend_names(result["sessions"])
     return result

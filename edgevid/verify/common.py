@@ -72,9 +72,10 @@ def role_sessions(bundle, roles, backend: str = "auto", threads: int = 0, sessio
 def used(sessions: Dict[str, Any]) -> Dict[str, Any]:
     """The report entries saying what actually ran: ``backend`` (one name, or names joined by +) and per role
     its backend, precision and file."""
+    from ..backends.registry import backend_names
+
     per_role = {role: s.describe() for role, s in sessions.items()}
-    names = sorted({d["backend"] for d in per_role.values()})
-    return {"backend": "+".join(names), "sessions": per_role}
+    return {"backend": backend_names(per_role), "sessions": per_role}
 
 
 def infer(sessions, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
