@@ -19,6 +19,8 @@ _LAZY = {
     "load_bundle": ".bundle",
     "Bundle": ".bundle",
     "open_session": ".backends",
+    "open_role": ".backends",
+    "session_factory": ".backends",
     "StreamRuntime": ".runtime.stream",
     "Prediction": ".runtime.prediction",
     "open_source": ".runtime.source",

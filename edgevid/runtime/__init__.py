@@ -1,6 +1,7 @@
 """Device-side streaming runtime: sources → preprocessing → policy over sessions → predictions.
 
-Modules: ``source`` (open_source, Frame, csi_pipeline), ``preprocess``, ``policies`` (GatedPolicy),
+Modules: ``source`` (open_source, Frame, csi_pipeline), ``policies`` (GatedPolicy; preprocessing is
+``edgevid.preprocess``, shared with training),
 ``pipeline`` (threads and bounded queues), ``stages`` (the per-family stage contract; LiteEval's in
 ``gated``, SlowFast's in ``clip``, PreRNN's in ``recurrent``), ``stream`` (StreamRuntime), ``prediction`` (Prediction), ``stats``,
 ``annotate`` (AnnotatedVideoWriter), ``cli_run`` (run_stream for ``edgevid run``).

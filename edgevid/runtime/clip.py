@@ -129,10 +129,11 @@ class ClipPolicy(Policy):
     """
 
     def __init__(self, frames: int, size: int, *, step_fps: Optional[float] = None, every: Optional[int] = None,
-                 smooth: Optional[int] = 1, pad: Optional[str] = "none", max_gap_s: Optional[float] = None):
-        # the family's rules, so a setting means the same here, at export and in bundle.json
-        settings = rules.FAMILY.check_policy({}, {"step_fps": step_fps, "every": every, "smooth": smooth, "pad": pad,
-                                                  "max_gap_s": max_gap_s})
+                 smooth: Optional[int] = 1, pad: Optional[str] = "none", max_gap_s: Optional[float] = None,
+                 settings: Optional[Mapping[str, Any]] = None):
+        if settings is None:  # not validated yet (ClipStages passes what ClipStages.check validated)
+            settings = rules.FAMILY.check_policy({}, {"step_fps": step_fps, "every": every, "smooth": smooth,
+                                                      "pad": pad, "max_gap_s": max_gap_s})
         self.frames = int(frames)
         self.step_fps = settings["step_fps"]
         self.period = None if self.step_fps is None else 1.0 / self.step_fps
@@ -258,7 +259,7 @@ class ClipStages:
         self.session = sessions["clip"]
         self.stats = stats
         self.gmacs = bundle.graph("clip").gmacs
-        self.policy = ClipPolicy(frames, self.size, **plan["settings"])
+        self.policy = ClipPolicy(frames, self.size, settings=plan["settings"])
         self._logits: Optional[np.ndarray] = None  # predict thread: the latest reported logits
 
     def as_list(self) -> List[Tuple[str, Any]]:
