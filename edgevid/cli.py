@@ -9,6 +9,7 @@ torch, onnxruntime or OpenCV.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import List, Optional
@@ -73,3 +74,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             traceback.print_exc(file=sys.stderr)
         print("edgevid %s: interrupted" % args.verb, file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader closed stdout ('edgevid info B --json | head'): stop quietly, as other Unix tools do, and
+        # keep Python from failing again when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a tool

@@ -44,3 +44,19 @@ def test_every_verb_accepts_the_shared_options():
     for name, p in sub.choices.items():
         flags = {s for a in p._actions for s in a.option_strings}
         assert {"--debug", "-v", "-q"} <= flags, name
+
+
+def test_a_closed_stdout_is_not_a_traceback(tmp_path):
+    """'edgevid info B --json | head -1': the reader leaves early; edgevid stops without a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[1] / "fixtures" / "schema1" / "liteeval"
+    proc = subprocess.Popen([sys.executable, "-m", "edgevid", "info", str(bundle), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # closed before edgevid writes a byte
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == 141
