@@ -11,25 +11,14 @@ from edgevid.bundle import MANIFEST, SCHEMA, Bundle, load_bundle
 from edgevid.errors import ManifestError
 from edgevid.fsutil import sha256_file
 from edgevid.spec import GraphSpec, PreprocessSpec, TensorSpec
-
-
-def make_identity_onnx(path, name_in="frame", name_out="feat", shape=(1, 4)):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph([helper.make_node("Identity", [name_in], [name_out])], "g",
-                              [helper.make_tensor_value_info(name_in, TensorProto.FLOAT, list(shape))],
-                              [helper.make_tensor_value_info(name_out, TensorProto.FLOAT, list(shape))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # opset 17 era; what TensorRT 8.5 and onnxruntime read
-    onnx.save(model, str(path))
+from tests.helpers.onnx_files import write_identity_onnx
 
 
 @pytest.fixture
 def bundle_dir(tmp_path):
     root = tmp_path / "b"
     root.mkdir()
-    make_identity_onnx(root / "coarse_cnn.onnx")
+    write_identity_onnx(root / "coarse_cnn.onnx")
     graph = GraphSpec("coarse_cnn", "coarse_cnn.onnx", sha256_file(root / "coarse_cnn.onnx"),
                       [TensorSpec("frame", (1, 4))], [TensorSpec("feat", (1, 4))], gmacs=0.5)
     Bundle(root, "liteeval", ["a", "b"], {"coarse_cnn": graph}, PreprocessSpec(sizes=(224, 112)),

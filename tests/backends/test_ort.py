@@ -7,8 +7,7 @@ import pytest
 from edgevid.backends import open_session
 from edgevid.errors import ConfigError, FrameError, SessionError
 from edgevid.spec import TensorSpec
-
-from ..test_bundle import make_identity_onnx
+from tests.helpers.onnx_files import identity_model, write_identity_onnx
 
 pytest.importorskip("onnxruntime")
 
@@ -16,7 +15,7 @@ pytest.importorskip("onnxruntime")
 @pytest.fixture
 def graph(tmp_path):
     path = tmp_path / "g.onnx"
-    make_identity_onnx(path, "frame", "feat", (1, 3))
+    write_identity_onnx(path, "frame", "feat", (1, 3))
     return path
 
 
@@ -64,3 +63,16 @@ def test_unknown_and_unavailable_backend(graph):
         open_session(graph, backend="cuda")
     with pytest.raises(ConfigError, match="unknown backend 'trt'.*auto, ort"):
         open_session(graph, backend="trt")  # not built yet: never listed, never a silent fallback
+
+
+def test_the_hand_written_identity_graph_is_what_onnx_helper_writes():
+    """tests/helpers/onnx_files writes ONNX without the onnx package (a device has none): where onnx is
+    installed, its checker accepts the bytes and they parse to the graph onnx.helper builds."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    model = onnx.load_from_string(identity_model("frame", "feat", (1, 3)))
+    onnx.checker.check_model(model, full_check=True)
+    spec = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3]) for n in ("frame", "feat")]
+    graph = helper.make_graph([helper.make_node("Identity", ["frame"], ["feat"])], "g", spec[:1], spec[1:])
+    assert model.graph == graph and model.ir_version == 8 and [o.version for o in model.opset_import] == [17]

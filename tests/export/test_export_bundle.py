@@ -7,7 +7,7 @@ import re
 import onnx
 import torch
 import pytest
-from export_helpers import small_model
+from tests.helpers.export_helpers import small_model
 
 import edgevid
 import edgevid.export.bundle as export_bundle_module

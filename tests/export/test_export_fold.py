@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from export_helpers import randomize_bn
+from tests.helpers.export_helpers import randomize_bn
 from torch import nn
 
 from edgevid.errors import ExportError

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_helpers import STEPS, random_features, small_model
+from tests.helpers.export_helpers import STEPS, random_features, small_model
 
 from edgevid.backends.ort import OrtSession
 from edgevid.export.liteeval import liteeval_roles

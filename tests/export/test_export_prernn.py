@@ -95,7 +95,7 @@ def test_export_writes_the_recurrent_contract_and_passes_parity_over_300_steps(e
 def test_runtime_on_the_exported_bundle_gives_the_torch_logits(exported, case):
     from edgevid.preprocess import Preprocessor
     from edgevid.runtime.stream import StreamRuntime
-    from tests.runtime.tiny_prernn import scene_frames
+    from tests.helpers.tiny_prernn import scene_frames
 
     model, config, bundle = exported(case)
     frames = scene_frames(60)

@@ -1,4 +1,5 @@
-"""SlowFast streaming (runtime/clip.py) on a real tiny clip bundle, checked against a torch reference."""
+"""SlowFast streaming (runtime/clip.py) on the committed tiny clip bundle, checked against the numpy reference
+of tiny_clip (tests/test_fixtures.py ties that reference to the torch module)."""
 from __future__ import annotations
 
 import logging
@@ -6,35 +7,12 @@ import logging
 import numpy as np
 import pytest
 
-import tiny_clip as tc
+from tests.helpers import tiny_clip as tc
 from edgevid.errors import ConfigError, ManifestError
 from edgevid.runtime.clip import ClipPolicy, ClipStages, ClipWindow
 from edgevid.runtime.pipeline import Pipeline
 from edgevid.runtime.stats import StreamStats
 from edgevid.runtime.stream import StreamRuntime
-
-
-@pytest.fixture(scope="module")
-def clip_root(tmp_path_factory):
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("cv2")
-    root = tmp_path_factory.mktemp("clip") / "bundle"
-    tc.make_bundle(root)
-    return root
-
-
-@pytest.fixture
-def clip_bundle(clip_root):
-    """clip_bundle(**policy) -> a freshly loaded Bundle whose policy is updated in memory."""
-    from edgevid.bundle import load_bundle
-
-    def make(**policy):
-        bundle = load_bundle(clip_root)
-        bundle.policy.update(policy)
-        return bundle
-
-    return make
 
 
 def run(bundle, frames, **options):
@@ -51,7 +29,7 @@ def preprocessed(bundle, frames):
 
 
 def expected(bundle, frames, every, smooth=1, pad="none"):
-    """(frame index, logits, path) per predicted frame, one slot per frame, from the torch reference."""
+    """(frame index, logits, path) per predicted frame, one slot per frame, from the reference."""
     slots = preprocessed(bundle, frames)
     plan = tc.schedule(len(slots), every, pad)
     runs = [i for i, run in enumerate(plan) if run]
@@ -276,8 +254,8 @@ def cli_logging():
 
 
 def test_edgevid_run_on_a_clip_bundle(clip_root, tmp_path, capsys, cli_logging):
-    import tiny_liteeval
     from edgevid import cli
+    from tests.helpers import tiny_liteeval
 
     video = tiny_liteeval.write_video(tmp_path / "v.avi", frames=20)
     code = cli.main(["run", str(clip_root), "--source", str(video), "--every", "4", "--smooth", "2",

@@ -1,4 +1,5 @@
-"""PreRNN streaming (runtime/recurrent.py) on real tiny bundles through ONNX Runtime, against a torch reference."""
+"""PreRNN streaming (runtime/recurrent.py) on the committed tiny bundles through ONNX Runtime, against the numpy
+reference of tiny_prernn (tests/test_fixtures.py ties that reference to the torch modules)."""
 from __future__ import annotations
 
 import json
@@ -10,45 +11,18 @@ import time
 import numpy as np
 import pytest
 
-import tiny_prernn as tiny
+from tests.helpers import tiny_prernn as tiny
 from edgevid.errors import ConfigError, ManifestError
 from edgevid.spec import TensorSpec
 
-pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
 
 from edgevid.backends import open_session  # noqa: E402
-from edgevid.bundle import load_bundle  # noqa: E402
 from edgevid.runtime.recurrent import RecurrentPolicy, RecurrentStages, SceneCut  # noqa: E402
 from edgevid.runtime.stream import StreamRuntime  # noqa: E402
 
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def prernn_root(tmp_path_factory):
-    """cell -> bundle folder, exported on first use."""
-    base = tmp_path_factory.mktemp("prernn")
-    made = {}
-
-    def get(cell: str):
-        if cell not in made:
-            made[cell] = tiny.make_bundle(base / cell, cell).root
-        return made[cell]
-
-    return get
-
-
-@pytest.fixture
-def prernn(prernn_root):
-    """prernn(cell, **policy) -> a freshly loaded Bundle with its policy updated in memory."""
-    def make(cell: str = "lstm", **policy):
-        bundle = load_bundle(prernn_root(cell))
-        bundle.policy.update(policy)
-        return bundle
-
-    return make
 
 
 def inputs_of(bundle, frames):
@@ -71,7 +45,7 @@ def max_err(preds, ref):
 
 # parity --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", tiny.CELLS)
-def test_predictions_match_the_torch_reference_over_300_steps(prernn, cell):
+def test_predictions_match_the_reference_over_300_steps(prernn, cell):
     bundle = prernn(cell)
     frames = tiny.scene_frames(300)
     preds, stats = run(bundle, frames)
@@ -88,14 +62,11 @@ def test_predictions_match_the_torch_reference_over_300_steps(prernn, cell):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_carried_state_matches_the_reference_every_step(prernn, cell):
     """RecurrentPolicy on an ORT step session, fed the reference backbone's drive: h (and c) every step."""
-    import torch
-
     bundle = prernn(cell)
     frames = tiny.scene_frames(300)
     reference = tiny.Reference(cell)
     ref = reference.run(inputs_of(bundle, frames))
-    with torch.no_grad():
-        drives = [reference.backbone(torch.from_numpy(x)).numpy() for x in inputs_of(bundle, frames)]
+    drives = [reference.backbone(x) for x in inputs_of(bundle, frames)]
     worst = 0.0
     with open_session(bundle.graph_path("step"), "ort", name="step") as session:
         policy = RecurrentPolicy(bundle, session)

@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-import tiny_liteeval as tiny
+from tests.helpers import tiny_liteeval as tiny
 from edgevid.errors import EdgevidError, SourceError
 from edgevid.runtime.source import CaptureSource, csi_pipeline, open_source, parse_spec
 

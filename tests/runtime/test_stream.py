@@ -1,4 +1,5 @@
-"""StreamRuntime on a real (tiny) LiteEval bundle through ONNX Runtime, checked against a torch reference."""
+"""StreamRuntime on the committed tiny LiteEval bundles through ONNX Runtime, checked against the numpy reference of
+tiny_liteeval; the session lifecycle on numpy sessions (tests/helpers/numpy_session.py)."""
 from __future__ import annotations
 
 import json
@@ -8,10 +9,14 @@ import time
 import numpy as np
 import pytest
 
-import tiny_liteeval as tiny
 from edgevid.errors import FrameError, SessionError, SourceError
 from edgevid.runtime.source import Frame, open_source
 from edgevid.runtime.stream import StreamRuntime
+from tests.helpers import tiny_liteeval as tiny
+from tests.helpers.numpy_session import CountingLiteEval, numpy_factory, numpy_sessions
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("cv2")
 
 
 def stage_threads():
@@ -30,7 +35,7 @@ def file_frames(video):
 
 
 def reference(bundle, frames, gate, reset_at=(), **policy):
-    """The torch reference on the same preprocessed inputs the runtime sees."""
+    """The reference on the same preprocessed inputs the runtime sees."""
     from edgevid.preprocess import Preprocessor
 
     pre = Preprocessor(bundle.preprocess)
@@ -176,43 +181,48 @@ def test_file_source_never_drops_even_when_slow(make_bundle, video, monkeypatch)
     assert [p.frame_index for p in preds] == list(range(24)) and stats["dropped"] == 0
 
 
-class Spy:
-    """A session factory for StreamRuntime(sessions=…) that records every session it opens (and can make
-    one role's infer fail): the runtime takes it as it takes the registry's factory, no patching."""
+# the session lifecycle: the runtime activates the sessions it is given and always deactivates them -------------
+def failing(role):
+    def infer(feeds):
+        raise SessionError("injected failure in %s" % role)
+    return infer
 
-    def __init__(self, fail_role=None):
-        from edgevid.backends import session_factory
 
-        self.sessions = []
-        self.fail_role = fail_role
-        self.real = session_factory("ort")
-
-    def __call__(self, bundle, role):
-        session = self.real(bundle, role)
-        self.sessions.append(session)
-        if role == self.fail_role:
-            def infer(feeds):
-                raise SessionError("injected failure in %s" % role)
-            session.infer = infer
-        return session
-
-    def all_inactive(self):
-        return self.sessions and not any(s.active for s in self.sessions)
+def all_freed(sessions):
+    return sessions and all(s.activations == s.deactivations == 1 and not s.active for s in sessions)
 
 
 @pytest.mark.parametrize("pipelined", [True, False])
 @pytest.mark.parametrize("role", ["coarse_cnn", "fine_step"])
 def test_stage_exception_propagates_threads_end_sessions_freed(make_bundle, video, pipelined, role):
-    spy = Spy(fail_role=role)
+    made = []
+    fns = dict(CountingLiteEval().fns(), **{role: failing(role)})
     with pytest.raises(SessionError, match="injected failure in " + role):
-        run(make_bundle("fine"), file_frames(video), pipelined=pipelined, sessions=spy)
+        run(make_bundle("fine"), file_frames(video), pipelined=pipelined, sessions=numpy_factory(fns, made))
     assert not stage_threads()
-    assert spy.all_inactive()
+    assert {s.name for s in made} == {"coarse_cnn", "fine_cnn", "coarse_step", "fine_step"}
+    assert all_freed(made)
+
+
+def test_given_sessions_are_activated_for_the_run_and_freed_after(make_bundle, video):
+    graphs = CountingLiteEval(wants_fine=lambda call: call % 3 == 0)
+    bundle = make_bundle("mixed")
+    sessions = numpy_sessions(bundle, graphs.fns())
+    assert not any(s.active for s in sessions.values())
+    rt = StreamRuntime(bundle, sessions=sessions)
+    seen_active = []
+    for _ in rt.run(file_frames(video)):
+        seen_active.append(all(s.active for s in sessions.values()))
+    assert len(seen_active) == 24 and all(seen_active)
+    assert all_freed(list(sessions.values()))
+    # the numpy graphs ran: the gate's schedule decided the paths, the state counted the steps
+    stats = rt.stats.to_dict()
+    assert stats["fine_steps"] == 8 == graphs.fine_cnn_calls and sessions["coarse_step"].calls == 24
 
 
 def test_early_break_ends_threads_on_an_endless_source(make_bundle, video):
-    spy = Spy()
-    rt = StreamRuntime(make_bundle("mixed"), sessions=spy)
+    made = []
+    rt = StreamRuntime(make_bundle("mixed"), sessions=numpy_factory(CountingLiteEval().fns(), made))
     with open_source(str(video), loop=True) as src:  # a looped file never ends on its own
         for i, pred in enumerate(rt.run(src)):
             last = pred.frame_index
@@ -220,7 +230,7 @@ def test_early_break_ends_threads_on_an_endless_source(make_bundle, video):
                 break
         assert last == 30  # frames go on past the end of the 24-frame file
     assert not stage_threads()
-    assert spy.all_inactive()
+    assert all_freed(made)
 
 
 def test_runtime_close_stops_an_unfinished_run(make_bundle, video):

@@ -1,7 +1,10 @@
+"""Fixtures of the training tests. They need torch: without it (on a device) they are skipped."""
 import numpy as np
 import pytest
 
-from edgevid.models.liteeval import LiteEvalConfig
+from tests.helpers.deps import skip_modules_without
+
+pytest_pycollect_makemodule = skip_modules_without("torch", "torchvision")
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +46,8 @@ def fake_videos():
 
 @pytest.fixture(scope="session")
 def tiny_config():
+    from edgevid.models.liteeval import LiteEvalConfig
+
     def make(**kw):
         args = dict(num_classes=2, fine_arch="resnet18", coarse_proj=16, coarse_hidden=16, fine_hidden=32, fine_proj=32)
         args.update(kw)

@@ -1,4 +1,4 @@
-"""A tiny clip model (the SlowFast graph contract, docs/models.md §3.5) exported to a real bundle, plus references.
+"""A tiny clip model (the SlowFast graph contract, docs/models.md §3.5) exported to a real bundle, plus references in numpy and torch.
 
 ::
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from . import numpy_maths as nm
 
 T, S, C = 8, 32, 3
 LABELS = ["wave", "walk", "jump"]
@@ -60,17 +62,33 @@ def make_bundle(root: Path, policy: Optional[Dict] = None):
     return load_bundle(root)
 
 
-def clip_logits(windows: List[np.ndarray]) -> List[np.ndarray]:
-    """Torch logits [C] of each window ([T,3,S,S] frames, oldest first), assembled here with np.stack."""
+def clip_logits(windows: List[np.ndarray], backend: str = "numpy") -> List[np.ndarray]:
+    """Logits [C] of each window ([T,3,S,S] frames, oldest first), assembled here with np.stack: in numpy from
+    tests/fixtures/bundles/clip.npz (the default, torch-free), or on the torch module."""
+    clips = [np.ascontiguousarray(np.stack(list(window), axis=1)[None]) for window in windows]  # [1,3,T,S,S]
+    if backend == "numpy":
+        w = {k: v.astype(np.float64) for k, v in load_weights().items()}
+        out = []
+        for clip in clips:
+            x = nm.relu(nm.conv(clip.astype(np.float64), w["conv.weight"], w["conv.bias"], (1, 4, 4), 1))
+            out.append(nm.f32(nm.linear(x.mean(axis=(3, 4)).reshape(1, -1), w["fc.weight"], w["fc.bias"]))[0])
+        return out
     import torch
 
     module = build_module()
-    out = []
     with torch.no_grad():
-        for window in windows:
-            clip = np.stack(list(window), axis=1)[None]  # [T,3,S,S] -> [1,3,T,S,S]
-            out.append(module(torch.from_numpy(np.ascontiguousarray(clip)))[0].numpy().copy())
-    return out
+        return [module(torch.from_numpy(clip))[0].numpy().copy() for clip in clips]
+
+
+def module_weights() -> Dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in build_module().state_dict().items()}
+
+
+def load_weights() -> Dict[str, np.ndarray]:
+    from .bundles import CLIP, FIXTURES
+
+    with np.load(str(FIXTURES / (CLIP + ".npz"))) as data:
+        return {k: data[k] for k in data.files}
 
 
 def schedule(n_slots: int, every: int, pad: str = "none", frames: int = T) -> List[Optional[bool]]:

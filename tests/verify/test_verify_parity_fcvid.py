@@ -9,7 +9,7 @@ import os
 
 import onnx
 import pytest
-from export_helpers import bgr_frames, trained_like_liteeval
+from tests.helpers.export_helpers import bgr_frames, trained_like_liteeval
 
 from edgevid.export import export_bundle
 from edgevid.export.onnx import op_counts

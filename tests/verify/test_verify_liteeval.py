@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_helpers import bgr_frames, trained_like_liteeval
+from tests.helpers.export_helpers import bgr_frames, trained_like_liteeval
 
 from edgevid.errors import ExportError
 from edgevid.export import export_bundle

@@ -1,4 +1,4 @@
-"""Tiny PreRNN-shaped models (docs/models.md §4.4, §4.10) exported to real bundles, plus a torch reference.
+"""Tiny PreRNN-shaped models (docs/models.md §4.4, §4.10) exported to real bundles, plus references in numpy and torch.
 
 ::
 
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from . import numpy_maths as nm
 
 H, C = 8, 3
 LABELS = ["wave", "walk", "jump"]
@@ -134,32 +136,101 @@ def make_bundle(root: Path, cell: str = "lstm", **policy):
 
 
 class Reference:
-    """The cell written out on the torch modules, state zeroed at step 0 and at the steps in ``reset_at``."""
+    """The cell written out directly, state zeroed at step 0 and at the steps in ``reset_at``: in numpy from the
+    committed fixture's weights (``backend="numpy"``, the default, torch-free) or on the torch modules."""
 
-    def __init__(self, cell: str):
+    def __init__(self, cell: str, backend: str = "numpy"):
         self.cell = cell
-        self.backbone, self.step = build_modules(cell)
+        self.graphs = NumpyGraphs(cell) if backend == "numpy" else TorchGraphs(cell)
+
+    def backbone(self, frame: np.ndarray) -> np.ndarray:
+        return self.graphs.backbone(frame)
 
     def run(self, inputs: Sequence[np.ndarray], reset_at=()) -> List[Dict[str, np.ndarray]]:
         """Per step: logits [C] and the state after the step (h, and c for LSTM)."""
-        torch = _torch()
         lstm = self.cell in ("lstm", "lstm_u")
         out: List[Dict[str, np.ndarray]] = []
         resets = set(reset_at)
-        with torch.no_grad():
-            for t, x in enumerate(inputs):
-                if t == 0 or t in resets:
-                    h, c = torch.zeros(1, H), torch.zeros(1, H)
-                drive = self.backbone(torch.from_numpy(x))
-                if lstm:
-                    h, c, logits = self.step(drive, h, c)
-                else:
-                    h, logits = self.step(drive, h)
-                item = {"logits": logits[0].numpy().copy(), "h": h.numpy().copy()}
-                if lstm:
-                    item["c"] = c.numpy().copy()
-                out.append(item)
+        for t, x in enumerate(inputs):
+            if t == 0 or t in resets:
+                h, c = np.zeros((1, H), np.float32), np.zeros((1, H), np.float32)
+            drive = self.graphs.backbone(x)
+            if lstm:
+                h, c, logits = self.graphs.step(drive, h, c)
+            else:
+                h, logits = self.graphs.step(drive, h)
+            item = {"logits": logits[0].copy(), "h": h.copy()}
+            if lstm:
+                item["c"] = c.copy()
+            out.append(item)
         return out
+
+
+class TorchGraphs:
+    """backbone and step as the torch modules, on and to numpy arrays."""
+
+    def __init__(self, cell: str):
+        self.mods = build_modules(cell)
+
+    def _call(self, module, *args):
+        torch = _torch()
+        with torch.no_grad():
+            out = module(*(torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in args))
+        return tuple(o.numpy().copy() for o in out) if isinstance(out, tuple) else out.numpy().copy()
+
+    def backbone(self, frame):
+        return self._call(self.mods[0], frame)
+
+    def step(self, *args):
+        return self._call(self.mods[1], *args)
+
+
+class NumpyGraphs:
+    """backbone and step in numpy (float64 inside, float32 out) from tests/fixtures/bundles/prernn-<cell>.npz."""
+
+    def __init__(self, cell: str, weights: Dict[str, np.ndarray] = None):
+        self.cell = cell
+        w = weights if weights is not None else load_weights(cell)
+        self.w = {k: v.astype(np.float64) for k, v in w.items()}
+
+    def backbone(self, frame):
+        w = self.w
+        x = nm.relu(nm.conv(frame.astype(np.float64), w["backbone.conv.weight"], w["backbone.conv.bias"], 8, 1))
+        return nm.f32(nm.linear(x.mean(axis=(2, 3)), w["backbone.fc.weight"], w["backbone.fc.bias"]))
+
+    def step(self, drive, h_in, c_in=None):
+        w, cell = self.w, self.cell
+        drive, h_in = drive.astype(np.float64), h_in.astype(np.float64)
+        w_h, cls_w, cls_b = w["step.w_h.weight"], w["step.cls.weight"], w["step.cls.bias"]
+        if cell in ("lstm", "lstm_u"):
+            u = drive if cell == "lstm_u" else np.concatenate([drive] * 4, axis=1)
+            i, f, g, o = np.split(u + nm.linear(h_in, w_h), 4, axis=1)
+            c = nm.sigmoid(f) * c_in.astype(np.float64) + nm.sigmoid(i) * np.tanh(g)
+            h = nm.sigmoid(o) * np.tanh(c)
+            return nm.f32(h), nm.f32(c), nm.f32(nm.linear(h, cls_w, cls_b))
+        if cell == "gru":
+            w_r, w_z, w_hh = np.split(w_h, 3, axis=0)
+            r = nm.sigmoid(drive + h_in @ w_r.T)
+            z = nm.sigmoid(drive + h_in @ w_z.T)
+            h = (1 - z) * h_in + z * np.tanh(drive + (r * h_in) @ w_hh.T)
+        else:
+            h = np.tanh(drive + nm.linear(h_in, w_h))
+        return nm.f32(h), nm.f32(nm.linear(h, cls_w, cls_b))
+
+
+def module_weights(cell: str) -> Dict[str, np.ndarray]:
+    """The weights of build_modules(cell): backbone.*, step.* (needs torch)."""
+    backbone, step = build_modules(cell)
+    out = {"backbone." + k: v.detach().numpy().copy() for k, v in backbone.state_dict().items()}
+    out.update({"step." + k: v.detach().numpy().copy() for k, v in step.state_dict().items()})
+    return out
+
+
+def load_weights(cell: str) -> Dict[str, np.ndarray]:
+    from .bundles import FIXTURES, PRERNN
+
+    with np.load(str(FIXTURES / (PRERNN[cell] + ".npz"))) as data:
+        return {k: data[k] for k in data.files}
 
 
 def scene_frames(count: int, cut_at: Sequence[int] = (), fps: float = 10.0,

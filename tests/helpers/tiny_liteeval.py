@@ -1,4 +1,4 @@
-"""A tiny LiteEval-shaped model (docs/models.md §2.2, §2.8) exported to a real bundle, plus a torch reference.
+"""A tiny LiteEval-shaped model (docs/models.md §2.2, §2.8) exported to a real bundle, plus references in numpy and torch.
 
 Dimensions are small (F=16, Dc=8, Df=16, Pc=8, C=3) except the coarse feature, whose 1280 is part of
 the graph contract. The gate can be forced: "fine" (bias favours channel 0), "coarse" (channel 1),
@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
+
+from . import numpy_maths as nm
 
 F, DC, DF, PC, C, COARSE_FEAT = 16, 8, 16, 8, 3, 1280
 LABELS = ["wave", "walk", "jump"]
@@ -149,38 +151,139 @@ def make_bundle(root: Path, gate: str, base: Path = None):
 
 
 class Reference:
-    """The LiteEval step of docs/models.md §2.2 written out directly on the torch modules (no edgevid code)."""
+    """The LiteEval step of docs/models.md §2.2 written out directly (no edgevid code), on one of two sets of graphs:
+    ``backend="numpy"`` (the default) computes in numpy from the committed fixture's weights (torch-free, runs
+    on a device); ``backend="torch"`` runs the torch modules of :func:`build_modules`."""
 
-    def __init__(self, gate: str, max_steps: int = 129, fine_cap: int = None, fine_window: int = None):
-        self.mods = build_modules(gate)
+    def __init__(self, gate: str, max_steps: int = 129, fine_cap: int = None, fine_window: int = None,
+                 backend: str = "numpy"):
+        self.graphs = NumpyGraphs(gate) if backend == "numpy" else TorchGraphs(gate)
         self.max_steps, self.fine_cap, self.fine_window = max_steps, fine_cap, fine_window
 
     def run(self, inputs: List[Dict[int, np.ndarray]], reset_at=()) -> List[Tuple[np.ndarray, str]]:
         """(logits, path) per step; state is zeroed every max_steps steps and at the steps in ``reset_at``."""
-        torch = _torch()
-        coarse_cnn, fine_cnn, coarse_step, fine_step = self.mods
+        g = self.graphs
         out, fine_steps, since = [], [], 0
-        with torch.no_grad():
-            for t, x in enumerate(inputs):
-                if t == 0 or since == self.max_steps or t in reset_at:
-                    since = 0
-                    h_c, c_c, h_f, c_f = (torch.zeros(1, DC), torch.zeros(1, DC), torch.zeros(1, DF), torch.zeros(1, DF))
-                    if self.fine_window is None:
-                        fine_steps = []
-                since += 1
-                feat_c = coarse_cnn(torch.from_numpy(x[112]))
-                v_c, h_c, c_c, gate, h_sync, c_sync, logits_sync = coarse_step(feat_c, h_c, c_c, h_f, c_f)
-                recent = [s for s in fine_steps if self.fine_window is None or s > t - self.fine_window]
-                allowed = self.fine_cap is None or len(recent) < self.fine_cap
-                if int(torch.argmax(gate[0])) == 0 and allowed:
-                    feat_f = fine_cnn(torch.from_numpy(x[224]))
-                    h_f, c_f, logits = fine_step(feat_f, v_c, h_f, c_f)
-                    fine_steps.append(t)
-                    out.append((logits[0].numpy().copy(), "fine"))
-                else:
-                    h_f, c_f = h_sync, c_sync
-                    out.append((logits_sync[0].numpy().copy(), "coarse"))
+        for t, x in enumerate(inputs):
+            if t == 0 or since == self.max_steps or t in reset_at:
+                since = 0
+                h_c, c_c = np.zeros((1, DC), np.float32), np.zeros((1, DC), np.float32)
+                h_f, c_f = np.zeros((1, DF), np.float32), np.zeros((1, DF), np.float32)
+                if self.fine_window is None:
+                    fine_steps = []
+            since += 1
+            v_c, h_c, c_c, gate, h_sync, c_sync, logits_sync = g.coarse_step(g.coarse_cnn(x[112]), h_c, c_c, h_f, c_f)
+            recent = [s for s in fine_steps if self.fine_window is None or s > t - self.fine_window]
+            allowed = self.fine_cap is None or len(recent) < self.fine_cap
+            if int(np.argmax(gate[0])) == 0 and allowed:
+                h_f, c_f, logits = g.fine_step(g.fine_cnn(x[224]), v_c, h_f, c_f)
+                fine_steps.append(t)
+                out.append((logits[0].copy(), "fine"))
+            else:
+                h_f, c_f = h_sync, c_sync
+                out.append((logits_sync[0].copy(), "coarse"))
         return out
+
+
+class TorchGraphs:
+    """The four graphs as torch modules, called on and returning numpy arrays."""
+
+    def __init__(self, gate: str):
+        self.mods = build_modules(gate)
+
+    def _call(self, index, *args):
+        torch = _torch()
+        with torch.no_grad():
+            out = self.mods[index](*(torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in args))
+        return tuple(o.numpy().copy() for o in out) if isinstance(out, tuple) else out.numpy().copy()
+
+    def coarse_cnn(self, frame):
+        return self._call(0, frame)
+
+    def fine_cnn(self, frame):
+        return self._call(1, frame)
+
+    def coarse_step(self, *args):
+        return self._call(2, *args)
+
+    def fine_step(self, *args):
+        return self._call(3, *args)
+
+
+class NumpyGraphs:
+    """The four graphs in numpy (float64 inside, float32 out) from the weights the fixture bundles were exported
+    with (tests/fixtures/bundles/liteeval.npz, written by tests/fixtures/make_fixtures.py)."""
+
+    def __init__(self, gate: str, weights: Dict[str, np.ndarray] = None):
+        w = dict(weights if weights is not None else load_weights())
+        w["core.gate.weight"], w["core.gate.bias"] = w.pop("gate.%s.weight" % gate), w.pop("gate.%s.bias" % gate)
+        self.w = {k: v.astype(np.float64) for k, v in w.items() if not k.startswith("gate.")}
+
+    def _cnn(self, prefix, frame, stride):
+        w = self.w
+        x = nm.relu(nm.conv(frame.astype(np.float64), w[prefix + ".conv.weight"], w[prefix + ".conv.bias"],
+                            stride, 1)).mean(axis=(2, 3))
+        return nm.f32(nm.relu(nm.linear(x, w[prefix + ".fc.weight"], w[prefix + ".fc.bias"])))
+
+    def coarse_cnn(self, frame):
+        return self._cnn("coarse_cnn", frame, 4)
+
+    def fine_cnn(self, frame):
+        return self._cnn("fine_cnn", frame, 8)
+
+    def _lstm(self, x, h, c, ih, hh):
+        w = self.w
+        gates = nm.linear(x, w[ih + ".weight"], w[ih + ".bias"]) + nm.linear(h, w[hh + ".weight"])
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c_new = nm.sigmoid(f) * c + nm.sigmoid(i) * np.tanh(g)
+        return nm.sigmoid(o) * np.tanh(c_new), c_new
+
+    def coarse_step(self, feat_c, h_c_in, c_c_in, h_f_in, c_f_in):
+        w = self.w
+        feat_c, h_c_in, c_c_in, h_f_in, c_f_in = (a.astype(np.float64) for a in (feat_c, h_c_in, c_c_in, h_f_in,
+                                                                                  c_f_in))
+        v_c = nm.relu(nm.linear(nm.l2norm(feat_c), w["core.proj_c.weight"], w["core.proj_c.bias"]))
+        h_c, c_c = self._lstm(v_c, h_c_in, c_c_in, "core.c_ih", "core.c_hh")
+        gate = nm.linear(np.concatenate([v_c, h_f_in, c_f_in], axis=1), w["core.gate.weight"], w["core.gate.bias"])
+        h_f_sync = np.concatenate([h_c[:, :DC], h_f_in[:, DC:]], axis=1)
+        c_f_sync = np.concatenate([c_c[:, :DC], c_f_in[:, DC:]], axis=1)
+        logits = nm.linear(h_f_sync, w["core.cls.weight"], w["core.cls.bias"])
+        return tuple(nm.f32(a) for a in (v_c, h_c, c_c, gate, h_f_sync, c_f_sync, logits))
+
+    def fine_step(self, feat_f, v_c, h_f_in, c_f_in):
+        w = self.w
+        feat_f, v_c, h_f_in, c_f_in = (a.astype(np.float64) for a in (feat_f, v_c, h_f_in, c_f_in))
+        v_f = nm.relu(nm.linear(nm.l2norm(feat_f), w["core.proj_f.weight"], w["core.proj_f.bias"]))
+        h_f, c_f = self._lstm(np.concatenate([v_f, v_c], axis=1), h_f_in, c_f_in, "core.f_ih", "core.f_hh")
+        return nm.f32(h_f), nm.f32(c_f), nm.f32(nm.linear(h_f, w["core.cls.weight"], w["core.cls.bias"]))
+
+
+def module_weights(gate: str) -> Dict[str, np.ndarray]:
+    """The weights of build_modules(gate) by name: coarse_cnn.*, fine_cnn.*, core.* (needs torch)."""
+    coarse_cnn, fine_cnn, coarse_step, _ = build_modules(gate)
+    out = {}
+    for prefix, module in (("coarse_cnn", coarse_cnn), ("fine_cnn", fine_cnn), ("core", coarse_step.core)):
+        out.update({prefix + "." + k: v.detach().numpy().copy() for k, v in module.state_dict().items()})
+    return out
+
+
+def fixture_weights() -> Dict[str, np.ndarray]:
+    """What liteeval.npz holds: the weights shared by every gate mode, and gate.<mode>.weight/bias per mode."""
+    per_mode = {gate: module_weights(gate) for gate in GATE_MODES}
+    shared = {k: v for k, v in per_mode["mixed"].items() if not k.startswith("core.gate.")}
+    for gate, w in per_mode.items():
+        for k, v in shared.items():
+            assert np.array_equal(w[k], v), "%s differs between gate modes (%s)" % (k, gate)  # only the gate does
+    for gate, w in per_mode.items():
+        shared["gate.%s.weight" % gate], shared["gate.%s.bias" % gate] = w["core.gate.weight"], w["core.gate.bias"]
+    return shared
+
+
+def load_weights() -> Dict[str, np.ndarray]:
+    from .bundles import FIXTURES
+
+    with np.load(str(FIXTURES / "liteeval.npz")) as data:
+        return {k: data[k] for k in data.files}
 
 
 def write_video(path: Path, frames: int = 24, fps: float = 10.0, size: Tuple[int, int] = (96, 72), seed: int = 0):

@@ -9,6 +9,9 @@ import pytest
 from edgevid.errors import ConfigError, ManifestError, SourceError
 from edgevid.runtime.cli_run import format_prediction, run_stream
 
+pytest.importorskip("onnxruntime")
+pytest.importorskip("cv2")
+
 
 def test_json_lines_and_stats(make_bundle, video):
     bundle = make_bundle("mixed")
