@@ -75,7 +75,12 @@ def test_run_prints_json_lines_and_writes_video_and_stats(trained, bundle):
     assert [p["frame_index"] for p in lines] == list(range(6))
     assert all(p["label"] in CLASSES and p["path"] in ("fine", "coarse") for p in lines)
     stats = json.loads((root / "stats.json").read_text())
-    assert stats["frames"] == 6 and stats["fine_steps"] <= 4  # the bundle's cap: 2 fine calls per 4 steps
+    # the exported cap (2 fine calls per 4 steps) holds in every window; that it engages when the gate asks for
+    # more is shown on a bundle whose gate always asks (tests/commands/test_cli_run.py)
+    paths = [p["path"] for p in lines]
+    assert stats["frames"] == 6 and stats["fine_steps"] == paths.count("fine")
+    assert all(paths[i:i + 4].count("fine") <= 2 for i in range(len(paths) - 3))
+    assert stats["fine_steps"] + stats["fine_capped"] <= 6
     from edgevid.data.video import probe_video
 
     assert probe_video(root / "ann.avi")["frames"] == 6

@@ -1,18 +1,32 @@
-"""run_stream: what `edgevid run` calls."""
+"""`edgevid run` on the committed tiny bundles of each family: run_stream (what the verb calls) and the verb."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
 
 from edgevid.errors import ConfigError, ManifestError, SourceError
 from edgevid.runtime.cli_run import format_prediction, run_stream
+from tests.helpers import tiny_clip, tiny_liteeval, tiny_prernn
+from tests.helpers.bundles import LITEEVAL, copy_bundle
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
 
 
+def edgevid(*args):
+    return subprocess.run([sys.executable, "-m", "edgevid"] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def fine_steps_per_window(paths, window):
+    return [sum(p == "fine" for p in paths[i:i + window]) for i in range(len(paths) - window + 1)]
+
+
+# LiteEval -----------------------------------------------------------------------------------------
 def test_json_lines_and_stats(make_bundle, video):
     bundle = make_bundle("mixed")
     lines, preds = [], []
@@ -44,15 +58,15 @@ def test_text_lines_max_frames_and_out_video(make_bundle, video, tmp_path):
     assert not [t for t in threading.enumerate() if t.name.startswith("edgevid-")]
 
 
-def test_step_fps_from_the_bundle_policy(make_bundle, video, tmp_path):
-    bundle = make_bundle("mixed")
+def test_step_fps_from_the_bundle_policy(video, tmp_path):
+    from edgevid.bundle import load_bundle
+
+    bundle = load_bundle(copy_bundle(LITEEVAL["mixed"], tmp_path / "bundle"))  # this test's own copy: it saves
     bundle.policy["step_fps"] = 2.0
     bundle.save()  # run_stream loads from disk
     stats = run_stream(bundle.root, str(video), backend="ort")
     assert stats["step_fps"] == 2.0 and stats["frames"] == 5  # 24 frames at 10 fps, one step per 0.5 s
     assert run_stream(bundle.root, str(video), backend="ort", fps=5.0)["frames"] == 12
-    bundle.policy["step_fps"] = None
-    bundle.save()
 
 
 def test_errors_surface_and_leave_no_video(make_bundle, tmp_path):
@@ -71,3 +85,69 @@ def test_format_prediction_text():
 
     line = format_prediction(Prediction(12, 1.2, "walk", 1, 0.873, "fine", 0.0412))
     assert line == "#    12     1.20s  walk             0.873  fine      41.2 ms"
+
+
+@pytest.mark.parametrize("where", ["options", "bundle"])
+def test_edgevid_run_fine_cap_engages(bundle_root, video, tmp_path, where):
+    """The "fine" bundle's gate asks for the fine branch at every step, so every skip is the cap at work:
+    from --fine-cap/--fine-window, or from the bundle's own policy when no option is given."""
+    if where == "options":
+        root, flags = bundle_root("fine"), ["--fine-cap", 2, "--fine-window", 5]
+    else:
+        from edgevid.bundle import load_bundle
+
+        bundle = load_bundle(copy_bundle(LITEEVAL["fine"], tmp_path / "bundle"))
+        bundle.policy.update(fine_cap=2, fine_window=5)
+        bundle.save()
+        root, flags = bundle.root, []
+    result = edgevid("run", root, "--source", video, "--json", "--stats", tmp_path / "stats.json", *flags)
+    assert result.returncode == 0, result.stderr
+    paths = [json.loads(line)["path"] for line in result.stdout.splitlines()]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert len(paths) == stats["steps"] == 24
+    assert max(fine_steps_per_window(paths, 5)) == 2  # never more than the cap in any 5 steps, and it is reached
+    assert [i for i, p in enumerate(paths) if p == "fine"] == [0, 1, 5, 6, 10, 11, 15, 16, 20, 21]
+    assert stats["fine_steps"] == 10 and stats["fine_capped"] == 14 > 0  # the cap turned 14 fine choices away
+
+
+# PreRNN -------------------------------------------------------------------------------------------
+
+def test_edgevid_run_on_a_prernn_bundle(prernn_root, video, tmp_path):
+    root = prernn_root("lstm")
+    result = edgevid("run", root, "--source", video, "--json", "--reset-every", 5, "--scene-cut", 0.5,
+                     "--stats", tmp_path / "stats.json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 24 and {line["path"] for line in lines} == {"step"}
+    assert lines[0]["label"] in tiny_prernn.LABELS
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["family"] == "prernn" and stats["resets_by_cause"].get("max_steps") == 4
+    assert "24 frames" in result.stderr and "state resets" in result.stderr and "fine model" not in result.stderr
+
+    text = edgevid("run", root, "--source", video, "--max-frames", 3, "--sequential")
+    assert text.returncode == 0, text.stderr
+    assert len(text.stdout.splitlines()) == 3 and " step " in text.stdout
+
+
+def test_edgevid_run_refuses_liteeval_options_on_prernn(prernn_root, video):
+    result = edgevid("run", prernn_root("gru"), "--source", video, "--fine-cap", 2)
+    assert result.returncode == ConfigError.exit_code, result.stderr
+    assert "fine_cap" in result.stderr and "Traceback" not in result.stderr
+
+
+# SlowFast (the tiny clip model) -------------------------------------------------------------------
+def test_edgevid_run_on_a_clip_bundle(clip_root, tmp_path, capsys, edgevid_cli):
+    video = tiny_liteeval.write_video(tmp_path / "v.avi", frames=20)
+    code = edgevid_cli(["run", str(clip_root), "--source", str(video), "--every", "4", "--smooth", "2",
+                        "--sequential", "--backend", "ort"])
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 20 - (tiny_clip.T - 1)
+    assert " clip " in lines[0] and " held " in lines[1]
+    assert "4 clips run" in err and "GMACs per frame" in err and "n/a" not in err.split("latency")[0]
+    code = edgevid_cli(["run", str(clip_root), "--source", str(video), "--pad", "repeat", "--json", "--max-frames", "3"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and len(out.strip().splitlines()) == 3 and '"path": "clip"' in out.splitlines()[0]
+    code = edgevid_cli(["run", str(clip_root), "--source", str(video), "--fine-cap", "2"])
+    _, err = capsys.readouterr()
+    assert code != 0 and "fine_cap" in err

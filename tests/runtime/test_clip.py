@@ -241,33 +241,3 @@ def test_bad_bundle_policy_is_a_config_error(clip_bundle):
         StreamRuntime(clip_bundle(kind="gated"))
     with pytest.raises(ConfigError, match="shorter than one slot"):
         ClipPolicy(8, 2, step_fps=10.0, max_gap_s=0.05)
-
-
-# --- the command line ----------------------------------------------------------------------------
-@pytest.fixture
-def cli_logging():
-    """cli.main configures the edgevid logger (own handler, no propagation): put it back for later tests."""
-    root = logging.getLogger("edgevid")
-    saved = (root.handlers[:], root.level, root.propagate)
-    yield
-    root.handlers[:], root.level, root.propagate = saved
-
-
-def test_edgevid_run_on_a_clip_bundle(clip_root, tmp_path, capsys, cli_logging):
-    from edgevid import cli
-    from tests.helpers import tiny_liteeval
-
-    video = tiny_liteeval.write_video(tmp_path / "v.avi", frames=20)
-    code = cli.main(["run", str(clip_root), "--source", str(video), "--every", "4", "--smooth", "2",
-                     "--sequential", "--backend", "ort"])
-    out, err = capsys.readouterr()
-    lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 20 - (tc.T - 1)
-    assert " clip " in lines[0] and " held " in lines[1]
-    assert "4 clips run" in err and "GMACs per frame" in err and "n/a" not in err.split("latency")[0]
-    code = cli.main(["run", str(clip_root), "--source", str(video), "--pad", "repeat", "--json", "--max-frames", "3"])
-    out, _ = capsys.readouterr()
-    assert code == 0 and len(out.strip().splitlines()) == 3 and '"path": "clip"' in out.splitlines()[0]
-    code = cli.main(["run", str(clip_root), "--source", str(video), "--fine-cap", "2"])
-    _, err = capsys.readouterr()
-    assert code != 0 and "fine_cap" in err

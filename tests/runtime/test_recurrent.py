@@ -3,8 +3,6 @@ reference of tiny_prernn (tests/test_fixtures.py ties that reference to the torc
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 
@@ -261,32 +259,3 @@ def test_bad_bundle_policy_is_a_config_error(prernn):
         StreamRuntime(prernn("gru", max_steps=-3), "ort")
     with pytest.raises(ConfigError, match="recurrent"):
         StreamRuntime(prernn("gru", kind="gated"), "ort")
-
-
-# command line ------------------------------------------------------------------------------------
-def edgevid(*args):
-    return subprocess.run([sys.executable, "-m", "edgevid"] + [str(a) for a in args], capture_output=True,
-                          text=True, timeout=120)
-
-
-def test_edgevid_run_on_a_prernn_bundle(prernn_root, video, tmp_path):
-    root = prernn_root("lstm")
-    result = edgevid("run", root, "--source", video, "--json", "--reset-every", 5, "--scene-cut", 0.5,
-                     "--stats", tmp_path / "stats.json")
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == 24 and {line["path"] for line in lines} == {"step"}
-    assert lines[0]["label"] in tiny.LABELS
-    stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats["family"] == "prernn" and stats["resets_by_cause"].get("max_steps") == 4
-    assert "24 frames" in result.stderr and "state resets" in result.stderr and "fine model" not in result.stderr
-
-    text = edgevid("run", root, "--source", video, "--max-frames", 3, "--sequential")
-    assert text.returncode == 0, text.stderr
-    assert len(text.stdout.splitlines()) == 3 and " step " in text.stdout
-
-
-def test_edgevid_run_refuses_liteeval_options_on_prernn(prernn_root, video):
-    result = edgevid("run", prernn_root("gru"), "--source", video, "--fine-cap", 2)
-    assert result.returncode == ConfigError.exit_code, result.stderr
-    assert "fine_cap" in result.stderr and "Traceback" not in result.stderr
