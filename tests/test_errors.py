@@ -28,8 +28,17 @@ def test_exit_codes_are_distinct_and_nonzero():
     assert len(set(codes)) == len(codes) and 0 not in codes
 
 
-def test_public_api_exports_the_tree():
+def test_public_api_exports_the_tree(tmp_path):
+    """Every error class is importable from ``edgevid`` itself, as the very class the library raises."""
     import edgevid
 
-    with pytest.raises(errors.EdgevidError):
-        raise edgevid.ManifestError("x")
+    tree = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.EdgevidError)]
+    assert len(tree) >= 12
+    for cls in tree:
+        assert getattr(edgevid, cls.__name__) is cls, cls.__name__
+    # a real failure caught by the top-level name: the specific class, not just some EdgevidError
+    with pytest.raises(edgevid.ManifestError, match="does not exist") as info:
+        edgevid.load_bundle(tmp_path / "no-bundle")
+    assert type(info.value) is errors.ManifestError and info.value.exit_code == errors.ManifestError.exit_code
+    with pytest.raises(edgevid.ConfigError):
+        edgevid.open_session(tmp_path / "g.onnx", backend="cuda")

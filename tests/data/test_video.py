@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -67,17 +68,33 @@ def test_read_errors(tmp_path, make, message):
         probe_video(path)
 
 
-def test_truncated_file_is_an_error_or_shorter(tmp_path):
-    # a file cut off mid-stream is either refused or yields the frames before the cut, never garbage shapes
-    path = write_video(tmp_path / "a.avi", indexed_frames(20), fps=10)
-    data = path.read_bytes()
+def avi_frame_chunks(data: bytes):
+    """Byte offsets of the frame chunks ('00dc') in an AVI's movi list (before the idx1 index at the end)."""
+    movi, index = data.find(b"movi"), data.rfind(b"idx1")
+    return [m.start() for m in re.finditer(b"00dc", data) if movi < m.start() < index]
+
+
+@pytest.mark.parametrize("where", ["at a frame boundary", "inside a frame"])
+def test_a_file_cut_off_mid_stream_gives_exactly_the_frames_before_the_cut(tmp_path, where):
+    frames = indexed_frames(20)
+    data = write_video(tmp_path / "a.avi", frames, fps=10).read_bytes()
+    chunks = avi_frame_chunks(data)
+    assert len(chunks) == 20
+    end = chunks[10] if where == "at a frame boundary" else (chunks[10] + chunks[11]) // 2
     cut = tmp_path / "cut.avi"
-    cut.write_bytes(data[: len(data) // 2])
-    try:
-        out, _ = read_video(cut)
-    except DataError:
-        return
-    assert 0 < len(out) <= 20 and out.shape[1:] == (48, 64, 3)
+    cut.write_bytes(data[:end])  # the index at the end is lost as well, as when a recording is cut off
+    out, _ = read_video(cut)
+    assert np.array_equal(out, frames[:10])  # FFV1 is lossless: frames 0-9 exactly, nothing of the cut one
+
+
+def test_a_file_cut_before_its_first_frame_or_in_its_header_is_refused(tmp_path):
+    data = write_video(tmp_path / "a.avi", indexed_frames(20), fps=10).read_bytes()
+    (tmp_path / "no_frames.avi").write_bytes(data[:avi_frame_chunks(data)[0]])
+    with pytest.raises(DataError, match="no decodable frames"):
+        read_video(tmp_path / "no_frames.avi")
+    (tmp_path / "header.avi").write_bytes(data[:200])
+    with pytest.raises(DataError, match="cannot be opened"):
+        read_video(tmp_path / "header.avi")
 
 
 def test_bad_arguments(tmp_path):

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import onnx
 import torch
@@ -16,6 +19,7 @@ from edgevid.errors import ConfigError, ExportError, ManifestError
 from edgevid.export import POLICY_DEFAULTS, export_bundle
 from edgevid.spec import IMAGENET_MEAN, IMAGENET_STD
 
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_NAMES = {"frame", "feat", "feat_c", "feat_f", "v_c", "h_c_in", "c_c_in", "h_f_in", "c_f_in", "h_c_out", "c_c_out",
                   "gate_logits", "h_f_sync", "c_f_sync", "logits_sync", "h_f_out", "c_f_out", "logits"}
 
@@ -144,6 +148,18 @@ def test_refuses_models_that_are_not_liteeval(tmp_path):
 
 
 def test_public_name_is_lazy():
+    """``import edgevid`` loads neither the export package nor torch; the first use of ``edgevid.export_bundle``
+    does, and gives the exporter itself (in a fresh interpreter: this one imported both long ago)."""
+    code = ("import sys, edgevid\n"
+            "loaded = lambda: [m in sys.modules for m in ('edgevid.export', 'torch')]\n"
+            "before = loaded()\n"
+            "exporter = edgevid.export_bundle\n"
+            "after = loaded()\n"
+            "from edgevid.export.bundle import export_bundle\n"
+            "print(before, after, exporter is export_bundle)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[False, False] [True, True] True"
     assert edgevid.export_bundle is export_bundle
 
 
