@@ -28,7 +28,7 @@ def gate_switching_on(model, frames):
     import numpy as np
     import torch
 
-    from edgevid.runtime.preprocess import Preprocessor
+    from edgevid.preprocess import Preprocessor
     from edgevid.spec import PreprocessSpec
 
     pre = Preprocessor(PreprocessSpec(resize_short=256, crop=224, sizes=(224, 112)))  # export_bundle's default
