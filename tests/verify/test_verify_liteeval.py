@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from tests.helpers.export_helpers import bgr_frames, trained_like_liteeval
 
 from edgevid.errors import ExportError
 from edgevid.export import export_bundle
@@ -17,6 +16,8 @@ from edgevid.export.onnx import op_counts
 from edgevid.models.liteeval import LiteEvalConfig
 from edgevid.preprocess import Preprocessor
 from edgevid.verify import describe_report, verify_liteeval
+from tests.helpers.export_helpers import bgr_frames, trained_like_liteeval
+from tests.helpers.numpy_session import session_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,48 @@ def test_verify_on_bgr_frames(model, bundle):
     assert report["graphs"]["coarse_step"]["calls"] == 300
     assert report["stream"]["gate_agreement"] == 1.0
     assert "parity OK" in describe_report(report)
+
+
+def drifting(real, name, by):
+    """A numpy session that runs ``real`` (an active session) and adds ``by`` to its output ``name``."""
+    def infer(feeds):
+        out = {k: np.array(v) for k, v in real.infer(feeds).items()}
+        out[name] = out[name] + np.float32(by)
+        return out
+    return infer
+
+
+def test_verify_takes_sessions_and_reports_what_ran(model, bundle):
+    """sessions= as StreamRuntime takes it: a factory here, with fine_step a numpy session whose logits drift;
+    verify compares what it is given (that graph fails, the others pass) and says which backend ran what."""
+    from edgevid.backends import session_factory
+
+    ort = session_factory("ort", options={"*": {"threads": 1}})
+    real = ort(bundle, "fine_step").activate()
+    try:
+        def factory(b, role):
+            return session_for(b, "fine_step", drifting(real, "logits", 1e-2)) if role == "fine_step" else ort(b, role)
+
+        report = verify_liteeval(model, bundle, bgr_frames(4), steps=60, sessions=factory)
+    finally:
+        real.deactivate()
+    assert not report["ok"] and not report["graphs"]["fine_step"]["ok"], describe_report(report)
+    assert report["graphs"]["fine_step"]["outputs"]["logits"]["max_abs"] == pytest.approx(1e-2, rel=1e-3)
+    assert all(report["graphs"][r]["ok"] for r in ("coarse_cnn", "fine_cnn", "coarse_step"))
+    assert report["backend"] == "numpy+ort" and report["sessions"]["fine_step"]["backend"] == "numpy"
+    assert "MISMATCH" in describe_report(report)
+
+
+def test_verify_leaves_sessions_it_did_not_activate_active(model, bundle):
+    from edgevid.backends import session_factory
+
+    ort = session_factory("ort", options={"*": {"threads": 1}})
+    sessions = {role: ort(bundle, role) for role in ("coarse_cnn", "fine_cnn", "coarse_step", "fine_step")}
+    sessions["fine_cnn"].activate()  # the caller's: stays active; the others verify opens and closes
+    report = verify_liteeval(model, bundle, bgr_frames(2), steps=20, sessions=sessions)
+    assert report["ok"], describe_report(report)
+    assert sessions["fine_cnn"].active and not any(s.active for r, s in sessions.items() if r != "fine_cnn")
+    sessions["fine_cnn"].deactivate()
 
 
 def test_verify_on_preprocessed_arrays_gives_the_same_numbers(model, bundle):
