@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
+
 from edgevid.backends.base import Session
 from edgevid.spec import TensorSpec
 
