@@ -31,3 +31,13 @@ def test_python_api_example_runs(quick_demo, tmp_path, capsys):
     frames = [line for line in printed if line.split()[0].isdigit()]
     assert frames and all(line.split()[3] in ("fine", "coarse") for line in frames)
     assert 0.0 <= float(printed[-1]) <= 1.0  # the fine rate
+
+
+def test_readme_says_what_works_today_and_what_an_install_costs():
+    intro = README.split("What works today")[0]
+    assert "TensorRT" not in intro  # nothing runs on TensorRT yet: the table after it says it is planned
+    assert "planned" in README and "GPU/TensorRT tests skip" not in README
+    install = README.split("## Install")[1].split("\n## ")[0]
+    assert 'pip install -e ".[cpu,video]"' in install and 'pip install -e ".[cpu,jetson]"' in install
+    assert "--system-site-packages" in install and "GB" in install and "MB" in install
+    assert "../shared" not in README and "docs/cli.md" in README and "docs/models.md" in README

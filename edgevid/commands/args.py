@@ -28,7 +28,7 @@ def demo(p):
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny data and schedule: a smoke test of the pipeline in seconds; its accuracy is not meaningful")
+                   help="tiny data and schedule: a smoke test of the pipeline (a minute or two); its accuracy is not meaningful")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
