@@ -39,11 +39,12 @@ SETTINGS = {
 POLICY_DEFAULTS: Dict[str, Any] = {"kind": "gated", "max_steps": 129, "max_gap_s": 2.0, "step_fps": None,
                                    "fine_cap": None, "fine_window": None}
 
-CNN_WHY = "stateless CNN: INT8 with calibration on frames the gate sends it (at %d x %d), FP16 by default"
 STEP_WHY = "recurrent step: one flipped gate or a drifting state changes every later step, so never INT8"
 PRECISION = {
-    "coarse_cnn": PrecisionRule(("fp32", "fp16", "int8"), "fp16", CNN_WHY % (COARSE_FRAME, COARSE_FRAME)),
-    "fine_cnn": PrecisionRule(("fp32", "fp16", "int8"), "fp16", CNN_WHY % (FINE_FRAME, FINE_FRAME)),
+    "coarse_cnn": PrecisionRule(("fp32", "fp16", "int8"), "fp16",
+                                "stateless CNN on every frame: INT8 allowed, calibrated on stream frames at 112 x 112"),
+    "fine_cnn": PrecisionRule(("fp32", "fp16", "int8"), "fp16",
+                              "stateless CNN: INT8 allowed, calibrated on the frames the gate sends it, at 224 x 224"),
     "coarse_step": PrecisionRule(("fp32", "fp16"), "fp32", STEP_WHY + "; FP16 opt-in"),
     "fine_step": PrecisionRule(("fp32", "fp16"), "fp32", STEP_WHY + "; FP16 opt-in"),
 }
