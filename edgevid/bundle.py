@@ -17,17 +17,30 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import families
 from .errors import ManifestError
-from .fsutil import sha256_file, write_json
+from .fsutil import public_mode, sha256_file, write_json
 from .spec import Artifact, GraphSpec, PreprocessSpec
 
 SCHEMA = "edgevid.bundle/2"
 SCHEMA_1 = "edgevid.bundle/1"
 MANIFEST = "bundle.json"
 _KNOWN = {"schema", "family", "labels", "graphs", "roles", "preprocess", "policy", "model", "engines"}
+
+
+@dataclass(frozen=True)
+class NewArtifact:
+    """An artifact to add: its role, kind and file, ``write(path)`` that writes its content, its precision and
+    provenance (spec.ARTIFACT_KINDS says what each kind must record)."""
+
+    role: str
+    kind: str
+    file: str
+    write: Callable[[Path], None]
+    precision: Optional[str] = None
+    info: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -84,44 +97,73 @@ class Bundle:
         An artifact of the same file name is replaced. A failure at any point leaves the bundle as it
         was: never a file without its entry, never an entry without its file.
         """
-        graph = self.graph(role)
-        target = _inside(self.root, file)
-        if target.name == MANIFEST or file == graph.file:
-            raise ManifestError("cannot add an artifact named %s" % file, "that file is the bundle's own",
-                                "choose another file name")
-        taken = {a.file for g in self.graphs.values() for a in g.all_artifacts()} - {a.file for a in graph.artifacts}
-        if file in taken:
-            raise ManifestError("cannot add an artifact named %s to role %s" % (file, role),
-                                "another entry of the bundle already uses that file", "choose another file name")
-        before = list(graph.artifacts)
+        return self.add_artifacts([NewArtifact(role, kind, file, write, precision, info)])[0]
+
+    def add_artifacts(self, new: Sequence["NewArtifact"]) -> List[Artifact]:
+        """Add several artifacts (e.g. one calibration file per role) with one rewrite of bundle.json: all of them
+        or, when anything fails, none (files written so far are removed, files they replaced put back)."""
+        self._check_new(new)
+        before = {role: list(g.artifacts) for role, g in self.graphs.items()}
+        placed: List[Tuple[Path, Optional[Path]]] = []  # (target, backup of what it replaced)
+        added: List[Artifact] = []
+        try:
+            for item in new:
+                artifact, target, backup = self._place(item)
+                placed.append((target, backup))
+                graph = self.graphs[item.role]
+                graph.artifacts = [a for a in graph.artifacts if a.file != item.file] + [artifact]
+                added.append(artifact)
+            self.save()
+        except BaseException:
+            for role, artifacts in before.items():
+                self.graphs[role].artifacts = artifacts
+            for target, backup in reversed(placed):
+                target.unlink()
+                if backup is not None:
+                    os.replace(str(backup), str(target))
+            raise
+        for _, backup in placed:
+            if backup is not None:
+                backup.unlink()
+        return added
+
+    def _check_new(self, new: Sequence["NewArtifact"]) -> None:
+        names = [item.file for item in new]
+        if len(set(names)) != len(names):
+            raise ManifestError("artifacts %s are named twice" % sorted({n for n in names if names.count(n) > 1}),
+                                "each file of a bundle has one entry", "give each artifact its own file name")
+        for item in new:
+            graph = self.graph(item.role)
+            if _inside(self.root, item.file).name == MANIFEST or item.file == graph.file:
+                raise ManifestError("cannot add an artifact named %s" % item.file, "that file is the bundle's own",
+                                    "choose another file name")
+            taken = {a.file for g in self.graphs.values() for a in g.all_artifacts()} - {a.file for a in graph.artifacts}
+            if item.file in taken:
+                raise ManifestError("cannot add an artifact named %s to role %s" % (item.file, item.role),
+                                    "another entry of the bundle already uses that file", "choose another file name")
+
+    def _place(self, item: "NewArtifact") -> Tuple[Artifact, Path, Optional[Path]]:
+        """Write one artifact beside its target and rename it into place; returns it, the target and the backup of
+        the file it replaced (None). On failure nothing of it is left."""
+        target = _inside(self.root, item.file)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=str(target.parent))
         os.close(fd)
-        tmp, backup = Path(name), target.with_name("." + target.name + ".previous")
-        moved_old = placed_new = False
+        tmp = Path(name)
         try:
-            write(tmp)
-            artifact = Artifact(kind, file, sha256_file(tmp), precision, dict(info or {}))
+            item.write(tmp)
+            artifact = Artifact(item.kind, item.file, sha256_file(tmp), item.precision, dict(item.info or {}))
             artifact.check()
+            public_mode(tmp)  # mkstemp's 0600 would make the bundle unreadable for another user
+            backup = None
             if target.exists():  # the old content stays until the new entry is written
+                backup = target.with_name("." + target.name + ".previous")
                 os.replace(str(target), str(backup))
-                moved_old = True
             os.replace(str(tmp), str(target))
-            placed_new = True
-            graph.artifacts = [a for a in before if a.file != file] + [artifact]
-            self.save()
-        except BaseException:
-            graph.artifacts = before
-            if placed_new:
-                target.unlink()
-            if moved_old:
-                os.replace(str(backup), str(target))
+        finally:
             if tmp.exists():
                 tmp.unlink()
-            raise
-        if moved_old:
-            backup.unlink()
-        return artifact
+        return artifact, target, backup
 
 
 def _inside(root: Path, rel: str) -> Path:

@@ -215,3 +215,35 @@ def test_an_unknown_family_is_an_error_everywhere(schema1):
     from edgevid.demo import family_demo
     with pytest.raises(ConfigError, match="unknown model family"):
         family_demo("resnet")
+
+
+def test_add_artifacts_is_all_or_nothing_and_files_get_the_umask_mode(schema1):
+    import os
+    import stat
+
+    from edgevid.bundle import NewArtifact
+
+    root = schema1("prernn")
+    bundle = load_bundle(root)
+    info = {"recipe": "r", "data_sha256": "0" * 64}
+    manifest = (root / MANIFEST).read_bytes()
+
+    def fails(path):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        bundle.add_artifacts([NewArtifact("backbone", "calibration", "calibration/backbone.npz", write_bytes(b"a"),
+                                          info=info),
+                              NewArtifact("step", "calibration", "calibration/step.npz", fails, info=info)])
+    assert (root / MANIFEST).read_bytes() == manifest
+    assert not list((root / "calibration").iterdir()) and not bundle.graph("backbone").artifacts
+    old = os.umask(0o022)
+    try:
+        added = bundle.add_artifacts([NewArtifact(role, "calibration", "calibration/%s.npz" % role, write_bytes(b"x"),
+                                                  info=info) for role in ("backbone", "step")])
+    finally:
+        os.umask(old)
+    assert [a.file for a in added] == ["calibration/backbone.npz", "calibration/step.npz"]
+    assert stat.S_IMODE((root / "calibration" / "step.npz").stat().st_mode) == 0o644
+    assert {r: [a.file for a in g.artifacts] for r, g in load_bundle(root).graphs.items()} == {
+        "backbone": ["calibration/backbone.npz"], "step": ["calibration/step.npz"]}
