@@ -142,6 +142,15 @@ def verify(p):
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+@verb("calibrate", "Record what each graph of a bundle sees in service (calibration feeds for INT8), from a recipe")
+def calibrate(p):
+    p.add_argument("bundle", help="bundle folder (the feeds are added to it)")
+    p.add_argument("--recipe", required=True,
+                   help="calibration recipe (JSON): calibration/<family>.json, or your own (calibration/README.md)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 @verb("run", "Stream a source through a bundle and print a prediction per frame")
 def run(p):
     p.add_argument("bundle", help="bundle folder")
