@@ -43,7 +43,6 @@ smoothing in predict. Each piece of state belongs to one stage thread.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 
@@ -55,7 +54,7 @@ from ..log import get_logger
 from .policies import Policy, positive_setting
 from .prediction import Prediction, frame_image, predict, softmax
 from .stages import check_known_options, frame_size
-from .stats import StreamStats
+from .stats import StreamStats, timed
 
 log = get_logger(__name__)
 
@@ -300,11 +299,9 @@ class ClipStages:
 
     def infer(self, work: _Work) -> _Work:
         if work.clip is not None:
-            start = time.perf_counter()
-            out = self.session.infer({"clip": work.clip})
+            out = timed(self.stats.add_stage, "clip", self.session.infer, {"clip": work.clip})
             # copy: the session may reuse its output buffers at the next infer
             work.logits = np.array(out["logits"], np.float32).reshape(-1)
-            self.stats.add_stage("clip", time.perf_counter() - start)
             self.stats.add_gmacs(self.gmacs)
             self.stats.count("clips")
             work.clip = None

@@ -24,11 +24,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..log import get_logger, once
-from .stats import StreamStats
+from .stats import StreamStats, timed
 
 log = get_logger(__name__)
 
@@ -182,21 +181,16 @@ class Pipeline:
 
     # shared --------------------------------------------------------------------------------------
     def _pull(self, it: Iterator[Any]) -> Any:
-        start = time.perf_counter()
         try:
-            item = next(it)
+            item = timed(self.stats.add_stage, "capture", next, it)
         except StopIteration:
             return _END
-        self.stats.add_stage("capture", time.perf_counter() - start)
         if self.on_source_item is not None:
             self.on_source_item(item)
         return item
 
     def _timed(self, name: str, fn: StageFn, item: Any) -> Any:
-        start = time.perf_counter()
-        out = fn(item)
-        self.stats.add_stage(name, time.perf_counter() - start)
-        return out
+        return timed(self.stats.add_stage, name, fn, item)
 
 
 def _final(item: Any) -> bool:

@@ -18,7 +18,6 @@ LiteEval step (models.md §2.2, §2.8)::
 """
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple, Union
 
@@ -26,11 +25,11 @@ import numpy as np
 
 from ..errors import ConfigError, ManifestError
 from ..log import get_logger
+from .stats import Recorder, timed
 
 log = get_logger(__name__)
 
 ArrayOrThunk = Union[np.ndarray, Callable[[], np.ndarray]]
-Recorder = Callable[[str, float], None]
 
 # models.md §2.8: the graphs the gated chain runs and the tensor names it binds
 CHAIN_IO = {
@@ -166,11 +165,7 @@ class GatedPolicy(Policy):
         return len(self._fine_at) < self.fine_cap
 
     def _infer(self, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        start = time.perf_counter()
-        out = self.sessions[role].infer(feeds)
-        if self.record is not None:
-            self.record(role, time.perf_counter() - start)
-        return out
+        return timed(self.record, role, self.sessions[role].infer, feeds)
 
 
 def _chain_shapes(bundle: Any) -> Dict[str, Tuple[int, ...]]:

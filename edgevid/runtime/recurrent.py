@@ -23,8 +23,7 @@ steps all run.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -33,9 +32,7 @@ from ..errors import ConfigError, ManifestError
 from .policies import Policy, positive_setting
 from .prediction import Prediction, frame_image, predict
 from .stages import check_known_options, frame_size
-from .stats import StreamStats
-
-Recorder = Callable[[str, float], None]
+from .stats import Recorder, StreamStats, timed
 
 DRIVES = ("v", "u")  # the backbone's output: the shared input term (SIH, VRNN) or one per gate
 STATES = (("h", "h_in", "h_out"), ("c", "c_in", "c_out"))  # (state, step input, step output)
@@ -234,10 +231,7 @@ class RecurrentPolicy(Policy):
         for state, name_in, _ in STATES:
             if state in self.state:
                 feeds[name_in] = self.state[state]
-        start = time.perf_counter()
-        out = self.session.infer(feeds)
-        if self.record is not None:
-            self.record("step", time.perf_counter() - start)
+        out = timed(self.record, "step", self.session.infer, feeds)
         # copy: the outputs may be views into buffers the next infer overwrites
         for state, _, name_out in STATES:
             if state in self.state:
@@ -312,9 +306,7 @@ class RecurrentStages:
         return _Work(frame, x, cut)
 
     def cnn(self, work: _Work) -> _Work:
-        start = time.perf_counter()
-        out = self.backbone_session.infer({"frame": work.x})
-        self.stats.add_stage("backbone", time.perf_counter() - start)
+        out = timed(self.stats.add_stage, "backbone", self.backbone_session.infer, {"frame": work.x})
         work.drive = np.array(out[self.policy.contract.drive])
         work.x = None  # the 224 input is not needed any more; free it while the item waits
         return work
