@@ -64,3 +64,19 @@ def test_unknown_and_unavailable_backend(graph):
         open_session(graph, backend="cuda")
     with pytest.raises(ConfigError, match="not available"):
         open_session(graph, backend="trt")  # explicit backend that cannot load: an error, never a fallback
+
+
+
+@pytest.mark.parametrize("spin, allow, stop", [("never", "0", None), ("run", "1", "1"), ("always", "1", None)])
+def test_threads_and_spinning_reach_onnxruntime(graph, spin, allow, stop):
+    with open_session(graph, backend="ort", threads=2, spin=spin) as s:
+        options = s._session.get_session_options()
+        assert options.intra_op_num_threads == 2
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == allow
+        if stop is not None:
+            assert options.get_session_config_entry("session.force_spinning_stop") == stop
+
+
+def test_bad_spin_is_a_config_error(graph):
+    with pytest.raises(ConfigError, match="spin"):
+        open_session(graph, backend="ort", spin=False)
