@@ -24,6 +24,7 @@ from .pipeline import Pipeline
 from .prediction import Prediction
 from .stages import stages_for
 from .stats import StreamStats
+from .threads import session_options
 
 __all__ = ["Prediction", "StreamRuntime"]
 
@@ -35,9 +36,8 @@ class StreamRuntime:
 
     ``run(source)`` is a generator of :class:`Prediction`; sessions are activated when iteration starts
     and deactivated when it ends (normally, by error, or when the caller stops early). ``stats`` is the
-    :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: 1 when
-    pipelined, since the stages already keep the cores busy and intra-op pools of four sessions fight
-    over them, measured 2-3x slower on 2 cores; the backend's default when sequential). ``policy_options``
+    :class:`StreamStats` of the latest run. ``threads`` sets each session's intra-op threads (None: per role,
+    from the cores and the family's stages; threads.py, which also says when they spin). ``policy_options``
     are the family's (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``, ``smooth``, ``pad``;
     PreRNN: ``max_steps``, ``max_gap_s``, ``scene_cut``), overriding the bundle's policy; None
     values are ignored, an option the family does not take is a ConfigError.
@@ -114,11 +114,10 @@ class StreamRuntime:
                 yield pred
 
     def _activate(self, stack: contextlib.ExitStack) -> Dict[str, Any]:
-        threads = self.threads if self.threads is not None else (1 if self.pipelined else None)
-        options = {} if threads is None else {"threads": threads}
+        options = session_options(self.stages, self.pipelined, self.threads)
         sessions = {}
         for role in self.stages.ROLES:
-            session = open_session(self.bundle.graph_path(role), self.backend, name=role, **options)
+            session = open_session(self.bundle.graph_path(role), self.backend, name=role, **options[role])
             sessions[role] = stack.enter_context(session)
         return sessions
 
