@@ -5,6 +5,7 @@ import pytest
 
 from edgevid.errors import ConfigError
 from edgevid.runtime import threads as th
+from edgevid.runtime.gated import GatedStages
 
 
 class Plain:
@@ -46,6 +47,15 @@ def test_a_threads_map_naming_what_the_stages_lack_is_a_config_error():
     for stages in (Typo, BadMode):
         with pytest.raises(ConfigError, match="THREADS"):
             th.session_options(stages, pipelined=True)
+
+
+def test_liteeval_fine_cnn_takes_every_core_pipelined_steps_one_thread_sequential():
+    pipelined = th.session_options(GatedStages, pipelined=True, cores=2)
+    assert pipelined["fine_cnn"]["threads"] == 2
+    assert {pipelined[r]["threads"] for r in ("coarse_cnn", "coarse_step", "fine_step")} == {1}
+    sequential = th.session_options(GatedStages, pipelined=False, cores=2)
+    assert {r: o["threads"] for r, o in sequential.items()} == {"coarse_cnn": 2, "coarse_step": 1, "fine_cnn": 2,
+                                                                 "fine_step": 1}
 
 
 def test_usable_cores_is_the_affinity_mask(monkeypatch):
