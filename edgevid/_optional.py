@@ -6,6 +6,8 @@ install. Nothing here imports a heavy package at module import time.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from types import ModuleType
 
 from .errors import DependencyError
@@ -44,12 +46,21 @@ def require(module: str, purpose: str = "") -> ModuleType:
 
 
 def available(module: str) -> bool:
-    """True when ``module`` can be imported (without raising)."""
+    """True when ``module`` can be found, without importing it: asking must not cost the import
+    (TensorRT or torch take seconds and initialise devices). A top-level name is looked up by the
+    import system's finders only; for ``a.b`` the package ``a`` is imported (Python must run a
+    package to find its submodules; if that raises, ``a.b`` is not available), ``a.b`` itself is not.
+    A module that is found but fails when imported still counts as available: ``require`` reports
+    that failure when it is needed."""
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: a blocked import (``sys.modules[name] = None``)
+    top = module.partition(".")[0]
     try:
-        importlib.import_module(module)
-    except ImportError:
+        if importlib.util.find_spec(top) is None:
+            return False  # the parent is not there either: do not import anything to ask about its children
+        return top == module or importlib.util.find_spec(module) is not None
+    except Exception:  # a finder refused (ImportError), a bad name (ValueError), or the parent raised at import
         return False
-    return True
 
 
 def lazy_attributes(package: str, table: dict):

@@ -61,12 +61,18 @@ class Preprocessor:
         out += self._add[:, None, None]
         return out
 
+    def input(self, crop: np.ndarray, size: int) -> np.ndarray:
+        """The [1, 3, size, size] input of one of the spec's sizes from a :meth:`crop` (a reused buffer)."""
+        img = crop if size == self.spec.crop else self._cv2.resize(
+            crop, (size, size), interpolation=self._cv2.INTER_AREA if size < self.spec.crop else self._cv2.INTER_LINEAR)
+        out = self._out[size]
+        self.normalize(img, out=out[0])  # written into the reused buffer
+        return out
+
     def __call__(self, frame: np.ndarray) -> Dict[int, np.ndarray]:
         crop = self.crop(frame)
-        for size, out in self._out.items():
-            img = crop if size == self.spec.crop else self._cv2.resize(
-                crop, (size, size), interpolation=self._cv2.INTER_AREA if size < self.spec.crop else self._cv2.INTER_LINEAR)
-            self.normalize(img, out=out[0])  # written into the reused buffer
+        for size in self._out:
+            self.input(crop, size)
         return self._out
 
 

@@ -5,27 +5,42 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from .._optional import require
-from ..errors import SessionError
+from ..errors import ConfigError, SessionError
 from ..spec import TensorSpec
 from .base import Session
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
               "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 
+# onnxruntime session config entries (onnxruntime_session_options_config_keys.h) for each ``spin``
+_SPIN = {None: {}, "always": {"session.intra_op.allow_spinning": "1"},
+         "run": {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "1"},
+         "never": {"session.intra_op.allow_spinning": "0"}}
+
 
 class OrtSession(Session):
     """One ONNX graph on onnxruntime. ``threads`` bounds intra-op threads (0 = onnxruntime decides).
 
-    ``run`` releases the GIL, so sessions in different pipeline stages overlap for real.
+    ``spin`` is when idle intra-op threads busy-wait for work instead of sleeping: "always"
+    (onnxruntime's default, also None), "run" (only while a run is in progress: its operators hand work
+    to threads that are awake, and the threads stop when it returns) or "never". Where several sessions
+    or stages share the cores, a session's threads spinning after its run slow down everything else
+    (the fine CNN 3x on 2 cores, benchmarks/cpu_runtime_bench.py). ``run`` releases the GIL, so sessions
+    in different pipeline stages overlap for real.
     """
 
     backend = "ort"
 
     def __init__(self, path: Union[str, Path], name: Optional[str] = None, *,
-                 providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0, **contract):
+                 providers: Sequence[str] = ("CPUExecutionProvider",), threads: int = 0,
+                 spin: Optional[str] = None, **contract):
         super().__init__(path, name, **contract)
+        if spin not in _SPIN:
+            raise ConfigError("spin is %r" % (spin,), "onnxruntime threads spin always, during a run, or never",
+                              "use spin=%s" % " | ".join(repr(k) for k in _SPIN))
         self.providers = list(providers)
         self.threads = threads
+        self.spin = spin
         self._session = None
         self._output_names: list = []
 
@@ -36,6 +51,8 @@ class OrtSession(Session):
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+        for key, value in _SPIN[self.spin].items():
+            options.add_session_config_entry(key, value)
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
         except Exception as e:  # onnxruntime raises its own exception types for corrupt files and bad providers

@@ -53,8 +53,7 @@ from ..families import slowfast as rules
 from ..log import get_logger
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict, softmax
-from .stages import timed_infer
-from .stats import StreamStats
+from .stats import StreamStats, timed
 
 log = get_logger(__name__)
 
@@ -293,7 +292,7 @@ class ClipStages:
 
     def infer(self, work: _Work) -> _Work:
         if work.clip is not None:
-            out = timed_infer(self.session, {"clip": work.clip}, self.stats.add_stage, "clip")
+            out = timed(self.stats.add_stage, "clip", self.session.infer, {"clip": work.clip})
             # copy: the session may reuse its output buffers at the next infer
             work.logits = np.array(out["logits"], np.float32).reshape(-1)
             self.stats.add_gmacs(self.gmacs)

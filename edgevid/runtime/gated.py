@@ -2,14 +2,16 @@
 
 ::
 
-    capture ─► preprocess (224 + 112) ─► coarse_cnn (112) ─► chain: coarse_step ─► [fine_cnn ─► fine_step]
-                                                                     (serial: the gate needs the last fine state)
+    capture ─► preprocess (crop + 112) ─► coarse_cnn (112) ─► chain: coarse_step ─► [224 ─► fine_cnn ─► fine_step]
+                                                                      (serial: the gate needs the last fine state)
 
 The stateless coarse CNN runs ahead of the serial chain on later frames; the fine CNN runs inside the
-chain because whether it runs at all depends on the gate of the same step (policies.GatedPolicy).
+chain because whether it runs at all depends on the gate of the same step (policies.GatedPolicy). The
+fine input is made there too, from the crop the work item carries, and only when the gate asks for it.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -19,16 +21,18 @@ from ..families import liteeval as rules
 from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
 from .stats import StreamStats
+from .threads import ALL
 
 
 class _Work:
     """One frame on its way through the stages."""
 
-    __slots__ = ("frame", "inputs", "feat_c")
+    __slots__ = ("frame", "crop", "coarse_input", "feat_c")
 
-    def __init__(self, frame: Any, inputs: Dict[int, np.ndarray]):
+    def __init__(self, frame: Any, crop: np.ndarray, coarse_input: np.ndarray):
         self.frame = frame
-        self.inputs = inputs
+        self.crop = crop  # uint8 crop×crop×3: the fine input is made from it on fine steps only
+        self.coarse_input: Optional[np.ndarray] = coarse_input
         self.feat_c: Optional[np.ndarray] = None
 
 
@@ -37,6 +41,13 @@ class GatedStages:
 
     Stream options (families.liteeval): ``fine_cap``, ``fine_window`` (override the bundle's policy, see GatedPolicy).
     """
+
+    # intra-op threads per role (threads.py; the rest: every core sequential, one pipelined). The
+    # recurrent steps are too small to split (a second thread doubles their 0.03 ms); pipelined, the
+    # serial chain is the bottleneck, so its fine CNN takes every core while the stages ahead wait on
+    # the full queue in front of it (2 cores, demo bundle: 172 FPS; every graph at one thread 138, all
+    # at two 168)
+    THREADS = {"sequential": {"coarse_step": 1, "fine_step": 1}, "pipelined": {"fine_cnn": ALL}}
 
     @classmethod
     def check(cls, bundle: Bundle, options: Mapping[str, Any]) -> Dict[str, Any]:
@@ -50,6 +61,7 @@ class GatedStages:
         sizes = plan["contract"]["sizes"]
         self.coarse_size, self.fine_size = sizes["coarse"], sizes["fine"]
         self.pre = Preprocessor(bundle.preprocess)
+        self.fine_pre = Preprocessor(bundle.preprocess)  # the chain's own: a Preprocessor belongs to one thread
         self.coarse_cnn = sessions["coarse_cnn"]
         self.stats = stats
         self.policy = GatedPolicy(bundle, sessions, record=stats.add_stage, plan=plan)
@@ -58,20 +70,22 @@ class GatedStages:
         return [("preprocess", self.preprocess), ("coarse", self.coarse), ("chain", self.chain)]
 
     def preprocess(self, frame: Any) -> _Work:
-        image = frame_image(frame)
-        # the preprocessor reuses its output buffers: queued work must own its inputs
-        inputs = {size: np.array(arr) for size, arr in self.pre(image).items()
-                  if size in (self.coarse_size, self.fine_size)}
-        return _Work(frame, inputs)
+        crop = self.pre.crop(frame_image(frame))  # a new array: the work item owns it
+        # the preprocessor reuses its output buffers: queued work must own its input
+        return _Work(frame, crop, np.array(self.pre.input(crop, self.coarse_size)))
 
     def coarse(self, work: _Work) -> _Work:
-        out = self.coarse_cnn.infer({"frame": work.inputs[self.coarse_size]})
+        out = self.coarse_cnn.infer({"frame": work.coarse_input})
         work.feat_c = np.array(out["feat"])
+        work.coarse_input = None  # used: free it while the item waits for the chain
         return work
 
     def chain(self, work: _Work) -> Tuple[Prediction, float]:
         frame = work.frame
-        logits, path = self.policy.step(work.feat_c, work.inputs[self.fine_size], frame.timestamp)
+        # called by the policy on fine steps only; its buffer is reused at the next fine step, after
+        # fine_cnn has read it
+        fine_input = functools.partial(self.fine_pre.input, work.crop, self.fine_size)
+        logits, path = self.policy.step(work.feat_c, fine_input, frame.timestamp)
         self.stats.add_step(path, self.policy.last_capped)
         self.stats.set(resets=self.policy.resets)
         return predict(frame, logits, self.labels, path), frame.captured

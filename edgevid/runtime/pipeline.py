@@ -25,11 +25,10 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..log import get_logger, once
-from .stats import StreamStats
+from .stats import StreamStats, timed
 
 log = get_logger(__name__)
 
@@ -190,21 +189,16 @@ class Pipeline:
 
     # shared --------------------------------------------------------------------------------------
     def _pull(self, it: Iterator[Any]) -> Any:
-        start = time.perf_counter()
         try:
-            item = next(it)
+            item = timed(self.stats.add_stage, "capture", next, it)
         except StopIteration:
             return _END
-        self.stats.add_stage("capture", time.perf_counter() - start)
         if self.on_source_item is not None:
             self.on_source_item(item)
         return item
 
     def _timed(self, name: str, fn: StageFn, item: Any) -> Any:
-        start = time.perf_counter()
-        out = fn(item)
-        self.stats.add_stage(name, time.perf_counter() - start)
-        return out
+        return timed(self.stats.add_stage, name, fn, item)
 
 
 def _final(item: Any) -> bool:

@@ -27,12 +27,11 @@ from ..errors import ConfigError
 from ..families import liteeval as rules
 from ..families.settings import positive_setting
 from ..log import get_logger
-from .stages import timed_infer
+from .stats import Recorder, timed
 
 log = get_logger(__name__)
 
 ArrayOrThunk = Union[np.ndarray, Callable[[], np.ndarray]]
-Recorder = Callable[[str, float], None]
 
 CHAIN_ROLES = ("coarse_step", "fine_step")  # the serial chain; fine_cnn too when it is fed frames
 FINE, SKIP = rules.FINE, rules.SKIP
@@ -168,6 +167,4 @@ class GatedPolicy(Policy):
         return len(self._fine_at) < self.fine_cap
 
     def _infer(self, role: str, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        if self.record is None:
-            return self.sessions[role].infer(feeds)
-        return timed_infer(self.sessions[role], feeds, self.record, role)
+        return timed(self.record, role, self.sessions[role].infer, feeds)

@@ -23,7 +23,7 @@ steps all run.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -32,10 +32,7 @@ from ..families import prernn as rules
 from ..families.prernn import STATES
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict
-from .stages import timed_infer
-from .stats import StreamStats
-
-Recorder = Callable[[str, float], None]
+from .stats import Recorder, StreamStats, timed
 
 CAUSES = ("gap", "max_steps", "scene_cut", "request")
 
@@ -125,8 +122,7 @@ class RecurrentPolicy(Policy):
         for state, name_in, _ in STATES:
             if state in self.state:
                 feeds[name_in] = self.state[state]
-        out = (self.session.infer(feeds) if self.record is None
-               else timed_infer(self.session, feeds, self.record, "step"))
+        out = timed(self.record, "step", self.session.infer, feeds)
         # copy: the outputs may be views into buffers the next infer overwrites
         for state, _, name_out in STATES:
             if state in self.state:
@@ -189,7 +185,7 @@ class RecurrentStages:
         return _Work(frame, x, cut)
 
     def cnn(self, work: _Work) -> _Work:
-        out = timed_infer(self.backbone_session, {"frame": work.x}, self.stats.add_stage, "backbone")
+        out = timed(self.stats.add_stage, "backbone", self.backbone_session.infer, {"frame": work.x})
         work.drive = np.array(out[self.policy.contract.drive])
         work.x = None  # the 224 input is not needed any more; free it while the item waits
         return work

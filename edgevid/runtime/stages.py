@@ -14,23 +14,3 @@ A family's stages class (LiteEval ``gated.GatedStages``, SlowFast ``clip.ClipSta
 The roles a stages class needs are the family's roles (``bundle.rules.roles``).
 """
 from __future__ import annotations
-
-import time
-from typing import Any, Callable, Dict, Mapping
-
-from ..bundle import Bundle
-
-Recorder = Callable[[str, float], None]
-
-
-def stages_for(bundle: Bundle) -> Any:
-    """The stages class of the bundle's family (ManifestError for an unknown family)."""
-    return bundle.rules.entry("stages")
-
-
-def timed_infer(session: Any, feeds: Mapping[str, Any], record: Recorder, name: str) -> Dict[str, Any]:
-    """``session.infer(feeds)``, its wall time recorded as ``name`` (the one place graph runs are timed)."""
-    start = time.perf_counter()
-    out = session.infer(feeds)
-    record(name, time.perf_counter() - start)
-    return out

@@ -21,9 +21,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence
 
 import numpy as np
+
+Recorder = Callable[[str, float], None]  # (stage or graph name, seconds): StreamStats.add_stage
 
 class StreamStats:
     """Thread-safe counters and latency series for one run. ``to_dict()`` is JSON-able."""
@@ -149,6 +151,17 @@ class StreamStats:
             result["gmacs_per_frame"] = per_frame
             result["gmacs_saved"] = 1.0 - per_frame / gated if gated > 0 else None
         return result
+
+
+def timed(record: Optional[Recorder], name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, its wall time passed to ``record(name, seconds)``: the one timer of every stage and
+    graph (``record`` None: just the call). A call that raises records nothing."""
+    if record is None:
+        return fn(*args)
+    start = time.perf_counter()
+    out = fn(*args)
+    record(name, time.perf_counter() - start)
+    return out
 
 
 def _percentiles_ms(series) -> Dict[str, Optional[float]]:

@@ -24,6 +24,7 @@ from ..log import get_logger
 from .pipeline import Pipeline
 from .prediction import Prediction
 from .stats import StreamStats
+from .threads import session_options
 
 __all__ = ["Prediction", "StreamRuntime"]
 
@@ -42,8 +43,8 @@ class StreamRuntime:
     Sessions: ``sessions`` is None (open each role through the backend registry on ``backend`` at
     ``precision``), a mapping role → Session, or a factory ``sessions(bundle, role) -> Session``; the
     runtime activates what is not active yet and deactivates what it activated. ``threads`` sets each
-    session's intra-op threads (None: 1 when pipelined, since the stages already keep the cores busy;
-    the backend's default when sequential). ``policy_options`` are the family's (LiteEval: ``fine_cap``,
+    session's intra-op threads (None: per role, from the cores and the family's stages; threads.py, which
+    also says when they spin). ``policy_options`` are the family's (LiteEval: ``fine_cap``,
     ``fine_window``; SlowFast: ``every``, ``smooth``, ``pad``; PreRNN: ``max_steps``, ``max_gap_s``,
     ``scene_cut``), overriding the bundle's policy; None values are ignored, an option the family
     does not take is a ConfigError.
@@ -99,8 +100,8 @@ class StreamRuntime:
     def _session_source(self, sessions: Sessions, backend: str, precision: Any,
                         threads: Optional[int]) -> Callable[[Bundle, str], Session]:
         if sessions is None:
-            threads = threads if threads is not None else (1 if self.pipelined else None)
-            return session_factory(backend, precision, {"*": {} if threads is None else {"threads": threads}})
+            return session_factory(backend, precision,
+                                   session_options(self.stages, self.family.roles, self.pipelined, threads))
         if callable(sessions):
             return sessions
         missing = [role for role in self.family.roles if role not in sessions]

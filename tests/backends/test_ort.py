@@ -76,3 +76,18 @@ def test_the_hand_written_identity_graph_is_what_onnx_helper_writes():
     spec = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3]) for n in ("frame", "feat")]
     graph = helper.make_graph([helper.make_node("Identity", ["frame"], ["feat"])], "g", spec[:1], spec[1:])
     assert model.graph == graph and model.ir_version == 8 and [o.version for o in model.opset_import] == [17]
+
+
+@pytest.mark.parametrize("spin, allow, stop", [("never", "0", None), ("run", "1", "1"), ("always", "1", None)])
+def test_threads_and_spinning_reach_onnxruntime(graph, spin, allow, stop):
+    with open_session(graph, backend="ort", threads=2, spin=spin) as s:
+        options = s._session.get_session_options()
+        assert options.intra_op_num_threads == 2
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == allow
+        if stop is not None:
+            assert options.get_session_config_entry("session.force_spinning_stop") == stop
+
+
+def test_bad_spin_is_a_config_error(graph):
+    with pytest.raises(ConfigError, match="spin"):
+        open_session(graph, backend="ort", spin=False)

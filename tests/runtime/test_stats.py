@@ -100,3 +100,15 @@ def test_concurrent_recording():
     d = s.to_dict()
     assert d["steps"] == d["fine_steps"] == 8000 and d["dropped"] == 8000
     assert d["stages_ms"]["x"]["count"] == 8000
+
+
+def test_timed_records_the_call_once_and_nothing_when_it_raises():
+    from edgevid.runtime.stats import timed
+
+    seen = []
+    assert timed(lambda name, s: seen.append((name, s)), "g", lambda a, b: a + b, 2, 3) == 5
+    assert [n for n, _ in seen] == ["g"] and seen[0][1] >= 0
+    with pytest.raises(ZeroDivisionError):
+        timed(lambda name, s: seen.append((name, s)), "bad", lambda: 1 / 0)
+    assert len(seen) == 1
+    assert timed(None, "none", len, [1, 2]) == 2  # no recorder: just the call

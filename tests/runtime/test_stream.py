@@ -78,6 +78,28 @@ def test_gate_branches_match_the_reference(make_bundle, video, gate):
     assert all(0.0 < p.score <= 1.0 for p in preds)
 
 
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_the_fine_input_is_made_on_fine_steps_only_in_the_chain(make_bundle, video, monkeypatch, pipelined):
+    from edgevid.preprocess import Preprocessor
+
+    made, make = [], Preprocessor.input
+
+    def counting(self, crop, size):
+        made.append((size, threading.current_thread().name))
+        return make(self, crop, size)
+
+    monkeypatch.setattr(Preprocessor, "input", counting)
+    bundle = make_bundle("mixed")
+    frames = file_frames(video)
+    preds, stats = run(bundle, frames, pipelined=pipelined)
+    fine = [thread for size, thread in made if size == 224]
+    assert 0 < len(fine) == stats["fine_steps"] == sum(p.path == "fine" for p in preds) < len(preds)
+    assert sum(size == 112 for size, _ in made) == len(preds)
+    if pipelined:
+        assert set(fine) == {"edgevid-chain"}
+    assert_matches(preds, reference(bundle, frames, "mixed"))  # the same inputs as made eagerly
+
+
 def test_fine_cap_sliding_window(make_bundle, video):
     bundle = make_bundle("fine")
     frames = file_frames(video)
