@@ -247,3 +247,17 @@ def test_add_artifacts_is_all_or_nothing_and_files_get_the_umask_mode(schema1):
     assert stat.S_IMODE((root / "calibration" / "step.npz").stat().st_mode) == 0o644
     assert {r: [a.file for a in g.artifacts] for r, g in load_bundle(root).graphs.items()} == {
         "backbone": ["calibration/backbone.npz"], "step": ["calibration/step.npz"]}
+
+
+def test_among_int8_graphs_the_one_made_for_the_backend_wins(schema1):
+    pytest.importorskip("onnxruntime")
+    from edgevid.backends import open_role
+
+    root = schema1("prernn")
+    graph = (root / "backbone.onnx").read_bytes()
+    bundle = load_bundle(root)
+    for target in ("trt", "cpu"):
+        bundle.add_artifact("backbone", "onnx", "backbone.int8.%s.onnx" % target, write_bytes(graph), precision="int8",
+                            info=dict(QUANT, target=target))
+    session = open_role(load_bundle(root), "backbone", "ort", "int8")  # ONNX Runtime's fast form is the CPU one
+    assert session.describe()["artifact"] == "backbone.int8.cpu.onnx"

@@ -24,6 +24,9 @@ class Session:
 
     backend = "base"
     ARTIFACT_KIND = "onnx"  # the bundle artifact kind this backend runs (the registry picks it)
+    # which form of a reduced-precision graph suits this backend (artifact info "target"): ONNX Runtime's
+    # CPU kernels are fast on u8/s8 graphs, TensorRT wants symmetric s8 Q/DQ
+    ARTIFACT_TARGET = "cpu"
 
     def __init__(self, path: Union[str, Path], name: Optional[str] = None, *, precision: str = "fp32",
                  expected: Optional[Tuple[Sequence[TensorSpec], Sequence[TensorSpec]]] = None):

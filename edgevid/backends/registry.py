@@ -61,10 +61,13 @@ def resolve_backend(name: str = "auto") -> str:
     return first
 
 
-def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] = None) -> Artifact:
+def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] = None,
+                    target: Optional[str] = None) -> Artifact:
     """The artifact of ``role`` a session of ``kind`` runs at ``precision`` (None: FP32 ONNX, or the only engine).
 
-    ConfigError for a precision the family forbids for the role; ManifestError when the bundle lacks it."""
+    Among several of that precision, the one made for ``target`` (its info "target", e.g. "cpu" or "trt") wins,
+    then one made for no target in particular. ConfigError for a precision the family forbids for the role;
+    ManifestError when the bundle lacks it."""
     graph = bundle.graph(role)
     if precision is not None:
         if precision not in ARTIFACT_PRECISIONS:
@@ -79,9 +82,10 @@ def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] 
         raise ManifestError("bundle %s has no %s%s artifact for role %s" % (bundle.root, wanted + " " if wanted else "",
                                                                            kind, role),
                             "it has " + ", ".join("%s %s" % (a.kind, a.precision) for a in graph.all_artifacts()),
-                            "make it first (INT8/FP16 graphs and engines come from edgevid's quantize/build steps), "
-                            "or run at fp32")
-    return found[0]
+                            "make it first (INT8/FP16 graphs come from 'edgevid quantize', engines from the "
+                            "TensorRT build), or run at fp32")
+    ranked = sorted(found, key=lambda a: {target: 0, None: 1}.get(a.info.get("target"), 2))
+    return ranked[0]
 
 
 def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional[str] = None,
@@ -90,7 +94,7 @@ def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional
 
     ``options`` go to the backend's session (ONNX Runtime: ``threads``, ``providers``)."""
     cls = backend_class(resolve_backend(backend))
-    artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision)
+    artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision, cls.ARTIFACT_TARGET)
     graph = bundle.graph(role)
     return cls(bundle.path(artifact), name=role, precision=artifact.precision or "fp32",
                expected=(graph.inputs, graph.outputs), **options)
