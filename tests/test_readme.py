@@ -30,7 +30,8 @@ def test_python_api_example_runs(quick_demo, tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     frames = [line for line in printed if line.split()[0].isdigit()]
     assert frames and all(line.split()[3] in ("fine", "coarse") for line in frames)
-    assert 0.0 <= float(printed[-1]) <= 1.0  # the fine rate
+    fine_rate, session = printed[-1].split(" ", 1)
+    assert 0.0 <= float(fine_rate) <= 1.0 and "'backend': 'ort'" in session  # what ran, never "auto"
 
 
 def test_readme_says_what_works_today_and_what_an_install_costs():
