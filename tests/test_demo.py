@@ -62,7 +62,7 @@ def test_failed_demo_leaves_nothing_behind(tmp_path, monkeypatch):
 
 
 def test_score_stream_counts_segments_and_frames():
-    from edgevid.demo import score_stream
+    from edgevid.data.scoring import score_stream
 
     segments = [{"start": 0, "end": 2, "label": 0, "class": "a"}, {"start": 2, "end": 4, "label": 1, "class": "b"}]
     preds = [{"frame_index": i, "label": c} for i, c in enumerate("baba")]

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import ConfigError
 from ..fsutil import atomic_dir, write_json
+from ..data.scoring import score_stream
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -91,32 +92,6 @@ def _stream(tmp: Path, stream_path: Path, options: Dict[str, Any]) -> Dict[str, 
     with open(str(tmp / "predictions.jsonl"), "w") as f:  # inside the demo's temporary folder
         f.writelines(json.dumps(p) + "\n" for p in predictions)
     return {"stats": stats, "predictions": predictions}
-
-
-def score_stream(predictions: List[Dict[str, Any]], segments: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Accuracy against ground truth: per segment (prediction at its last frame) and per frame.
-
-    Compared by class name: the bundle's label order (sorted class folders) need not be the
-    generator's class order. Frames without a prediction (a clip window still filling) count as
-    misses per segment and are left out per frame.
-    """
-    by_frame = {p["frame_index"]: p["label"] for p in predictions}
-    frame_hits = frame_total = seg_hits = 0
-    per_class: Dict[str, List[int]] = {}
-    for seg in segments:
-        for i in range(seg["start"], seg["end"]):
-            if i in by_frame:
-                frame_total += 1
-                frame_hits += by_frame[i] == seg["class"]
-        hit = int(by_frame.get(seg["end"] - 1) == seg["class"])
-        seg_hits += hit
-        per_class.setdefault(seg["class"], []).append(hit)
-    return {
-        "segment_accuracy": seg_hits / len(segments) if segments else None,
-        "frame_accuracy": frame_hits / frame_total if frame_total else None,
-        "segments": len(segments), "frames_scored": frame_total,
-        "per_class_segment_accuracy": {c: sum(h) / len(h) for c, h in sorted(per_class.items())},
-    }
 
 
 QUICK_NOTE = "quick run: a smoke test of the pipeline (tiny data, a few training steps); accuracy is not meaningful"

@@ -4,7 +4,7 @@ The clips are ``frames`` = T_fast frames at ``fps`` with a frame stride of 1 (τ
 sees its training spacing when the stream is sampled at ``fps``. The stream's segments are T frames
 long and the clip policy runs a clip every T slots without padding: the first clip runs on the last
 frame of segment 0 and every later one on the last frame of its segment, on a window of exactly
-that segment. Scoring (:func:`edgevid.demo.score_stream`): per segment, the clip at its last frame;
+that segment. Scoring (:func:`edgevid.data.scoring.score_stream`): per segment, the clip at its last frame;
 per frame, the label each frame shows, which the first T-1 frames of a segment hold from the
 previous segment's clip (a causal clip model cannot know a new segment before it has seen it), so
 per-frame accuracy sits below per-segment accuracy by design.
