@@ -85,6 +85,8 @@ ARTIFACT_KINDS = {
     "onnx": ("an ONNX graph: the FP32 export, a Q/DQ INT8 graph (info: quantization) or an FP16 graph", ()),
     "calibration": ("recorded calibration feeds of the role (.npz)", ("recipe", "data_sha256")),
     "calibration_cache": ("a TensorRT calibration cache (scales per tensor)", ("recipe", "data_sha256")),
+    "report": ("a precision report (JSON or Markdown): what each precision costs, per role and end to end",
+               ("precision",)),
     "engine": ("a TensorRT engine for one GPU and TensorRT version",
                ("trt_version", "sm", "dla_core", "workspace_mib", "source_sha256")),
 }

@@ -1,0 +1,214 @@
+"""How much a reduced precision costs: each role and the whole stream, against FP32 and the ground truth.
+
+::
+
+    held-out streams ─► FP32 bundle (recording each role's feeds and outputs) ─► reference predictions
+                    └─► the bundle at a precision plan ({role: int8 | fp16 | fp32}) ─► predictions
+    per role:   the plan's graph on the FP32 feeds (teacher-forced): cosine, max-abs, top-1 of logits
+    end to end: accuracy against the ground truth (synthetic streams carry it), top-1 agreement with FP32,
+                logits cosine / max error; LiteEval gate agreement, fine-rate and GMACs change; SlowFast
+                per-clip agreement; PreRNN agreement over the carried sequences
+
+Targets (issue 9): INT8 end-to-end top-1 within 0.5 points of FP32 and ≥ 99% agreement, LiteEval gate
+agreement ≥ 98% and fine-rate change ≤ 2 points; FP16 agreement ≥ 99.5%. The report says which held.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..backends import Session, open_role
+from ..bundle import Bundle
+from ..data.scoring import score_stream
+from ..log import get_logger
+
+log = get_logger(__name__)
+
+TARGETS = {"int8": {"accuracy_drop_points": 0.5, "top1_agreement": 0.99, "gate_agreement": 0.98,
+                    "fine_rate_change_points": 2.0},
+           "fp16": {"top1_agreement": 0.995}}
+
+
+class _Recorder(Session):
+    """Runs ``inner`` and keeps each call's feeds and a copy of its outputs (the per-role reference)."""
+
+    def __init__(self, inner: Session):
+        super().__init__(inner.path, inner.name, precision=inner.precision)
+        self.inner, self.backend = inner, inner.backend
+        self.calls: List[Any] = []
+
+    def _activate(self) -> None:
+        self.inner.activate()
+        self.inputs, self.outputs = self.inner.inputs, self.inner.outputs
+
+    def _infer(self, feeds):
+        out = self.inner.infer(feeds)
+        self.calls.append(({k: np.array(v) for k, v in feeds.items()}, {k: np.array(v) for k, v in out.items()}))
+        return out
+
+    def _deactivate(self) -> None:
+        self.inner.deactivate()
+
+
+def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Sequence[str], *,
+            backend: str = "ort", fps: Optional[float] = None) -> Dict[str, Any]:
+    """The report for each precision plan (name → {role: precision}) against FP32 on ``streams``."""
+    from ..runtime.source import open_source
+    from ..runtime.stream import StreamRuntime
+
+    fps = fps if fps is not None else bundle.policy.get("step_fps")
+    recorders = {role: _Recorder(open_role(bundle, role, backend)) for role in bundle.rules.roles}
+    runs: Dict[str, List[Dict[str, Any]]] = {"fp32": []}
+    truth: List[Optional[List[Dict[str, Any]]]] = []
+    try:
+        for spec in streams:
+            with open_source(spec, fps=fps) as source:
+                runs["fp32"].append(_stream(StreamRuntime(bundle, sessions=recorders, pipelined=False), source))
+                truth.append(getattr(source, "segments", None))
+    finally:
+        for r in recorders.values():
+            r.deactivate()
+    for name, plan in plans.items():
+        runs[name] = []
+        for spec in streams:
+            with open_source(spec, fps=fps) as source:
+                runs[name].append(_stream(StreamRuntime(bundle, precision=dict(plan), pipelined=False), source))
+    report: Dict[str, Any] = {"bundle": str(bundle.root), "family": bundle.family, "streams": list(streams),
+                              "fp32": _accuracy(runs["fp32"], truth), "plans": {}}
+    for name, plan in plans.items():
+        entry = {"plan": dict(plan), "roles": _roles(bundle, plan, recorders, backend),
+                 "stream": _end_to_end(bundle, runs["fp32"], runs[name], truth)}
+        entry["targets"] = _targets(plan, entry["stream"], report["fp32"])
+        report["plans"][name] = entry
+    return report
+
+
+def _stream(runtime, source) -> Dict[str, Any]:
+    with runtime:
+        preds = list(runtime.run(source))
+    return {"predictions": preds, "stats": runtime.stats.to_dict()}
+
+
+def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str) -> Dict[str, Any]:
+    """Each reduced role on the FP32 feeds it saw in the reference run, against the FP32 outputs."""
+    out = {}
+    for role, precision in plan.items():
+        if precision == "fp32":
+            continue
+        calls = recorders[role].calls
+        with open_role(bundle, role, backend, precision) as session:
+            got = [{k: np.array(v) for k, v in session.infer(feeds).items()} for feeds, _ in calls]
+            artifact = session.describe()["artifact"]
+        out[role] = {"precision": precision, "artifact": artifact, "calls": len(calls),
+                     "outputs": {name: _errors(np.concatenate([ref[name] for _, ref in calls]),
+                                               np.concatenate([g[name] for g in got]), name)
+                                 for name in calls[0][1]} if calls else {}}
+    return out
+
+
+def _errors(ref: np.ndarray, got: np.ndarray, name: str) -> Dict[str, Any]:
+    ref2 = ref.reshape(ref.shape[0], -1).astype(np.float64)
+    got2 = got.reshape(got.shape[0], -1).astype(np.float64)
+    norms = np.linalg.norm(ref2, axis=1) * np.linalg.norm(got2, axis=1)
+    cos = np.where(norms > 0, (ref2 * got2).sum(1) / np.maximum(norms, 1e-300), 1.0)
+    d = {"max_abs": float(np.abs(ref2 - got2).max()), "ref_max_abs": float(np.abs(ref2).max()),
+         "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}
+    if "logits" in name or name == "gate_logits":
+        d["top1_agreement"] = float((ref2.argmax(1) == got2.argmax(1)).mean())
+    return d
+
+
+def _accuracy(runs: List[Dict[str, Any]], truth) -> Dict[str, Any]:
+    scored = [score_stream([p.to_dict() for p in run["predictions"]], segs) for run, segs in zip(runs, truth) if segs]
+    stats = [run["stats"] for run in runs]
+    out: Dict[str, Any] = {"frames": sum(s["frames"] for s in stats)}
+    if scored:
+        segments = sum(s["segments"] for s in scored)
+        out["segment_accuracy"] = sum(s["segment_accuracy"] * s["segments"] for s in scored) / segments
+        frames = sum(s["frames_scored"] for s in scored)
+        out["frame_accuracy"] = sum((s["frame_accuracy"] or 0) * s["frames_scored"] for s in scored) / max(frames, 1)
+        out["segments"] = segments
+    rates = [s["fine_rate"] for s in stats if s.get("fine_rate") is not None]
+    if rates:
+        steps = [s["steps"] for s in stats]
+        out["fine_rate"] = sum(r * n for r, n in zip(rates, steps)) / max(sum(steps), 1)
+        out["gmacs_per_frame"] = float(np.mean([s["gmacs_per_frame"] for s in stats if s["gmacs_per_frame"]]))
+    return out
+
+
+def _end_to_end(bundle: Bundle, ref_runs, runs, truth) -> Dict[str, Any]:
+    pairs = [(a, b) for ra, rb in zip(ref_runs, runs)
+             for a, b in _matched(ra["predictions"], rb["predictions"])]
+    ref_logits = np.stack([a.logits for a, _ in pairs]).astype(np.float64)
+    got_logits = np.stack([b.logits for _, b in pairs]).astype(np.float64)
+    out = _accuracy(runs, truth)
+    out.update({"predictions": len(pairs),
+                "top1_agreement": float(np.mean([a.class_index == b.class_index for a, b in pairs])),
+                "logits": _errors(ref_logits, got_logits, "logits"),
+                "sessions": runs[0]["stats"]["sessions"]})
+    if bundle.rules.gated_roles:  # LiteEval: did the gate send the same frames to the fine model?
+        out["gate_agreement"] = float(np.mean([a.path == b.path for a, b in pairs]))
+    clips = [(a, b) for a, b in pairs if a.path == "clip"]
+    if clips:  # SlowFast: the clips themselves, not the frames that hold their label
+        out["clip_agreement"] = float(np.mean([a.class_index == b.class_index for a, b in clips]))
+        out["clips"] = len(clips)
+    return out
+
+
+def _matched(ref, got):
+    by_index = {p.frame_index: p for p in got}
+    return [(p, by_index[p.frame_index]) for p in ref if p.frame_index in by_index]
+
+
+def _targets(plan: Mapping[str, str], stream: Mapping[str, Any], fp32: Mapping[str, Any]) -> Dict[str, Any]:
+    """The issue's targets for the lowest precision in the plan, each with the measured figure."""
+    lowest = "int8" if "int8" in plan.values() else "fp16" if "fp16" in plan.values() else None
+    if lowest is None:
+        return {}
+    t = TARGETS[lowest]
+    checks = {"top1_agreement": (stream["top1_agreement"], t["top1_agreement"], ">=")}
+    if lowest == "int8":
+        if "segment_accuracy" in fp32:
+            drop = 100.0 * (fp32["segment_accuracy"] - stream["segment_accuracy"])
+            checks["accuracy_drop_points"] = (drop, t["accuracy_drop_points"], "<=")
+        if "gate_agreement" in stream:
+            checks["gate_agreement"] = (stream["gate_agreement"], t["gate_agreement"], ">=")
+            change = 100.0 * abs(stream["fine_rate"] - fp32["fine_rate"])
+            checks["fine_rate_change_points"] = (change, t["fine_rate_change_points"], "<=")
+    return {name: {"measured": v, "target": target, "ok": bool(v >= target if op == ">=" else v <= target)}
+            for name, (v, target, op) in checks.items()}
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown tables (also what the CLI prints)."""
+    fp32 = report["fp32"]
+    lines = ["# Precision report: %s bundle %s" % (report["family"], report["bundle"]), "",
+             "Held-out streams: %s" % ", ".join("`%s`" % s for s in report["streams"]), "",
+             "| plan | segment accuracy | top-1 agreement | logits min cosine | gate agreement | fine rate | targets |",
+             "|---|---|---|---|---|---|---|",
+             "| fp32 | %s | – | – | – | %s | – |" % (_pct(fp32.get("segment_accuracy")), _pct(fp32.get("fine_rate")))]
+    for name, entry in report["plans"].items():
+        s = entry["stream"]
+        held = [k for k, v in entry["targets"].items() if v["ok"]]
+        missed = ["%s %.4g (target %g)" % (k, v["measured"], v["target"]) for k, v in entry["targets"].items()
+                  if not v["ok"]]
+        lines.append("| %s | %s | %s | %.5f | %s | %s | %s |" % (
+            name, _pct(s.get("segment_accuracy")), _pct(s["top1_agreement"]), s["logits"]["min_cosine"],
+            _pct(s.get("gate_agreement")), _pct(s.get("fine_rate")),
+            "all met" if not missed else "missed: " + "; ".join(missed) if held or missed else "–"))
+    for name, entry in report["plans"].items():
+        if not entry["roles"]:
+            continue
+        lines += ["", "## %s per role (on the FP32 run's own feeds)" % name, "",
+                  "| role | precision | artifact | output | min cosine | max-abs (of) | top-1 |", "|---|---|---|---|---|---|---|"]
+        for role, r in entry["roles"].items():
+            for out, e in r["outputs"].items():
+                lines.append("| %s | %s | %s | %s | %.5f | %.3g (%.3g) | %s |" % (
+                    role, r["precision"], r["artifact"], out, e["min_cosine"], e["max_abs"], e["ref_max_abs"],
+                    _pct(e.get("top1_agreement"))))
+    return "\n".join(lines) + "\n"
+
+
+def _pct(x: Optional[float]) -> str:
+    return "–" if x is None else "%.1f%%" % (100.0 * x)
