@@ -88,20 +88,23 @@ def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] 
     return ranked[0]
 
 
-def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional[str] = None,
-              **options: Any) -> Session:
+def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional[str] = None, *,
+              target: Optional[str] = None, **options: Any) -> Session:
     """A (not yet active) session for ``role`` of ``bundle`` on ``backend`` at ``precision``.
 
-    ``options`` go to the backend's session (ONNX Runtime: ``threads``, ``providers``)."""
+    ``target`` picks the form of a reduced-precision graph (default: the backend's own; "trt" runs the TensorRT
+    form on ONNX Runtime, to measure it). ``options`` go to the backend's session (ONNX Runtime: ``threads``,
+    ``spin``, ``providers``)."""
     cls = backend_class(resolve_backend(backend))
-    artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision, cls.ARTIFACT_TARGET)
+    artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision, target or cls.ARTIFACT_TARGET)
     graph = bundle.graph(role)
     return cls(bundle.path(artifact), name=role, precision=artifact.precision or "fp32",
                expected=(graph.inputs, graph.outputs), **options)
 
 
 def session_factory(backend: str = "auto", precision: Precision = None,
-                    options: Optional[Mapping[str, Mapping[str, Any]]] = None) -> SessionFactory:
+                    options: Optional[Mapping[str, Mapping[str, Any]]] = None, *,
+                    target: Optional[str] = None) -> SessionFactory:
     """``factory(bundle, role) -> Session`` opening each role with :func:`open_role`.
 
     ``precision`` is one for all roles or a mapping role → precision; ``options`` maps a role (or "*"
@@ -112,7 +115,7 @@ def session_factory(backend: str = "auto", precision: Precision = None,
     def factory(bundle: Any, role: str) -> Session:
         wanted = precision.get(role) if isinstance(precision, Mapping) else precision
         role_options = dict(options.get("*", {}), **options.get(role, {}))
-        return open_role(bundle, role, name, wanted, **role_options)
+        return open_role(bundle, role, name, wanted, target=target, **role_options)
 
     return factory
 

@@ -52,8 +52,13 @@ class _Recorder(Session):
 
 
 def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Sequence[str], *,
-            backend: str = "ort", fps: Optional[float] = None) -> Dict[str, Any]:
-    """The report for each precision plan (name → {role: precision}) against FP32 on ``streams``."""
+            backend: str = "ort", fps: Optional[float] = None,
+            targets: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """The report for each precision plan (name → {role: precision}) against FP32 on ``streams``; ``targets``
+    (name → "cpu" | "trt") picks the form of the plan's graphs (default: the backend's own)."""
+    from ..backends import session_factory
+
+    targets = dict(targets or {})
     from ..runtime.source import open_source
     from ..runtime.stream import StreamRuntime
 
@@ -73,11 +78,13 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
         runs[name] = []
         for spec in streams:
             with open_source(spec, fps=fps) as source:
-                runs[name].append(_stream(StreamRuntime(bundle, precision=dict(plan), pipelined=False), source))
+                factory = session_factory(backend, dict(plan), target=targets.get(name))
+                runs[name].append(_stream(StreamRuntime(bundle, sessions=factory, pipelined=False), source))
     report: Dict[str, Any] = {"bundle": str(bundle.root), "family": bundle.family, "streams": list(streams),
                               "fp32": _accuracy(runs["fp32"], truth), "plans": {}}
     for name, plan in plans.items():
-        entry = {"plan": dict(plan), "roles": _roles(bundle, plan, recorders, backend),
+        entry = {"plan": dict(plan), "target": targets.get(name),
+                 "roles": _roles(bundle, plan, recorders, backend, targets.get(name)),
                  "stream": _end_to_end(bundle, runs["fp32"], runs[name], truth)}
         entry["targets"] = _targets(plan, entry["stream"], report["fp32"])
         report["plans"][name] = entry
@@ -90,14 +97,14 @@ def _stream(runtime, source) -> Dict[str, Any]:
     return {"predictions": preds, "stats": runtime.stats.to_dict()}
 
 
-def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str) -> Dict[str, Any]:
+def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str, target: Optional[str]) -> Dict[str, Any]:
     """Each reduced role on the FP32 feeds it saw in the reference run, against the FP32 outputs."""
     out = {}
     for role, precision in plan.items():
         if precision == "fp32":
             continue
         calls = recorders[role].calls
-        with open_role(bundle, role, backend, precision) as session:
+        with open_role(bundle, role, backend, precision, target=target) as session:
             got = [{k: np.array(v) for k, v in session.infer(feeds).items()} for feeds, _ in calls]
             artifact = session.describe()["artifact"]
         out[role] = {"precision": precision, "artifact": artifact, "calls": len(calls),
