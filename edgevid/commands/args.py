@@ -151,6 +151,24 @@ def calibrate(p):
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+@verb("quantize", "INT8 or FP16 graphs for every role the family allows, from the calibration feeds, with a report")
+def quantize(p):
+    p.add_argument("bundle", help="bundle folder with calibration feeds (edgevid calibrate); the graphs are added to it")
+    p.add_argument("--precision", required=True, choices=("int8", "fp16"), help="precision to make")
+    p.add_argument("--target", choices=("all", "trt", "cpu"), default="all",
+                   help="INT8 form: trt (symmetric Q/DQ TensorRT builds from), cpu (ONNX Runtime's fast u8/s8 form) "
+                        "or all (default: all)")
+    p.add_argument("--method", choices=("entropy", "percentile", "minmax"),
+                   help="INT8 calibration method (default: each form's own: entropy for trt, minmax for cpu)")
+    p.add_argument("--role", action="append", dest="roles", metavar="ROLE",
+                   help="only this role (repeat for more; default: every role the family allows)")
+    p.add_argument("--recipe", help="calibrate with this recipe first (default: use the feeds already in the bundle)")
+    p.add_argument("--streams", nargs="+", metavar="SOURCE",
+                   help="held-out streams for the report (default: synthetic streams the demo never trains on)")
+    p.add_argument("--force", action="store_true", help="also quantize roles the family's rules keep higher")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
 @verb("run", "Stream a source through a bundle and print a prediction per frame")
 def run(p):
     p.add_argument("bundle", help="bundle folder")

@@ -1,0 +1,120 @@
+"""``edgevid quantize``: reduced-precision artifacts for every role the family's rules allow, what was kept
+higher and why, and the report of what each precision costs.
+
+::
+
+    calibration feeds (edgevid calibrate) ─► per role, per form:
+        int8 / trt  ─► <role>.int8.trt.onnx (symmetric s8 Q/DQ) + <role>.calib.cache   (trt_int8.py)
+        int8 / cpu  ─► <role>.int8.cpu.onnx (ONNX Runtime's fast u8/s8 form)            (cpu_int8.py)
+        fp16        ─► <role>.fp16.onnx                                                 (fp16.py)
+    ─► bundle.add_artifacts (all or nothing) ─► bundle.json "precision": per role what was produced or kept, why
+    ─► report on held-out streams (report.py) ─► quantization/<name>.json + .md in the bundle
+
+A role the family keeps higher (LiteEval's and PreRNN's recurrent steps for INT8) is recorded as kept, with
+the rule's reason, never silently; ``force`` quantizes it anyway (and says so).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from ..bundle import Bundle, NewArtifact
+from ..errors import ConfigError
+from ..log import get_logger
+
+log = get_logger(__name__)
+
+# (precision, form) -> "module:function"(bundle, role, **options) -> NewArtifacts (or (NewArtifacts, report))
+CONVERTERS = {("int8", "trt"): "edgevid.quant.trt_int8:quantize_trt",
+              ("int8", "cpu"): "edgevid.quant.cpu_int8:quantize_cpu",
+              ("fp16", None): "edgevid.quant.fp16:convert_fp16"}
+FORMS = {"int8": ("trt", "cpu"), "fp16": (None,)}
+HELD_OUT = {"liteeval": ["synthetic:seed=9000,segments=30,frames=8,fps=10"],
+            "slowfast": ["synthetic:seed=9100,segments=30,frames=16,fps=10"],
+            "prernn": ["synthetic:seed=9200,segments=30,frames=8,fps=10"]}
+
+
+def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Optional[Sequence[str]] = None,
+             force: bool = False, options: Optional[Dict[str, Any]] = None, streams: Optional[Sequence[str]] = None,
+             backend: str = "ort", progress: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+    """Make ``precision`` artifacts for the bundle's roles, record the plan in bundle.json and report on
+    held-out ``streams`` (default: synthetic streams the demo never trains on). Returns the report."""
+    forms = _forms(precision, target)
+    plan, kept = _plan(bundle, precision, roles, force)
+    new: List[NewArtifact] = []
+    details: Dict[str, Any] = {}
+    for role in plan:
+        for form in forms:
+            if progress:
+                progress("%s %s%s" % (role, precision, "" if form is None else " (%s form)" % form))
+            made = _converter(precision, form)(bundle, role, force=force, **dict(options or {}))
+            artifacts, detail = made if isinstance(made, tuple) else (made, None)
+            new.extend(artifacts)
+            details.setdefault(role, {})[form or precision] = detail
+    added = bundle.add_artifacts(new)
+    record: Dict[str, Any] = {"target": target, "forms": [f for f in forms if f], "forced": bool(force)}
+    record["roles"] = {role: {"precision": precision, "files": [item.file for item in new if item.role == role]}
+                       for role in plan}
+    record["roles"].update({role: {"precision": "fp32", "kept": why} for role, why in kept.items()})
+    bundle.meta.setdefault("precision", {})[precision] = record
+    bundle.save()
+    plans = {("%s-%s" % (precision, form) if form else precision): {role: precision for role in plan}
+             for form in forms}
+    targets = {name: form for name, form in zip(plans, forms) if form}
+    from .report import compare, markdown
+
+    if progress:
+        progress("report on held-out streams")
+    report = compare(bundle, plans, streams or HELD_OUT[bundle.family], backend=backend, targets=targets)
+    report.update(precision=precision, kept=kept, details=details)
+    _write_report(bundle, precision, report, markdown(report))
+    log.info("%s: %d artifacts for %s; kept higher: %s", precision, len(added), ", ".join(plan) or "no role",
+             ", ".join(kept) or "none")
+    return report
+
+
+def _forms(precision: str, target: str) -> Sequence[Optional[str]]:
+    if precision not in FORMS:
+        raise ConfigError("unknown precision '%s'" % precision, None, "use --precision int8 or fp16")
+    if precision == "fp16":
+        return (None,)
+    if target == "all":
+        return FORMS["int8"]
+    if target not in FORMS["int8"]:
+        raise ConfigError("unknown target '%s'" % target, "INT8 is made for TensorRT (trt) or ONNX Runtime's CPU "
+                          "kernels (cpu)", "use --target trt, cpu or all")
+    return (target,)
+
+
+def _plan(bundle: Bundle, precision: str, roles: Optional[Sequence[str]], force: bool):
+    """(roles to convert, {role kept higher: why}). Naming a role the rules keep higher needs ``force``."""
+    named = list(roles) if roles else list(bundle.rules.roles)
+    plan, kept = [], {}
+    for role in named:
+        bundle.graph(role)  # ManifestError for a role the bundle lacks
+        rule = bundle.rules.precision_rule(role)
+        if rule.allows(precision) or force:
+            plan.append(role)
+        elif roles:
+            raise ConfigError("role %s of a %s bundle is kept off %s" % (role, bundle.family, precision), rule.why,
+                              "leave it out, or pass --force if a measurement says %s holds" % precision)
+        else:
+            kept[role] = rule.why
+    return plan, kept
+
+
+def _converter(precision: str, form: Optional[str]) -> Callable[..., Any]:
+    module, _, name = CONVERTERS[(precision, form)].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _write_report(bundle: Bundle, precision: str, report: Dict[str, Any], text: str) -> None:
+    """The report as two artifacts of the first role (bundle-level files still need an entry)."""
+    role = bundle.rules.roles[0]
+    body = json.dumps(report, indent=2, default=str).encode()
+    bundle.add_artifacts([
+        NewArtifact(role, "report", "quantization/%s.json" % precision, lambda p: p.write_bytes(body),
+                    info={"precision": precision}),
+        NewArtifact(role, "report", "quantization/%s.md" % precision, lambda p: p.write_text(text),
+                    info={"precision": precision})])
