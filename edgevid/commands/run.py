@@ -8,7 +8,7 @@ from ..runtime.cli_run import run_stream
 
 
 def main(args) -> int:
-    stats = run_stream(args.bundle, args.source, backend=args.backend, json_lines=args.json,
+    stats = run_stream(args.bundle, args.source, backend=args.backend, precision=args.precision, json_lines=args.json,
                        out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
                        fine_window=args.fine_window, max_steps=args.reset_every, scene_cut=args.scene_cut,
                        every=args.every, smooth=args.smooth, pad=args.pad,

@@ -14,6 +14,7 @@ from ..backends.registry import backend_names
 from ..bundle import load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
+from ..quant.select import precision_plan
 from .source import open_source
 from .prediction import Prediction
 from .stream import StreamRuntime
@@ -29,13 +30,16 @@ def format_prediction(pred: Prediction, json_lines: bool = False) -> str:
                                                         pred.path, pred.latency * 1000.0)
 
 
-def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "auto", json_lines: bool = False,
+def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "auto", precision: Optional[str] = None,
+               json_lines: bool = False,
                out_video: Optional[Union[str, Path]] = None, max_frames: Optional[int] = None,
                fps: Optional[float] = None, loop: bool = False, pipelined: bool = True, queue_size: int = 4,
                threads: Optional[int] = None, emit: Optional[Callable[[str], None]] = None,
                on_prediction: Optional[Callable[[Prediction], None]] = None, **policy_options: Any) -> Dict[str, Any]:
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
 
+    ``precision`` (fp32, fp16, int8) runs each role at it where the family rules allow, fp32 elsewhere
+    (quant.select.precision_plan; stats ``sessions`` says what each role ran).
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
     every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already).
     ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``,
@@ -48,7 +52,8 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
                           "leave it unset to run to the end of the source")
     bundle = load_bundle(bundle_path)
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
-    runtime = StreamRuntime(bundle, backend, pipelined=pipelined, queue_size=queue_size, threads=threads,
+    plan = precision_plan(bundle, precision) if precision not in (None, "fp32") else None
+    runtime = StreamRuntime(bundle, backend, precision=plan, pipelined=pipelined, queue_size=queue_size, threads=threads,
                             **policy_options)
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(open_source(source, fps=step_fps, loop=loop))
