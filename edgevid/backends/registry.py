@@ -128,3 +128,39 @@ def open_session(path: Any, backend: str = "auto", name: Optional[str] = None, *
 def backend_names(per_role: Mapping[str, Mapping[str, Any]]) -> str:
     """One line for reports from ``{role: session.describe()}``: the backend that ran, or names joined by +."""
     return "+".join(sorted({d["backend"] for d in per_role.values()}))
+
+
+def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") -> Dict[str, str]:
+    """{role: precision} for a run at ``precision`` (None or "fp32": every role fp32).
+
+    A run asks for one precision; the family rules say per role what it may be: roles whose rule forbids it
+    (the recurrent steps for int8) run at fp32 rather than fail, since the request means "as fast as this
+    bundle allows", and so do roles ``edgevid quantize`` kept higher (bundle.json "precision"). A role that may
+    run at the precision but has no artifact of it is an error: a silent fallback would report a speedup that
+    never happened.
+
+    ConfigError for an unknown precision; ManifestError, saying to quantize first, when a role the rules
+    allow at ``precision`` has no ``kind`` artifact of it."""
+    wanted = precision or "fp32"
+    if wanted not in ARTIFACT_PRECISIONS:
+        raise ConfigError("unknown precision %r" % (precision,), None, "choose one of " + ", ".join(ARTIFACT_PRECISIONS))
+    plan: Dict[str, str] = {}
+    missing = []
+    recorded = (bundle.meta.get("precision") or {}).get(wanted, {}).get("roles", {})  # what quantize made or kept
+    for role in bundle.rules.roles:
+        allowed = wanted == "fp32" or bundle.rules.precision_rule(role).allows(wanted)
+        if recorded.get(role, {}).get("kept"):
+            allowed = False  # quantize kept it higher, with the measured or the rule's reason
+        plan[role] = wanted if allowed else "fp32"
+        if allowed and wanted != "fp32" and not bundle.graph(role).find(kind, wanted):
+            missing.append(role)
+    if missing:
+        raise ManifestError("bundle %s has no %s graph for %s" % (bundle.root, wanted, ", ".join(missing)),
+                            "a run at %s uses one wherever the family rules allow it" % wanted,
+                            "make them first (edgevid calibrate %s --recipe calibration/%s.json, then quantize), "
+                            "or run at fp32" % (bundle.root, bundle.family))
+    if wanted != "fp32":
+        kept = sorted(r for r, p in plan.items() if p != wanted)
+        log.info("precision %s: %s%s", wanted, ", ".join("%s %s" % kv for kv in plan.items()),
+                 "; %s kept fp32 (family rules or quantize's measurement)" % ", ".join(kept) if kept else "")
+    return plan

@@ -10,11 +10,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
-from ..backends.registry import backend_names
+from ..backends.registry import backend_names, precision_plan
 from ..bundle import load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
-from ..quant.select import precision_plan
 from .source import open_source
 from .prediction import Prediction
 from .stream import StreamRuntime
@@ -39,7 +38,7 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
 
     ``precision`` (fp32, fp16, int8) runs each role at it where the family rules allow, fp32 elsewhere
-    (quant.select.precision_plan; stats ``sessions`` says what each role ran).
+    (backends.registry.precision_plan; stats ``sessions`` says what each role ran).
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
     every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already).
     ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``,

@@ -10,7 +10,7 @@ import pytest
 
 from edgevid.bundle import load_bundle
 from edgevid.errors import CalibrationError, ConfigError, ManifestError
-from edgevid.quant.select import precision_plan
+from edgevid.backends.registry import precision_plan
 from tests.helpers import bundles as fixture_bundles
 
 STREAM = "synthetic:seed=3,segments=3,frames=16,fps=10"
