@@ -82,18 +82,29 @@ def collect(bundle: Bundle, role: str, method: str = "entropy", percentile: floa
     """Run the role's FP32 graph over its calibration feeds and compute every activation's range.
 
     CalibrationError (from load_feeds) when the role has no feeds or they are stale."""
+    _calibration_method(method)  # an unknown method is refused before any work
+    feeds = load_feeds(bundle, role) if feeds is None else feeds
+    artifact = bundle.graph(role).find("calibration")[-1]
+    listed = feed_list(feeds)
+    ranges, data = model_ranges(bundle.root / bundle.graph(role).file, listed, method, percentile)
+    return Activations(role, method, percentile if method == "percentile" else None, ranges, data,
+                       artifact.file, str(artifact.info.get("recipe")), str(artifact.info.get("data_sha256")),
+                       len(listed))
+
+
+def model_ranges(model_path, feeds: list, method: str = "entropy", percentile: float = 99.999):
+    """({tensor: (lowest, highest)}, onnxruntime TensorsData) of every float tensor of the ONNX graph at
+    ``model_path`` over ``feeds`` (a list of feed dicts)."""
     import onnx
     from onnxruntime.quantization.calibrate import create_calibrator
     from onnxruntime.quantization.quant_utils import save_and_reload_model_with_shape_infer
 
     calib_method = _calibration_method(method)
-    feeds = load_feeds(bundle, role) if feeds is None else feeds
-    artifact = bundle.graph(role).find("calibration")[-1]
     # TensorRT's calibrators are symmetric (one amax per tensor), so the histogram methods look at |x|.
     options: Dict[str, Any] = {"symmetric": True}
     if method == "percentile":
         options["percentile"] = float(percentile)
-    model = save_and_reload_model_with_shape_infer(onnx.load(str(bundle.root / bundle.graph(role).file)))
+    model = save_and_reload_model_with_shape_infer(onnx.load(str(model_path)))
     with tempfile.TemporaryDirectory(prefix="edgevid-calib-") as tmp:
         source = Path(tmp) / "model.onnx"
         onnx.save(model, str(source))
@@ -101,13 +112,11 @@ def collect(bundle: Bundle, role: str, method: str = "entropy", percentile: floa
         calibrator = create_calibrator(source, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=calib_method, providers=["CPUExecutionProvider"],
                                        extra_options=options)
-        listed = feed_list(feeds)
         with contextlib.redirect_stdout(io.StringIO()):  # its calibrators print progress; edgevid never prints
-            calibrator.collect_data(FeedReader(listed))
+            calibrator.collect_data(FeedReader(feeds))
             data = calibrator.compute_data()
         del calibrator
-    ranges = {name: (float(np.asarray(t.range_value[0])), float(np.asarray(t.range_value[1])))
+    # MinMax gives 1-element arrays, the histogram methods scalars
+    ranges = {name: (float(np.min(t.range_value[0])), float(np.max(t.range_value[1])))
               for name, t in data.data.items()}
-    return Activations(role, method, percentile if method == "percentile" else None, ranges, data,
-                       artifact.file, str(artifact.info.get("recipe")), str(artifact.info.get("data_sha256")),
-                       len(listed))
+    return ranges, data
