@@ -76,9 +76,40 @@ def _quantize(model, acts: Activations, *, exclude: Sequence[str] = (), only: Op
                             nodes_to_quantize=list(only) if only else None, nodes_to_exclude=list(exclude),
                             calibrate_method=_calibration_method(acts.method), extra_options=options)
         qdq = onnx.load(str(out))
+    _float_for_others(qdq)
     if residual:
         _residual_qdq(qdq, acts)
     return qdq
+
+
+def _float_for_others(model) -> None:
+    """onnxruntime gives every consumer of a quantized tensor the DQ output, and a quantized graph output its
+    name on the DQ; consumers that are not Conv/Gemm/MatMul/Add (a Concat of a state) and graph outputs read the
+    float tensor again, so Q/DQ sits only where TensorRT fuses it and outputs keep full precision."""
+    nodes = model.graph.node
+    outputs = {o.name for o in model.graph.output}
+    producer = {o: n for n in nodes for o in n.output}
+    for dq in [n for n in nodes if n.op_type == "DequantizeLinear" and n.output[0] in outputs]:
+        q = producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear":
+            continue
+        name, renamed = dq.output[0], q.input[0]
+        dq.output[0] = name + "_dq"
+        for node in nodes:
+            if node.op_type in WEIGHTED + ("Add",):
+                node.input[:] = [name + "_dq" if t == name else t for t in node.input]
+        for node in nodes:  # the float tensor takes the output's name back
+            node.input[:] = [name if t == renamed else t for t in node.input]
+            node.output[:] = [name if t == renamed else t for t in node.output]
+    producer = {o: n for n in nodes for o in n.output}
+    for node in nodes:
+        if node.op_type in WEIGHTED + ("Add",) + QDQ_OPS:
+            continue
+        for i, name in enumerate(node.input):
+            dq = producer.get(name)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[i] = q.input[0]
 
 
 @contextlib.contextmanager

@@ -163,3 +163,15 @@ def test_step_roles_need_force_and_int8_needs_feeds(calibrated, tmp_path):
         trt.quantize_trt(load_bundle(root), "coarse_cnn")
     with pytest.raises(ConfigError, match="unknown calibration method"):
         trt.quantize_trt(calibrated, "coarse_cnn", method="mse")
+
+
+def test_forced_step_role_keeps_outputs_and_concat_float(calibrated):
+    """coarse_step's state feeds a Concat and is a graph output: onnxruntime would hand both its DQ."""
+    art = trt.quantize_trt(calibrated, "coarse_step", force=True)[0]
+    assert art.info["quantization"]["forced"] and art.info["quantization"]["agreement_on_calibration_feeds"]["cosine"] > 0.99
+    path = calibrated.root / "_step.onnx"
+    art.write(path)
+    model = onnx.load(str(path))
+    trt.check_trt_qdq(model)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    assert all(producer[o.name].op_type != "DequantizeLinear" for o in model.graph.output)
