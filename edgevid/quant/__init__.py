@@ -5,7 +5,9 @@ from __future__ import annotations
 from .._optional import lazy_attributes
 
 _LAZY = {"calibrate": ".calibrate", "load_feeds": ".calibrate", "RecordingSession": ".calibrate",
-         "Calibration": ".calibrate", "load_recipe": ".recipe", "Recipe": ".recipe"}
+         "Calibration": ".calibrate", "load_recipe": ".recipe", "Recipe": ".recipe",
+         "quantize_trt": ".trt_int8", "check_trt_qdq": ".trt_int8", "sensitivity": ".trt_int8",
+         "keep_higher": ".trt_int8"}
 
 __all__ = sorted(_LAZY)
 
