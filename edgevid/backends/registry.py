@@ -84,8 +84,17 @@ def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] 
                             "it has " + ", ".join("%s %s" % (a.kind, a.precision) for a in graph.all_artifacts()),
                             "make it first (INT8/FP16 graphs come from 'edgevid quantize', engines from the "
                             "TensorRT build), or run at fp32")
-    ranked = sorted(found, key=lambda a: {target: 0, None: 1}.get(a.info.get("target"), 2))
-    return ranked[0]
+    # a graph made for another backend is never a silent stand-in (ONNX Runtime's fused int8 kernels are not
+    # what TensorRT computes on a TensorRT-form graph); ask for that target to run it anyway
+    usable = sorted((a for a in found if a.info.get("target") in (target, None)),
+                    key=lambda a: a.info.get("target") is None)
+    if not usable:
+        forms = sorted({str(a.info.get("target")) for a in found})
+        raise ManifestError("bundle %s has %s graphs of role %s for %s only" % (bundle.root, wanted, role,
+                                                                            ", ".join(forms)),
+                            "this backend runs the %s form" % target,
+                            "make it: edgevid quantize %s --precision %s --target %s" % (bundle.root, wanted, target))
+    return usable[0]
 
 
 def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional[str] = None, *,

@@ -78,7 +78,7 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
         runs[name] = []
         for spec in streams:
             with open_source(spec, fps=fps) as source:
-                factory = session_factory(backend, dict(plan), target=targets.get(name))
+                factory = session_factory(backend, dict(plan), _options(targets.get(name)), target=targets.get(name))
                 runs[name].append(_stream(StreamRuntime(bundle, sessions=factory, pipelined=False), source))
     report: Dict[str, Any] = {"bundle": str(bundle.root), "family": bundle.family, "streams": list(streams),
                               "fp32": _accuracy(runs["fp32"], truth), "plans": {}}
@@ -89,6 +89,11 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
         entry["targets"] = _targets(plan, entry["stream"], report["fp32"])
         report["plans"][name] = entry
     return report
+
+
+def _options(target: Optional[str]) -> Dict[str, Dict[str, Any]]:
+    """Session options for a form: the TensorRT form runs on ONNX Runtime unfused (ort.py ``optimize``)."""
+    return {"*": {"optimize": "basic"}} if target == "trt" else {}
 
 
 def _stream(runtime, source) -> Dict[str, Any]:
@@ -104,7 +109,7 @@ def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str, tar
         if precision == "fp32":
             continue
         calls = recorders[role].calls
-        with open_role(bundle, role, backend, precision, target=target) as session:
+        with open_role(bundle, role, backend, precision, target=target, **_options(target).get("*", {})) as session:
             got = [{k: np.array(v) for k, v in session.infer(feeds).items()} for feeds, _ in calls]
             artifact = session.describe()["artifact"]
         out[role] = {"precision": precision, "artifact": artifact, "calls": len(calls),
