@@ -31,7 +31,10 @@ from .calibrate import load_feeds
 
 log = get_logger(__name__)
 
-LOGITS = ("logits", "logits_sync")  # outputs whose argmax is a decision: top-1 agreement is reported for them
+LOGITS = ("logits", "logits_sync")
+AGREEMENT_NOTE = ("fp16_arithmetic: the FP32 graph with FP16 weights and FP16 tensors between nodes (emulate_fp16), as "
+                  "a GPU runs it; ort_cpu: this file under ONNX Runtime's CPU provider, which computes most nodes in "
+                  "FP32 (FP16 weights only); both per call on the recorded FP32 feeds")  # outputs whose argmax is a decision: top-1 agreement is reported for them
 
 
 def fp16_file(role: str) -> str:
@@ -55,21 +58,75 @@ def to_fp16(model: Any, op_block_list: Optional[Sequence[str]] = None) -> Tuple[
     return converted, settings
 
 
-def _session(model_bytes: bytes):
+def emulate_fp16(model: Any, op_block_list: Sequence[str] = ()) -> Any:
+    """The FP32 graph with FP16 *storage*: weights and every float tensor a node gives (except the outputs of ops
+    in ``op_block_list``, which the conversion keeps FP32) rounded to float16, the math inside each node FP32.
+
+    That is how a GPU runs an FP16 graph (TensorRT: FP16 tensors between layers, FP32 accumulation), and what
+    ONNX Runtime's CPU provider does not do with the converted graph: it has few FP16 kernels and inserts casts
+    to run the FP32 ones, removing the casts between neighbours, so intermediates stay FP32 and only the weights
+    are FP16. Agreement on the CPU would then miss overflow, underflow and rounding between layers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    for i, init in enumerate(graph.initializer):
+        if init.data_type == TensorProto.FLOAT:
+            with np.errstate(over="ignore"):  # a weight beyond FP16 becomes inf, as it would on the device
+                rounded = numpy_helper.to_array(init).astype(np.float16).astype(np.float32)
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(rounded, init.name))
+    floats = set(R.float_tensors(model)) | {n.output[0] for n in graph.node if n.op_type == "Constant" and _float_constant(n)}
+    inputs = {i.name for i in graph.input}
+    blocked = set(op_block_list)
+    nodes = []
+
+    def rounding(name: str, source: str) -> List[Any]:
+        return [helper.make_node("Cast", [source], [name + "__fp16"], to=TensorProto.FLOAT16),
+                helper.make_node("Cast", [name + "__fp16"], [name], to=TensorProto.FLOAT)]
+
+    renamed = {name: name + "__rounded" for name in inputs if name in floats}
+    for name, alias in renamed.items():  # the converted graph casts its float32 inputs to FP16 first
+        nodes += rounding(alias, name)
+    for node in graph.node:
+        node.input[:] = [renamed.get(x, x) for x in node.input]
+        outs = [o for o in node.output if o in floats and node.op_type not in blocked]
+        for k, o in enumerate(node.output):
+            if o in outs:
+                node.output[k] = o + "__fp32"
+        nodes.append(node)
+        for o in outs:
+            nodes += rounding(o, o + "__fp32")
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
+
+
+def _float_constant(node: Any) -> bool:
+    from onnx import TensorProto
+
+    return any(a.name in ("value_float", "value_floats") or (a.name == "value" and a.t.data_type == TensorProto.FLOAT)
+               for a in node.attribute)
+
+
+def _session(model_bytes: bytes, optimize: bool = True):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if not optimize:  # keep every Cast of an emulation graph: an optimiser may drop a round trip through FP16
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def agreement(fp32: bytes, fp16: bytes, feeds: Mapping[str, np.ndarray], limit: Optional[int] = None) -> Dict[str, Any]:
+def agreement(fp32: bytes, fp16: bytes, feeds: Mapping[str, np.ndarray], limit: Optional[int] = None,
+              optimize: bool = True) -> Dict[str, Any]:
     """FP16 against FP32, feed by feed, per output: cosine over all values and the worst single call, max |Δ|
     (and relative to max |FP32|), and for logits the share of calls whose argmax agrees.
 
     Step graphs get the FP32 state recorded in the feeds at every call: this measures one step, not drift
     carried over a stream (that is the end-to-end report's)."""
-    ref, half = _session(fp32), _session(fp16)
+    ref, half = _session(fp32), _session(fp16, optimize)
     names = [o.name for o in ref.get_outputs()]
     got: Dict[str, List[Tuple[np.ndarray, np.ndarray]]] = {n: [] for n in names}
     for feed in R.samples(feeds, limit):
@@ -129,25 +186,33 @@ def convert_fp16(bundle: Union[Bundle, str, Path], role: str, *, force: bool = F
                           "keep the role at FP32, or block the failing op (op_block_list)") from e
     half = model.SerializeToString()
     _check_io(model, bundle, role)
-    agree = agreement(fp32, half, feeds, limit)
+    # the figure that counts is FP16 arithmetic (emulated); the converted graph under ORT CPU shows it loads,
+    # runs and what FP16 weights alone cost
+    emulated = emulate_fp16(onnx.load_from_string(fp32), settings["op_block_list"]).SerializeToString()
+    agree = agreement(fp32, emulated, feeds, limit, optimize=False)
+    agree_cpu = agreement(fp32, half, feeds, limit)
     ranges_summary = R.summarize(risks)
     ranges_summary.update(margin=margin, underflow_share=underflow_share)
     gates = [{k: g[k] for k in ("tensor", "op", "fp16_at_one", "fp16_at_zero", "x_min", "x_max")}
              for g in activations["gates"]]
     info = {"conversion": settings, "source_sha256": bundle.graph(role).sha256, "samples": activations["samples"],
             "ranges": ranges_summary, "gates": gates,
-            "agreement": {n: {k: v for k, v in row.items() if k in ("cosine", "cosine_min", "max_abs", "top1")}
-                          for n, row in agree.items()}}
+            "agreement": {"fp16_arithmetic": _brief(agree), "ort_cpu": _brief(agree_cpu),
+                          "note": AGREEMENT_NOTE}}
     if not rule.allows("fp16"):
         info["forced"] = rule.why
     report = {"role": role, "file": fp16_file(role), "precision": "fp16", "rule": {"allowed": list(rule.allowed),
               "default": rule.default, "why": rule.why}, "forced": bool(force and not rule.allows("fp16")),
               "conversion": settings, "samples": activations["samples"], "risks": risks, "gates": activations["gates"],
-              "agreement": agree}
+              "agreement": agree, "agreement_ort_cpu": agree_cpu, "agreement_note": AGREEMENT_NOTE}
     log.info("fp16 %s: %d samples, %d tensors flagged, agreement %s", role, activations["samples"],
              sum(r["risk"] != "ok" for r in risks), {n: round(r["cosine_min"], 6) for n, r in agree.items()})
     new = NewArtifact(role, "onnx", fp16_file(role), lambda path: path.write_bytes(half), precision="fp16", info=info)
     return [new], report
+
+
+def _brief(rows: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    return {n: {k: v for k, v in row.items() if k in ("cosine", "cosine_min", "max_abs", "top1")} for n, row in rows.items()}
 
 
 def _check_io(model: Any, bundle: Bundle, role: str) -> None:

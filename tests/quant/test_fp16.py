@@ -118,3 +118,20 @@ def test_refusals_without_feeds_and_for_roles_kept_off_fp16(tmp_path, monkeypatc
     calibrate(root, dict(RECIPE, max_frames=None))
     new, report = convert_fp16(load_bundle(root), "clip", force=True, limit=4)
     assert report["forced"] and new[0].info["forced"] == "kept FP32 for the test" and report["samples"] == 4
+
+
+def test_emulation_rounds_between_nodes_where_ort_cpu_does_not():
+    """ONNX Runtime's CPU provider runs the converted graph's nodes in FP32; the emulation rounds every tensor."""
+    from onnx import TensorProto, helper
+    from edgevid.quant.fp16 import _session, emulate_fp16, to_fp16
+
+    c = helper.make_tensor("c", TensorProto.FLOAT, [1], [0.0004])  # below half an FP16 step at 1.0
+    graph = helper.make_graph([helper.make_node("Add", ["x", "c"], ["a"]), helper.make_node("Add", ["a", "c"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [c])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    feed = {"x": np.ones(1, np.float32)}
+    emulated = _session(emulate_fp16(model).SerializeToString(), optimize=False).run(None, feed)[0]
+    assert emulated[0] == 1.0  # each add rounds back to 1.0 in FP16
+    converted = _session(to_fp16(model)[0].SerializeToString()).run(None, feed)[0]
+    assert converted[0] != 1.0  # FP32 in between: what a CPU check alone would miss
