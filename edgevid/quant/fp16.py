@@ -137,10 +137,11 @@ def agreement(fp32: bytes, fp16: bytes, feeds: Mapping[str, np.ndarray], limit: 
         a = np.concatenate([p[0].ravel() for p in pairs])
         b = np.concatenate([p[1].ravel() for p in pairs])
         row = {"calls": len(pairs), "cosine": _cosine(a, b), "cosine_min": min(_cosine(x.ravel(), y.ravel()) for x, y in pairs),
-               "max_abs": float(np.max(np.abs(a - b))) if a.size else 0.0,
                "nonfinite": int(np.count_nonzero(~np.isfinite(b)))}
+        finite = np.isfinite(b)  # inf/NaN are counted apart: the report stays strict JSON
+        row["max_abs"] = float(np.max(np.abs(a - b)[finite])) if finite.any() else None
         scale = float(np.max(np.abs(a))) if a.size else 0.0
-        row["max_rel"] = row["max_abs"] / scale if scale else None
+        row["max_rel"] = row["max_abs"] / scale if scale and row["max_abs"] is not None else None
         if n in LOGITS:
             row["top1"] = float(np.mean([np.argmax(x.reshape(x.shape[0], -1), 1) == np.argmax(y.reshape(y.shape[0], -1), 1)
                                          for x, y in pairs]))
@@ -212,7 +213,7 @@ def convert_fp16(bundle: Union[Bundle, str, Path], role: str, *, force: bool = F
 
 
 def _brief(rows: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
-    return {n: {k: v for k, v in row.items() if k in ("cosine", "cosine_min", "max_abs", "top1")} for n, row in rows.items()}
+    return {n: {k: v for k, v in row.items() if k in ("cosine", "cosine_min", "max_abs", "nonfinite", "top1")} for n, row in rows.items()}
 
 
 def _check_io(model: Any, bundle: Bundle, role: str) -> None:

@@ -42,7 +42,7 @@ def test_every_liteeval_role_converts_keeps_float32_io_agrees_and_streams(calibr
     for role in bundle.graphs:
         items, reports[role] = convert_fp16(bundle, role)
         new += items
-    json.dumps(reports)  # the report is JSON as it is
+    json.dumps(reports, allow_nan=False)  # the report is strict JSON as it is
     bundle.add_artifacts(new)
     bundle = load_bundle(root)
     for role, report in reports.items():
@@ -135,3 +135,19 @@ def test_emulation_rounds_between_nodes_where_ort_cpu_does_not():
     assert emulated[0] == 1.0  # each add rounds back to 1.0 in FP16
     converted = _session(to_fp16(model)[0].SerializeToString()).run(None, feed)[0]
     assert converted[0] != 1.0  # FP32 in between: what a CPU check alone would miss
+
+
+def test_features_below_fp16_range_break_the_emulated_step_not_the_cpu_run(calibrated):
+    """The demo's coarse CNN gives features of ~1e-8: FP16 flushes them to 0 and the step's L2 norm divides 0 by
+    0. The emulation reports it (NaN counted, cosine 0, strict JSON)."""
+    import onnx as onnx_
+    from edgevid.quant.fp16 import agreement, emulate_fp16
+
+    bundle = load_bundle(calibrated[fixture_bundles.LITEEVAL["mixed"]])
+    feeds = dict(load_feeds(bundle, "coarse_step"))
+    feeds["feat_c"] = feeds["feat_c"] * 1e-9
+    fp32 = bundle.graph_path("coarse_step").read_bytes()
+    emulated = agreement(fp32, emulate_fp16(onnx_.load_from_string(fp32)).SerializeToString(), feeds, limit=6,
+                         optimize=False)
+    assert emulated["v_c"]["cosine_min"] < 0.5 and emulated["v_c"]["nonfinite"] > 0
+    json.dumps(emulated, allow_nan=False)
