@@ -1,5 +1,7 @@
-"""Precision: calibration feeds recorded through the runtime (calibrate.py), from recipes (recipe.py).
-Names are imported on first use; torch is never needed here."""
+"""Precision: calibration feeds recorded through the runtime (calibrate.py, from recipes in recipe.py); INT8 in
+TensorRT's form (trt_int8.py) and ONNX Runtime's CPU form (cpu_int8.py); FP16 (fp16.py, ranges.py); the plan
+and the report of what each precision costs (quantize.py, report.py). Names are imported on first use; torch
+is never needed here."""
 from __future__ import annotations
 
 from .._optional import lazy_attributes
@@ -7,7 +9,8 @@ from .._optional import lazy_attributes
 _LAZY = {"calibrate": ".calibrate", "load_feeds": ".calibrate", "RecordingSession": ".calibrate",
          "Calibration": ".calibrate", "load_recipe": ".recipe", "Recipe": ".recipe",
          "quantize_trt": ".trt_int8", "check_trt_qdq": ".trt_int8", "sensitivity": ".trt_int8",
-         "keep_higher": ".trt_int8"}
+         "keep_higher": ".trt_int8", "quantize_cpu": ".cpu_int8", "convert_fp16": ".fp16", "quantize": ".quantize",
+         "compare": ".report"}
 
 __all__ = sorted(_LAZY)
 

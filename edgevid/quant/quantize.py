@@ -30,6 +30,7 @@ CONVERTERS = {("int8", "trt"): "edgevid.quant.trt_int8:quantize_trt",
               ("int8", "cpu"): "edgevid.quant.cpu_int8:quantize_cpu",
               ("fp16", None): "edgevid.quant.fp16:convert_fp16"}
 FORMS = {"int8": ("trt", "cpu"), "fp16": (None,)}
+ROLE_MIN_COSINE = 0.999  # worst per-call output cosine vs FP32 a reduced role must keep on its feeds
 HELD_OUT = {"liteeval": ["synthetic:seed=9000,segments=30,frames=8,fps=10"],
             "slowfast": ["synthetic:seed=9100,segments=30,frames=16,fps=10"],
             "prernn": ["synthetic:seed=9200,segments=30,frames=8,fps=10"]}
@@ -44,14 +45,24 @@ def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Opti
     plan, kept = _plan(bundle, precision, roles, force)
     new: List[NewArtifact] = []
     details: Dict[str, Any] = {}
-    for role in plan:
+    for role in list(plan):
+        made_role: List[NewArtifact] = []
         for form in forms:
             if progress:
                 progress("%s %s%s" % (role, precision, "" if form is None else " (%s form)" % form))
-            made = _converter(precision, form)(bundle, role, force=force, **dict(options or {}))
+            opts = dict(options or {}) if precision == "int8" else {}
+            made = _converter(precision, form)(bundle, role, force=force, **opts)
             artifacts, detail = made if isinstance(made, tuple) else (made, None)
-            new.extend(artifacts)
+            made_role.extend(artifacts)
             details.setdefault(role, {})[form or precision] = detail
+        worst = _worst_cosine(bundle, role, made_role)
+        if worst is not None and worst < ROLE_MIN_COSINE:
+            # measured, not assumed: the role stays FP32 and the record says by how much it missed
+            kept[role] = "measured: worst output cosine vs FP32 %.6f on its calibration feeds (< %g)" % (
+                worst, ROLE_MIN_COSINE)
+            plan.remove(role)
+            continue
+        new.extend(made_role)
     added = bundle.add_artifacts(new)
     record: Dict[str, Any] = {"target": target, "forms": [f for f in forms if f], "forced": bool(force)}
     record["roles"] = {role: {"precision": precision, "files": [item.file for item in new if item.role == role]}
@@ -72,6 +83,50 @@ def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Opti
     log.info("%s: %d artifacts for %s; kept higher: %s", precision, len(added), ", ".join(plan) or "no role",
              ", ".join(kept) or "none")
     return report
+
+
+def _worst_cosine(bundle: Bundle, role: str, made: Sequence[NewArtifact]) -> Optional[float]:
+    """The worst per-call cosine vs FP32 over the role's outputs, from what each converter measured (FP16: with
+    FP16 arithmetic emulated, since ONNX Runtime's CPU kernels compute in FP32) or, for the CPU form, measured
+    here on ONNX Runtime."""
+    worst: List[float] = []
+    for item in made:
+        info = item.info or {}
+        if item.kind != "onnx":
+            continue
+        if item.precision == "fp16":
+            rows = info.get("agreement", {}).get("fp16_arithmetic", {})
+            worst += [r.get("cosine_min", 0.0) if r.get("cosine_min") == r.get("cosine_min") else 0.0
+                      for r in rows.values()]
+        elif info.get("target") == "trt":
+            worst.append(info["quantization"]["agreement_on_calibration_feeds"]["min_cosine"])
+        else:
+            worst.append(_measure_cpu(bundle, role, item))
+    return min(worst) if worst else None
+
+
+def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64) -> float:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..backends.ort import OrtSession
+    from .calibrate import STREAM_KEY, load_feeds
+
+    feeds = load_feeds(bundle, role)
+    n = min(limit, len(next(v for k, v in feeds.items() if k != STREAM_KEY)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "q.onnx"
+        item.write(path)
+        with OrtSession(bundle.graph_path(role)) as ref, OrtSession(path) as got:
+            cos = []
+            for k in range(n):
+                f = {name: v[k:k + 1] for name, v in feeds.items() if name != STREAM_KEY}
+                a = np.concatenate([np.ravel(x) for x in ref.infer(f).values()]).astype(np.float64)
+                b = np.concatenate([np.ravel(x) for x in got.infer(f).values()]).astype(np.float64)
+                cos.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30)))
+    return min(cos)
 
 
 def _forms(precision: str, target: str) -> Sequence[Optional[str]]:

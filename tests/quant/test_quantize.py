@@ -1,0 +1,67 @@
+"""edgevid quantize end to end on a tiny bundle: artifacts per allowed role and form, kept-higher roles recorded
+with their reason, the report in the bundle, and edgevid run --precision using what was made."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edgevid.bundle import load_bundle
+from edgevid.errors import ConfigError
+from tests.helpers import bundles as fixture_bundles
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("cv2")
+
+STREAM = "synthetic:seed=5,segments=3,frames=16,fps=10"
+RECIPE = {"name": "t", "streams": ["synthetic:seed=3,segments=3,frames=16,fps=10"], "min_samples": 4}
+
+
+@pytest.fixture
+def calibrated(tmp_path):
+    from edgevid.quant import calibrate
+
+    root = tmp_path / "b"
+    shutil.copytree(str(fixture_bundles.FIXTURES / fixture_bundles.PRERNN["lstm"]), str(root))
+    calibrate(root, RECIPE)
+    return root
+
+
+def test_int8_for_the_allowed_roles_the_step_kept_with_its_reason(calibrated):
+    from edgevid.quant import quantize
+
+    report = quantize(load_bundle(calibrated), "int8", streams=[STREAM])
+    bundle = load_bundle(calibrated)
+    files = {a.file for a in bundle.graph("backbone").artifacts}
+    assert {"backbone.int8.trt.onnx", "backbone.int8.cpu.onnx", "backbone.calib.cache"} <= files
+    assert not bundle.graph("step").find("onnx", "int8")
+    record = bundle.meta["precision"]["int8"]
+    assert record["roles"]["step"]["precision"] == "fp32" and "never INT8" in record["roles"]["step"]["kept"]
+    assert record["roles"]["backbone"]["precision"] == "int8" and report["kept"] == {"step": record["roles"]["step"]["kept"]}
+    assert set(report["plans"]) == {"int8-trt", "int8-cpu"}
+    for name, entry in report["plans"].items():
+        assert entry["stream"]["sessions"]["backbone"]["precision"] == "int8"
+        assert entry["stream"]["sessions"]["backbone"]["artifact"] == "backbone.int8.%s.onnx" % name[-3:]
+        assert entry["roles"]["backbone"]["outputs"]["v"]["min_cosine"] > 0.99
+    reports = {a.file for a in bundle.graph("backbone").find("report")}
+    assert reports == {"quantization/int8.json", "quantization/int8.md"}
+    assert json.loads((calibrated / "quantization" / "int8.json").read_text())["precision"] == "int8"
+
+
+def test_naming_a_role_the_rules_keep_higher_needs_force(calibrated):
+    from edgevid.quant import quantize
+
+    with pytest.raises(ConfigError, match="role step of a prernn bundle is kept off int8.*--force"):
+        quantize(load_bundle(calibrated), "int8", roles=["step"], streams=[STREAM])
+
+
+def test_the_cli_makes_fp16_and_run_uses_it(calibrated, edgevid_cli, capsys):
+    assert edgevid_cli(["quantize", str(calibrated), "--precision", "fp16", "--streams", STREAM]) == 0
+    out = capsys.readouterr().out
+    assert "| fp16 |" in out and "per role" in out
+    stats = calibrated.parent / "stats.json"
+    assert edgevid_cli(["run", str(calibrated), "--source", STREAM, "--precision", "fp16", "--stats", str(stats)]) == 0
+    sessions = json.loads(stats.read_text())["sessions"]
+    assert sessions["backbone"]["artifact"] == "backbone.fp16.onnx" and sessions["step"]["precision"] == "fp16"
