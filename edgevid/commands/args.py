@@ -27,6 +27,8 @@ def demo(p):
                    help="model family (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
+    p.add_argument("--precision", choices=("int8", "fp16"),
+                   help="also calibrate, quantize and stream at this precision on the CPU (default: FP32 only)")
     p.add_argument("--quick", action="store_true",
                    help="tiny data and schedule: a smoke test of the pipeline (a minute or two); its accuracy is not meaningful")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

@@ -11,7 +11,7 @@ def main(args) -> int:
 
     report = run_demo(args.out, model=args.model, seed=args.seed, quick=args.quick, overwrite=args.overwrite,
                       progress=lambda message: print(message, file=sys.stderr, flush=True),
-                      show_bars=enable_progress(args))
+                      show_bars=enable_progress(args), precision=args.precision)
     if args.json:
         print_json(report)
         return 0
@@ -32,7 +32,7 @@ def format_report(report, out) -> str:
         "  accuracy        %.1f%% of %d held-out segments (per frame %.1f%%)%s" % (
             100 * acc["segment_accuracy"], acc["segments"], 100 * (acc["frame_accuracy"] or 0.0),
             ", not meaningful in a quick run" if quick else ""),
-    ] + family_demo(report["model"]).summary_lines(report) + [
+    ] + family_demo(report["model"]).summary_lines(report) + _precision_lines(report) + [
         "  speed           %.1f FPS reading the stream file as fast as possible" % report["fps"],
         "  latency         p50 %.1f / p90 %.1f / p99 %.1f ms from capture to label" % (lat["p50"], lat["p90"],
                                                                                     lat["p99"]),
@@ -43,3 +43,20 @@ def format_report(report, out) -> str:
         "bundle:          %s/%s  (try: edgevid run %s/%s --source %s/%s)" % (
             out, files["bundle"], out, files["bundle"], out, files["stream"]),
     ])
+
+
+def _precision_lines(report) -> list:
+    """What --precision made and what it cost (the whole report is in the bundle's quantization/ folder)."""
+    p = report.get("precision")
+    if not p:
+        return []
+    lines = []
+    for name, plan in p["plans"].items():
+        missed = ["%s %.4g (target %g)" % (k, v["measured"], v["target"]) for k, v in plan["targets"].items()
+                  if not v["ok"]]
+        lines.append("  precision       %s: %s reduced; top-1 agreement with FP32 %.1f%%; %s" % (
+            name, ", ".join(plan["roles"]) or "no role", 100 * plan["top1_agreement"],
+            "targets met" if not missed else "missed " + "; ".join(missed)))
+    if p["kept"]:
+        lines.append("                  kept FP32: %s" % ", ".join(sorted(p["kept"])))
+    return lines

@@ -38,8 +38,12 @@ def family_demo(model: str) -> Any:
 
 
 def run_demo(out, *, model: str = "liteeval", seed: int = 0, quick: bool = False, overwrite: bool = False,
-             settings: Any = None, progress: Optional[Progress] = None, show_bars: bool = False) -> Dict[str, Any]:
-    """Run the whole demo of ``model`` into ``out``; returns the report (also ``out/report.json``)."""
+             settings: Any = None, progress: Optional[Progress] = None, show_bars: bool = False,
+             precision: Optional[str] = None) -> Dict[str, Any]:
+    """Run the whole demo of ``model`` into ``out``; returns the report (also ``out/report.json``).
+
+    ``precision`` ("int8" or "fp16") also calibrates the bundle on held-out synthetic streams, quantizes it
+    (edgevid.quant) and streams at that precision where the family's rules and the measurement allow."""
     family = family_demo(model)
     s = settings or (family.QUICK if quick else family.FULL)
     say = progress or (lambda message: log.info("%s", message))
@@ -57,12 +61,38 @@ def run_demo(out, *, model: str = "liteeval", seed: int = 0, quick: bool = False
         bundle = _timed(timings, "export", family.export, trained, tmp / "bundle", s)
         say("4/5 checking parity PyTorch vs ONNX Runtime")
         parity = _timed(timings, "verify", family.verify, trained, bundle, data["stream"], s)
-        say("5/5 streaming the held-out video through ONNX Runtime")
-        stream = _timed(timings, "stream", _stream, tmp, data["stream"], family.stream_options(s))
+        options = family.stream_options(s)
+        quantized = None
+        if precision is not None:
+            say("   calibrating and quantizing to %s" % precision)
+            quantized = _timed(timings, "quantize", _quantize, bundle, precision, model, seed, quick)
+            options = dict(options, precision=precision)
+        say("5/5 streaming the held-out video through ONNX Runtime%s" % (" at %s" % precision if precision else ""))
+        stream = _timed(timings, "stream", _stream, tmp, data["stream"], options)
         report = _report(model, family, s, seed, data, trained, parity, stream, timings,
                          quick=quick or s == family.QUICK)
+        if quantized is not None:
+            report["precision"] = dict(quantized, asked=precision)
         write_json(tmp / "report.json", report)
     return report
+
+
+def _quantize(bundle, precision: str, model: str, seed: int, quick: bool) -> Dict[str, Any]:
+    """Calibrate on held-out synthetic streams (seeds the demo never trains or scores on), quantize, and keep
+    the report's headline figures."""
+    from ..quant import calibrate, quantize
+
+    segments, frames = (3, 8) if quick else (20, 16)
+    streams = ["synthetic:seed=%d,segments=%d,frames=%d,fps=10" % (7000 + seed + k, segments, frames) for k in (0, 1)]
+    calibrate(bundle, {"name": "demo-%s" % model, "family": model, "streams": streams,
+                       "min_samples": 2 if quick else 32, "max_samples": {"*": 256, "fine_cnn": 128}})
+    report = quantize(bundle, precision, streams=["synthetic:seed=%d,segments=%d,frames=8,fps=10"
+                                                  % (9000 + seed, 4 if quick else 30)])
+    return {"kept": report["kept"], "fp32": report["fp32"],
+            "plans": {name: {"roles": sorted(e["roles"]), "targets": e["targets"],
+                             "top1_agreement": e["stream"]["top1_agreement"],
+                             "segment_accuracy": e["stream"].get("segment_accuracy")}
+                      for name, e in report["plans"].items()}}
 
 
 def _timed(timings: Dict[str, float], name: str, fn, *args):

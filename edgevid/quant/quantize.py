@@ -30,7 +30,10 @@ CONVERTERS = {("int8", "trt"): "edgevid.quant.trt_int8:quantize_trt",
               ("int8", "cpu"): "edgevid.quant.cpu_int8:quantize_cpu",
               ("fp16", None): "edgevid.quant.fp16:convert_fp16"}
 FORMS = {"int8": ("trt", "cpu"), "fp16": (None,)}
-ROLE_MIN_COSINE = 0.999  # worst per-call output cosine vs FP32 a reduced role must keep on its feeds
+# what a reduced role must keep on its calibration feeds, output cosine vs FP32: on average, and on its worst
+# call (the end-to-end report then says what the stream makes of it)
+ROLE_MEAN_COSINE = 0.999
+ROLE_WORST_COSINE = 0.99
 HELD_OUT = {"liteeval": ["synthetic:seed=9000,segments=30,frames=8,fps=10"],
             "slowfast": ["synthetic:seed=9100,segments=30,frames=16,fps=10"],
             "prernn": ["synthetic:seed=9200,segments=30,frames=8,fps=10"]}
@@ -55,11 +58,11 @@ def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Opti
             artifacts, detail = made if isinstance(made, tuple) else (made, None)
             made_role.extend(artifacts)
             details.setdefault(role, {})[form or precision] = detail
-        worst = _worst_cosine(bundle, role, made_role)
-        if worst is not None and worst < ROLE_MIN_COSINE:
+        measured = _agreement(bundle, role, made_role)
+        if measured is not None and (measured[0] < ROLE_MEAN_COSINE or measured[1] < ROLE_WORST_COSINE):
             # measured, not assumed: the role stays FP32 and the record says by how much it missed
-            kept[role] = "measured: worst output cosine vs FP32 %.6f on its calibration feeds (< %g)" % (
-                worst, ROLE_MIN_COSINE)
+            kept[role] = ("measured on its calibration feeds: output cosine vs FP32 mean %.6f, worst %.6f "
+                          "(needs mean >= %g and worst >= %g)" % (measured + (ROLE_MEAN_COSINE, ROLE_WORST_COSINE)))
             plan.remove(role)
             continue
         new.extend(made_role)
@@ -85,27 +88,32 @@ def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Opti
     return report
 
 
-def _worst_cosine(bundle: Bundle, role: str, made: Sequence[NewArtifact]) -> Optional[float]:
-    """The worst per-call cosine vs FP32 over the role's outputs, from what each converter measured (FP16: with
-    FP16 arithmetic emulated, since ONNX Runtime's CPU kernels compute in FP32) or, for the CPU form, measured
-    here on ONNX Runtime."""
-    worst: List[float] = []
+def _agreement(bundle: Bundle, role: str, made: Sequence[NewArtifact]):
+    """(mean, worst) per-call cosine vs FP32 over the role's outputs, the worst form counting, from what each
+    converter measured (FP16: with FP16 arithmetic emulated, since ONNX Runtime's CPU kernels compute in FP32)
+    or, for the CPU form, measured here on ONNX Runtime; None when nothing was measured."""
+    found = []
     for item in made:
         info = item.info or {}
         if item.kind != "onnx":
             continue
         if item.precision == "fp16":
-            rows = info.get("agreement", {}).get("fp16_arithmetic", {})
-            worst += [r.get("cosine_min", 0.0) if r.get("cosine_min") == r.get("cosine_min") else 0.0
-                      for r in rows.values()]
+            for r in info.get("agreement", {}).get("fp16_arithmetic", {}).values():
+                found.append((_finite(r.get("cosine")), _finite(r.get("cosine_min"))))
         elif info.get("target") == "trt":
-            worst.append(info["quantization"]["agreement_on_calibration_feeds"]["min_cosine"])
+            a = info["quantization"]["agreement_on_calibration_feeds"]
+            found.append((a["cosine"], a["min_cosine"]))
         else:
-            worst.append(_measure_cpu(bundle, role, item))
-    return min(worst) if worst else None
+            found.append(_measure_cpu(bundle, role, item))
+    return (min(m for m, _ in found), min(w for _, w in found)) if found else None
 
 
-def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64) -> float:
+def _finite(x: Any) -> float:
+    return float(x) if x is not None and x == x else 0.0  # NaN (an FP16 overflow) counts as no agreement
+
+
+def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64):
+    """(mean, worst) per-call cosine of the CPU-form graph vs FP32 on up to ``limit`` calibration feeds."""
     import tempfile
     from pathlib import Path
 
@@ -126,7 +134,7 @@ def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64) 
                 a = np.concatenate([np.ravel(x) for x in ref.infer(f).values()]).astype(np.float64)
                 b = np.concatenate([np.ravel(x) for x in got.infer(f).values()]).astype(np.float64)
                 cos.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30)))
-    return min(cos)
+    return float(np.mean(cos)), min(cos)
 
 
 def _forms(precision: str, target: str) -> Sequence[Optional[str]]:

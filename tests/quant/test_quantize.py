@@ -65,3 +65,18 @@ def test_the_cli_makes_fp16_and_run_uses_it(calibrated, edgevid_cli, capsys):
     assert edgevid_cli(["run", str(calibrated), "--source", STREAM, "--precision", "fp16", "--stats", str(stats)]) == 0
     sessions = json.loads(stats.read_text())["sessions"]
     assert sessions["backbone"]["artifact"] == "backbone.fp16.onnx" and sessions["step"]["precision"] == "fp16"
+
+
+def test_the_quick_demo_streams_at_int8_where_the_rules_and_the_measurement_allow(tmp_path):
+    pytest.importorskip("torch")
+    from edgevid.demo import run_demo
+
+    report = run_demo(tmp_path / "demo", model="prernn", quick=True, precision="int8")
+    p = report["precision"]
+    assert p["asked"] == "int8" and set(p["plans"]) == {"int8-trt", "int8-cpu"}
+    assert "never INT8" in p["kept"]["step"] and report["sessions"]["step"]["precision"] == "fp32"
+    reduced = p["plans"]["int8-cpu"]["roles"]
+    # what streamed is what quantize made or kept: the backbone at INT8 (CPU form) or, measured short, FP32
+    want = ("int8", "backbone.int8.cpu.onnx") if reduced == ["backbone"] else ("fp32", "backbone.onnx")
+    assert (report["sessions"]["backbone"]["precision"], report["sessions"]["backbone"]["artifact"]) == want
+    assert "quantize" in report["timings_s"]
