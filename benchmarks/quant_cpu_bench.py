@@ -61,7 +61,7 @@ THREADS = (1, 2)
 
 def prepare(bundle_src: Path, work: Path):
     from edgevid.bundle import load_bundle
-    from edgevid.quant.calibrate import calibrate, load_feeds
+    from edgevid.quant.feeds import calibrate, load_feeds
     from edgevid.quant.cpu_int8 import quantize_file
 
     root = work / "bundle"

@@ -4,7 +4,7 @@
         [--out benchmarks/results/cpu-2core]
 
 Each bundle (an ``edgevid demo`` bundle; a copy is used, the original is never changed) is calibrated with
-calibration/<family>.json, then ``edgevid.quant.quantize`` makes INT8 (TensorRT and CPU forms) and FP16 for
+calibration/<family>.json, then ``edgevid.quant.apply`` makes INT8 (TensorRT and CPU forms) and FP16 for
 every role the family's rules allow, keeps higher what its measurement says breaks, and reports on the
 family's held-out synthetic streams (quantize.HELD_OUT) against FP32 and the ground truth. Every figure is
 measured in this run; writes quantize.json and quantize.md into ``--out``.

@@ -7,7 +7,7 @@ from . import enable_progress, print_json
 
 
 def main(args) -> int:
-    from ..quant.calibrate import calibrate
+    from ..quant.feeds import calibrate
     from ..quant.recipe import load_recipe
 
     recipe = load_recipe(args.recipe)

@@ -8,12 +8,12 @@ from . import print_json
 
 def main(args) -> int:
     from ..bundle import load_bundle
-    from ..quant.quantize import quantize
+    from ..quant.apply import quantize
     from ..quant.report import markdown
 
     bundle = load_bundle(args.bundle)
     if args.recipe:
-        from ..quant.calibrate import calibrate
+        from ..quant.feeds import calibrate
 
         calibrate(bundle, args.recipe)
     options = {"method": args.method} if args.method else {}

@@ -1,17 +1,18 @@
-"""Precision: calibration feeds recorded through the runtime (calibrate.py, from recipes in recipe.py); INT8 in
+"""Precision: calibration feeds recorded through the runtime (feeds.py, from recipes in recipe.py); INT8 in
 TensorRT's form (trt_int8.py) and ONNX Runtime's CPU form (cpu_int8.py); FP16 (fp16.py, ranges.py); the plan
-and the report of what each precision costs (quantize.py, report.py). Names are imported on first use; torch
+and the report of what each precision costs (apply.py, report.py). Names are imported on first use; torch
 is never needed here."""
 from __future__ import annotations
 
 from .._optional import lazy_attributes
 
-_LAZY = {"calibrate": ".calibrate", "load_feeds": ".calibrate", "RecordingSession": ".calibrate",
-         "Calibration": ".calibrate", "load_recipe": ".recipe", "Recipe": ".recipe",
+_LAZY = {"calibrate": ".feeds", "load_feeds": ".feeds", "RecordingSession": ".feeds",
+         "Calibration": ".feeds", "load_recipe": ".recipe", "Recipe": ".recipe",
          "quantize_trt": ".trt_int8", "check_trt_qdq": ".trt_int8", "sensitivity": ".trt_int8",
-         "keep_higher": ".trt_int8", "quantize_cpu": ".cpu_int8", "convert_fp16": ".fp16", "quantize": ".quantize",
+         "keep_higher": ".trt_int8", "quantize_cpu": ".cpu_int8", "convert_fp16": ".fp16", "quantize": ".apply",
          "compare": ".report"}
 
 __all__ = sorted(_LAZY)
 
+# function names must not be module names here: importing a submodule sets the package attribute of its name
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

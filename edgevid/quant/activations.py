@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..errors import ConfigError
-from .calibrate import STREAM_KEY, load_feeds
+from .feeds import STREAM_KEY, load_feeds
 
 METHODS = ("entropy", "percentile", "minmax")
 

@@ -24,7 +24,7 @@ import numpy as np
 from ..bundle import Bundle, NewArtifact
 from ..errors import ConfigError, DependencyError
 from ..log import get_logger
-from .calibrate import KIND as CALIBRATION, STREAM_KEY, load_feeds
+from .feeds import KIND as CALIBRATION, STREAM_KEY, load_feeds
 
 log = get_logger(__name__)
 

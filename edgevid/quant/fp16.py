@@ -27,7 +27,7 @@ from ..bundle import Bundle, NewArtifact, load_bundle
 from ..errors import ConfigError, ExportError
 from ..log import get_logger
 from . import ranges as R
-from .calibrate import load_feeds
+from .feeds import load_feeds
 
 log = get_logger(__name__)
 

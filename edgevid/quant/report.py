@@ -18,37 +18,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..backends import Session, open_role
+from ..backends import open_role
 from ..bundle import Bundle
 from ..data.scoring import score_stream
 from ..log import get_logger
+from .feeds import RecordingSession
 
 log = get_logger(__name__)
 
 TARGETS = {"int8": {"accuracy_drop_points": 0.5, "top1_agreement": 0.99, "gate_agreement": 0.98,
                     "fine_rate_change_points": 2.0},
            "fp16": {"top1_agreement": 0.995}}
-
-
-class _Recorder(Session):
-    """Runs ``inner`` and keeps each call's feeds and a copy of its outputs (the per-role reference)."""
-
-    def __init__(self, inner: Session):
-        super().__init__(inner.path, inner.name, precision=inner.precision)
-        self.inner, self.backend = inner, inner.backend
-        self.calls: List[Any] = []
-
-    def _activate(self) -> None:
-        self.inner.activate()
-        self.inputs, self.outputs = self.inner.inputs, self.inner.outputs
-
-    def _infer(self, feeds):
-        out = self.inner.infer(feeds)
-        self.calls.append(({k: np.array(v) for k, v in feeds.items()}, {k: np.array(v) for k, v in out.items()}))
-        return out
-
-    def _deactivate(self) -> None:
-        self.inner.deactivate()
 
 
 def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Sequence[str], *,
@@ -63,7 +43,7 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
     from ..runtime.stream import StreamRuntime
 
     fps = fps if fps is not None else bundle.policy.get("step_fps")
-    recorders = {role: _Recorder(open_role(bundle, role, backend)) for role in bundle.rules.roles}
+    recorders = {role: RecordingSession(open_role(bundle, role, backend), outputs=True) for role in bundle.rules.roles}
     runs: Dict[str, List[Dict[str, Any]]] = {"fp32": []}
     truth: List[Optional[List[Dict[str, Any]]]] = []
     try:
@@ -108,7 +88,7 @@ def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str, tar
     for role, precision in plan.items():
         if precision == "fp32":
             continue
-        calls = recorders[role].calls
+        calls = list(zip(recorders[role].feeds, recorders[role].outputs_seen))
         with open_role(bundle, role, backend, precision, target=target, **_options(target).get("*", {})) as session:
             got = [{k: np.array(v) for k, v in session.infer(feeds).items()} for feeds, _ in calls]
             artifact = session.describe()["artifact"]

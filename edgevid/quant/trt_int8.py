@@ -433,7 +433,7 @@ def quantize_trt(bundle: Union[Bundle, str, Path], role: str, *, method: str = "
 
 
 def _feeds_of(bundle: Bundle, role: str):
-    from .calibrate import load_feeds
+    from .feeds import load_feeds
 
     return load_feeds(bundle, role)
 

@@ -41,14 +41,17 @@ def feeds_file(role: str) -> str:
 
 
 class RecordingSession(Session):
-    """Runs ``inner`` and keeps a copy of every feed (outputs may be reused buffers; feeds are the caller's)."""
+    """Runs ``inner`` and keeps a copy of every feed, and with ``outputs=True`` of every output too (copies:
+    outputs may be reused buffers, feeds are the caller's)."""
 
-    def __init__(self, inner: Session):
+    def __init__(self, inner: Session, outputs: bool = False):
         super().__init__(inner.path, inner.name, precision=inner.precision)
         self.inner = inner
         self.backend = inner.backend
         self.stream = 0
+        self.keep_outputs = outputs
         self.feeds: List[Dict[str, np.ndarray]] = []
+        self.outputs_seen: List[Dict[str, np.ndarray]] = []
         self.streams: List[int] = []
 
     def _activate(self) -> None:
@@ -58,7 +61,10 @@ class RecordingSession(Session):
     def _infer(self, feeds):
         self.feeds.append({k: np.array(v, copy=True) for k, v in feeds.items()})
         self.streams.append(self.stream)
-        return self.inner.infer(feeds)
+        out = self.inner.infer(feeds)
+        if self.keep_outputs:
+            self.outputs_seen.append({k: np.array(v, copy=True) for k, v in out.items()})
+        return out
 
     def _deactivate(self) -> None:
         self.inner.deactivate()

@@ -120,7 +120,7 @@ def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64):
     import numpy as np
 
     from ..backends.ort import OrtSession
-    from .calibrate import STREAM_KEY, load_feeds
+    from .feeds import STREAM_KEY, load_feeds
 
     feeds = load_feeds(bundle, role)
     n = min(limit, len(next(v for k, v in feeds.items() if k != STREAM_KEY)))
