@@ -12,6 +12,7 @@ measured in this run; writes quantize.json and quantize.md into ``--out``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import sys
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cpu-2core"))
     args = parser.parse_args()
     bundles = dict(b.split("=", 1) for b in args.bundle)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": "%s, %s" % (platform.machine(), platform.processor()),
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": "%s, %d cores" % (platform.machine(), os.cpu_count() or 0),
                "families": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for family, path in bundles.items():
