@@ -13,11 +13,15 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 @dataclass(frozen=True)
 class PrecisionRule:
-    """Which precisions one role may run at, its default on TensorRT, and why (shown in bundles and reports)."""
+    """Which precisions one role may run at, its default on TensorRT, and why (shown in bundles and reports).
+
+    ``opt_in`` precisions are allowed but made only when asked for by name (``edgevid quantize --role``):
+    e.g. SlowFast's 3D convolutions at INT8, where TensorRT gains little over FP16."""
 
     allowed: Tuple[str, ...]
     default: str
     why: str
+    opt_in: Tuple[str, ...] = ()
 
     def allows(self, precision: str) -> bool:
         return precision in self.allowed

@@ -31,8 +31,9 @@ STREAM_SETTINGS = ("every", "smooth", "pad", "max_gap_s")  # the ones a user set
 
 PRECISION = {
     "clip": PrecisionRule(("fp32", "fp16", "int8"), "fp16",
-                          "INT8 opt-in per layer, GPU only (no 3D convolution on DLA); keep the fusion conv and "
-                          "concat FP16 if INT8 accuracy drops (docs/models.md §3.9)"),
+                          "FP16 by default; INT8 opt-in (quantize --role clip), GPU only (no 3D convolution on DLA): "
+                          "TensorRT gains little on 3D convolutions at INT8; keep the fusion conv and concat FP16 if "
+                          "INT8 accuracy drops (docs/models.md §3.9)", opt_in=("int8",)),
 }
 
 

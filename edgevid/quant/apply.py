@@ -151,13 +151,16 @@ def _forms(precision: str, target: str) -> Sequence[Optional[str]]:
 
 
 def _plan(bundle: Bundle, precision: str, roles: Optional[Sequence[str]], force: bool):
-    """(roles to convert, {role kept higher: why}). Naming a role the rules keep higher needs ``force``."""
+    """(roles to convert, {role kept higher: why}). Naming a role the rules keep higher needs ``force``; a
+    precision that is opt-in for a role is made only when the role is named."""
     named = list(roles) if roles else list(bundle.rules.roles)
     plan, kept = [], {}
     for role in named:
         bundle.graph(role)  # ManifestError for a role the bundle lacks
         rule = bundle.rules.precision_rule(role)
-        if rule.allows(precision) or force:
+        if precision in rule.opt_in and not roles and not force:
+            kept[role] = "%s is opt-in for this role (name it: --role %s): %s" % (precision, role, rule.why)
+        elif rule.allows(precision) or force:
             plan.append(role)
         elif roles:
             raise ConfigError("role %s of a %s bundle is kept off %s" % (role, bundle.family, precision), rule.why,

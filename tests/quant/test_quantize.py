@@ -80,3 +80,25 @@ def test_the_quick_demo_streams_at_int8_where_the_rules_and_the_measurement_allo
     want = ("int8", "backbone.int8.cpu.onnx") if reduced == ["backbone"] else ("fp32", "backbone.onnx")
     assert (report["sessions"]["backbone"]["precision"], report["sessions"]["backbone"]["artifact"]) == want
     assert "quantize" in report["timings_s"]
+
+
+def test_slowfast_int8_is_opt_in_and_bad_input_changes_nothing(tmp_path, edgevid_cli, capsys):
+    from edgevid.bundle import MANIFEST
+    from edgevid.errors import CalibrationError, ManifestError
+    from edgevid.quant import calibrate, quantize
+
+    root = tmp_path / "clip"
+    shutil.copytree(str(fixture_bundles.FIXTURES / fixture_bundles.CLIP), str(root))
+    manifest = (root / MANIFEST).read_bytes()
+    # no feeds yet: refused, with the command that makes them, and the bundle is as it was
+    assert edgevid_cli(["quantize", str(root), "--precision", "fp16", "--streams", STREAM]) == CalibrationError.exit_code
+    assert "edgevid calibrate" in capsys.readouterr().err and (root / MANIFEST).read_bytes() == manifest
+    calibrate(root, dict(RECIPE, min_samples=2))
+    manifest = (root / MANIFEST).read_bytes()
+    assert edgevid_cli(["quantize", str(root), "--precision", "int8", "--role", "nosuch", "--streams", STREAM]) == \
+        ManifestError.exit_code
+    assert "has no graph with role 'nosuch'" in capsys.readouterr().err and (root / MANIFEST).read_bytes() == manifest
+    report = quantize(load_bundle(root), "int8", streams=[STREAM])
+    assert "opt-in" in report["kept"]["clip"] and not load_bundle(root).graph("clip").find("onnx", "int8")
+    named = quantize(load_bundle(root), "int8", roles=["clip"], target="cpu", streams=[STREAM])
+    assert not named["kept"].get("clip") or named["kept"]["clip"].startswith("measured")
