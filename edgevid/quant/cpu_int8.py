@@ -25,6 +25,7 @@ from ..bundle import Bundle, NewArtifact
 from ..errors import ConfigError, DependencyError
 from ..log import get_logger
 from .feeds import KIND as CALIBRATION, STREAM_KEY, load_feeds
+from .ortq import quiet_quantizer
 
 log = get_logger(__name__)
 
@@ -94,10 +95,11 @@ def quantize_file(src: Path, dst: Path, feeds: Mapping[str, np.ndarray], *, meth
         extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
         if method == "percentile":
             extra["CalibPercentile"] = 99.999
-        quantize_static(str(model), str(dst), reader,
-                        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
-                        per_channel=per_channel, reduce_range=reduce_range, activation_type=types[activation],
-                        weight_type=types[weight], calibrate_method=methods[method], extra_options=extra)
+        with quiet_quantizer():
+            quantize_static(str(model), str(dst), reader,
+                            quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                            per_channel=per_channel, reduce_range=reduce_range, activation_type=types[activation],
+                            weight_type=types[weight], calibrate_method=methods[method], extra_options=extra)
     ops: Dict[str, int] = {}
     for node in onnx.load(str(dst), load_external_data=False).graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1

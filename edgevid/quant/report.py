@@ -135,8 +135,17 @@ def _end_to_end(bundle: Bundle, ref_runs, runs, truth) -> Dict[str, Any]:
     ref_logits = np.stack([a.logits for a, _ in pairs]).astype(np.float64)
     got_logits = np.stack([b.logits for _, b in pairs]).astype(np.float64)
     out = _accuracy(runs, truth)
-    out.update({"predictions": len(pairs),
-                "top1_agreement": float(np.mean([a.class_index == b.class_index for a, b in pairs])),
+    same = np.array([a.class_index == b.class_index for a, b in pairs])
+    probs = np.exp(ref_logits - ref_logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    confident = top2[:, 1] >= 0.5
+    out.update({"predictions": len(pairs), "top1_agreement": float(same.mean()),
+                # where they differ: is it on frames FP32 itself was unsure of (a near tie flips), or not?
+                "disagreements": int((~same).sum()),
+                "max_fp32_margin_where_they_differ": float(margin[~same].max()) if (~same).any() else None,
+                "top1_agreement_where_fp32_is_confident": float(same[confident].mean()) if confident.any() else None,
                 "logits": _errors(ref_logits, got_logits, "logits"),
                 "sessions": runs[0]["stats"]["sessions"]})
     if bundle.rules.gated_roles:  # LiteEval: did the gate send the same frames to the fine model?
@@ -177,16 +186,21 @@ def markdown(report: Mapping[str, Any]) -> str:
     fp32 = report["fp32"]
     lines = ["# Precision report: %s bundle %s" % (report["family"], report["bundle"]), "",
              "Held-out streams: %s" % ", ".join("`%s`" % s for s in report["streams"]), "",
-             "| plan | segment accuracy | top-1 agreement | logits min cosine | gate agreement | fine rate | targets |",
-             "|---|---|---|---|---|---|---|",
-             "| fp32 | %s | – | – | – | %s | – |" % (_pct(fp32.get("segment_accuracy")), _pct(fp32.get("fine_rate")))]
+             "| plan | segment accuracy | top-1 agreement | where FP32 is confident (p ≥ 0.5) | largest FP32 margin "
+             "where they differ | logits min cosine | gate agreement | fine rate | targets |",
+             "|---|---|---|---|---|---|---|---|---|",
+             "| fp32 | %s | – | – | – | – | – | %s | – |" % (_pct(fp32.get("segment_accuracy")),
+                                                        _pct(fp32.get("fine_rate")))]
     for name, entry in report["plans"].items():
         s = entry["stream"]
         held = [k for k, v in entry["targets"].items() if v["ok"]]
         missed = ["%s %.4g (target %g)" % (k, v["measured"], v["target"]) for k, v in entry["targets"].items()
                   if not v["ok"]]
-        lines.append("| %s | %s | %s | %.5f | %s | %s | %s |" % (
-            name, _pct(s.get("segment_accuracy")), _pct(s["top1_agreement"]), s["logits"]["min_cosine"],
+        margin = s["max_fp32_margin_where_they_differ"]
+        lines.append("| %s | %s | %s | %s | %s | %.5f | %s | %s | %s |" % (
+            name, _pct(s.get("segment_accuracy")), _pct(s["top1_agreement"]),
+            _pct(s["top1_agreement_where_fp32_is_confident"]), "–" if margin is None else "%.3f" % margin,
+            s["logits"]["min_cosine"],
             _pct(s.get("gate_agreement")), _pct(s.get("fine_rate")),
             "all met" if not missed else "missed: " + "; ".join(missed) if held or missed else "–"))
     for name, entry in report["plans"].items():

@@ -14,8 +14,6 @@ implicit INT8 (Xavier's DLA) without an on-device calibration pass.
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import struct
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -27,6 +25,7 @@ import numpy as np
 from ..bundle import Bundle, NewArtifact, load_bundle
 from ..errors import ConfigError, ExportError
 from ..log import get_logger
+from .ortq import quiet_quantizer
 from .activations import Activations, collect, feed_list
 
 log = get_logger(__name__)
@@ -69,7 +68,7 @@ def _quantize(model, acts: Activations, *, exclude: Sequence[str] = (), only: Op
     with tempfile.TemporaryDirectory(prefix="edgevid-qdq-") as tmp:
         cache, out = Path(tmp) / "ranges.json", Path(tmp) / "qdq.onnx"
         save_tensors_data(acts.tensors_data, cache)
-        with _quiet_onnxruntime():
+        with quiet_quantizer():
             quantize_static(model, str(out), None, calibration_cache_path=str(cache),
                             quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=list(WEIGHTED),
@@ -110,21 +109,6 @@ def _float_for_others(model) -> None:
             q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
             if q is not None and q.op_type == "QuantizeLinear":
                 node.input[i] = q.input[0]
-
-
-@contextlib.contextmanager
-def _quiet_onnxruntime():
-    """quantize_static warns on the root logger that the model was not pre-processed; edgevid does not
-    pre-process on purpose (ORT's optimizer renames tensors, and the cache is keyed by the FP32 names)."""
-    class Drop(logging.Filter):
-        def filter(self, record):
-            return "pre-process" not in record.getMessage()
-    root, drop = logging.getLogger(), Drop()
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
 
 
 def _residual_qdq(model, acts: Activations) -> int:
