@@ -50,18 +50,22 @@ def markdown(results: dict) -> str:
     lines = ["# Precision per family on this CPU", "", "Measured by `python benchmarks/quantize_bench.py` on %s "
              "(%s). Held-out synthetic streams; INT8 forms and FP16 against FP32." % (results["date"], results["machine"]),
              "", "| family | calibration | precision | plan | roles reduced | kept FP32 | segment accuracy (FP32) | "
-             "top-1 agreement | gate agreement | fine rate (FP32) | targets missed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "top-1 agreement | where FP32 is confident | largest FP32 margin where they differ | gate agreement | "
+             "fine rate (FP32) | targets missed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for family, r in results["families"].items():
         for precision in ("int8", "fp16"):
             q = r[precision]
             for name, e in q["plans"].items():
                 s = e["stream"]
                 missed = ["%s %.4g" % (k, v["measured"]) for k, v in e["targets"].items() if not v["ok"]]
-                lines.append("| %s | %.0f s | %s | %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s |" % (
+                margin = s.get("max_fp32_margin_where_they_differ")
+                lines.append("| %s | %.0f s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s (%s) | %s |" % (
                     family, r["calibration_s"], precision, name, ", ".join(e["roles"]) or "none",
                     ", ".join(q["kept"]) or "none", _pct(s.get("segment_accuracy")),
-                    _pct(q["fp32"].get("segment_accuracy")), _pct(s["top1_agreement"]), _pct(s.get("gate_agreement")),
+                    _pct(q["fp32"].get("segment_accuracy")), _pct(s["top1_agreement"]),
+                    _pct(s.get("top1_agreement_where_fp32_is_confident")),
+                    "–" if margin is None else "%.3f" % margin, _pct(s.get("gate_agreement")),
                     _pct(s.get("fine_rate")), _pct(q["fp32"].get("fine_rate")), "; ".join(missed) or "none"))
     lines += ["", "Why roles were kept FP32:", ""]
     for family, r in results["families"].items():

@@ -173,3 +173,20 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     assert {name: m.training for name, m in model.named_modules()} == flags
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
+
+
+def test_each_graph_is_hashed_once_per_export(model, tmp_path, monkeypatch):
+    import edgevid.bundle as bundle_module
+    import edgevid.export.bundle as export_module
+
+    hashed = []
+    real = export_module.sha256_file
+
+    def counting(path, *args):
+        hashed.append(Path(path).name)
+        return real(path, *args)
+
+    monkeypatch.setattr(export_module, "sha256_file", counting)
+    monkeypatch.setattr(bundle_module, "sha256_file", counting)
+    export_bundle(model, tmp_path / "b", labels=None)
+    assert sorted(hashed) == sorted(role + ".onnx" for role in ("coarse_cnn", "fine_cnn", "coarse_step", "fine_step"))
