@@ -32,6 +32,10 @@ CONVERTERS = {("int8", "trt"): "edgevid.quant.trt_int8:quantize_trt",
 FORMS = {"int8": ("trt", "cpu"), "fp16": (None,)}
 # what a reduced role must keep on its calibration feeds, output cosine vs FP32: on average, and on its worst
 # call (the end-to-end report then says what the stream makes of it)
+# the fewest calibration samples a method's statistics are worth computing from: histogram methods (entropy,
+# percentile) estimate tails, which a few frames do not show
+METHOD_MIN_SAMPLES = {"minmax": 8, "entropy": 32, "percentile": 32}
+DEFAULT_METHOD = {"trt": "entropy", "cpu": "minmax"}
 ROLE_MEAN_COSINE = 0.999
 ROLE_WORST_COSINE = 0.99
 HELD_OUT = {"liteeval": ["synthetic:seed=9000,segments=30,frames=8,fps=10"],
@@ -46,6 +50,8 @@ def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Opti
     held-out ``streams`` (default: synthetic streams the demo never trains on). Returns the report."""
     forms = _forms(precision, target)
     plan, kept = _plan(bundle, precision, roles, force)
+    if precision == "int8":
+        _check_samples(bundle, plan, forms, (options or {}).get("method"))
     new: List[NewArtifact] = []
     details: Dict[str, Any] = {}
     for role in list(plan):
@@ -135,6 +141,25 @@ def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64):
                 b = np.concatenate([np.ravel(x) for x in got.infer(f).values()]).astype(np.float64)
                 cos.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30)))
     return float(np.mean(cos)), min(cos)
+
+
+def _check_samples(bundle: Bundle, plan: Sequence[str], forms: Sequence[Optional[str]], method: Optional[str]) -> None:
+    """CalibrationError before anything is made when a role's feeds are too few for a form's method."""
+    from ..errors import CalibrationError
+    from .feeds import KIND
+
+    for role in plan:
+        found = bundle.graph(role).find(KIND)
+        if not found:
+            continue  # the converter says how to record them
+        samples = int(found[-1].info.get("samples", 0))
+        for form in forms:
+            chosen = method or DEFAULT_METHOD[form]
+            if samples < METHOD_MIN_SAMPLES[chosen]:
+                raise CalibrationError("role %s has %d calibration samples; %s calibration needs at least %d"
+                                       % (role, samples, chosen, METHOD_MIN_SAMPLES[chosen]),
+                                       "statistics of so few inputs do not describe the stream",
+                                       "record more (the recipe's max_frames / max_samples) or use --method minmax")
 
 
 def _forms(precision: str, target: str) -> Sequence[Optional[str]]:

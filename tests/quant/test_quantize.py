@@ -102,3 +102,18 @@ def test_slowfast_int8_is_opt_in_and_bad_input_changes_nothing(tmp_path, edgevid
     assert "opt-in" in report["kept"]["clip"] and not load_bundle(root).graph("clip").find("onnx", "int8")
     named = quantize(load_bundle(root), "int8", roles=["clip"], target="cpu", streams=[STREAM])
     assert not named["kept"].get("clip") or named["kept"]["clip"].startswith("measured")
+
+
+def test_too_few_samples_for_the_method_are_refused_before_anything_is_made(tmp_path):
+    from edgevid.bundle import MANIFEST
+    from edgevid.errors import CalibrationError
+    from edgevid.quant import calibrate, quantize
+
+    root = tmp_path / "b"
+    shutil.copytree(str(fixture_bundles.FIXTURES / fixture_bundles.PRERNN["gru"]), str(root))
+    calibrate(root, dict(RECIPE, max_frames=12))
+    manifest = (root / MANIFEST).read_bytes()
+    with pytest.raises(CalibrationError, match="backbone has 12 calibration samples; entropy calibration needs at least 32"):
+        quantize(load_bundle(root), "int8", target="trt", streams=[STREAM])
+    assert (root / MANIFEST).read_bytes() == manifest
+    quantize(load_bundle(root), "int8", target="cpu", streams=[STREAM])  # minmax: 12 will do
