@@ -61,6 +61,12 @@ def resolve_backend(name: str = "auto") -> str:
     return first
 
 
+def check_precision(precision: str) -> None:
+    """ConfigError for a precision no artifact can have."""
+    if precision not in ARTIFACT_PRECISIONS:
+        raise ConfigError("unknown precision %r" % (precision,), None, "choose one of " + ", ".join(ARTIFACT_PRECISIONS))
+
+
 def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] = None,
                     target: Optional[str] = None) -> Artifact:
     """The artifact of ``role`` a session of ``kind`` runs at ``precision`` (None: FP32 ONNX, or the only engine).
@@ -70,8 +76,7 @@ def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] 
     ManifestError when the bundle lacks it."""
     graph = bundle.graph(role)
     if precision is not None:
-        if precision not in ARTIFACT_PRECISIONS:
-            raise ConfigError("unknown precision '%s'" % precision, None, "choose one of " + ", ".join(ARTIFACT_PRECISIONS))
+        check_precision(precision)
         rule = bundle.rules.precision_rule(role)
         if not rule.allows(precision):
             raise ConfigError("role %s of a %s bundle cannot run at %s" % (role, bundle.family, precision),
@@ -151,8 +156,7 @@ def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") ->
     ConfigError for an unknown precision; ManifestError, saying to quantize first, when a role the rules
     allow at ``precision`` has no ``kind`` artifact of it."""
     wanted = precision or "fp32"
-    if wanted not in ARTIFACT_PRECISIONS:
-        raise ConfigError("unknown precision %r" % (precision,), None, "choose one of " + ", ".join(ARTIFACT_PRECISIONS))
+    check_precision(wanted)
     plan: Dict[str, str] = {}
     missing = []
     recorded = (bundle.meta.get("precision") or {}).get(wanted, {}).get("roles", {})  # what quantize made or kept

@@ -126,6 +126,7 @@ def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64):
     import numpy as np
 
     from ..backends.ort import OrtSession
+    from ..metrics import row_cosines
     from .feeds import STREAM_KEY, load_feeds
 
     feeds = load_feeds(bundle, role)
@@ -134,13 +135,12 @@ def _measure_cpu(bundle: Bundle, role: str, item: NewArtifact, limit: int = 64):
         path = Path(tmp) / "q.onnx"
         item.write(path)
         with OrtSession(bundle.graph_path(role)) as ref, OrtSession(path) as got:
-            cos = []
+            rows = []
             for k in range(n):
                 f = {name: v[k:k + 1] for name, v in feeds.items() if name != STREAM_KEY}
-                a = np.concatenate([np.ravel(x) for x in ref.infer(f).values()]).astype(np.float64)
-                b = np.concatenate([np.ravel(x) for x in got.infer(f).values()]).astype(np.float64)
-                cos.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30)))
-    return float(np.mean(cos)), min(cos)
+                rows.append([np.concatenate([np.ravel(x) for x in s.infer(f).values()]) for s in (ref, got)])
+    cos = row_cosines(np.stack([a for a, _ in rows]), np.stack([b for _, b in rows]))
+    return float(cos.mean()), float(cos.min())
 
 
 def _check_samples(bundle: Bundle, plan: Sequence[str], forms: Sequence[Optional[str]], method: Optional[str]) -> None:

@@ -22,6 +22,7 @@ from ..backends import open_role
 from ..bundle import Bundle
 from ..data.scoring import score_stream
 from ..log import get_logger
+from ..metrics import row_cosines
 from .feeds import RecordingSession
 
 log = get_logger(__name__)
@@ -102,8 +103,7 @@ def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str, tar
 def _errors(ref: np.ndarray, got: np.ndarray, name: str) -> Dict[str, Any]:
     ref2 = ref.reshape(ref.shape[0], -1).astype(np.float64)
     got2 = got.reshape(got.shape[0], -1).astype(np.float64)
-    norms = np.linalg.norm(ref2, axis=1) * np.linalg.norm(got2, axis=1)
-    cos = np.where(norms > 0, (ref2 * got2).sum(1) / np.maximum(norms, 1e-300), 1.0)
+    cos = row_cosines(ref2, got2)
     d = {"max_abs": float(np.abs(ref2 - got2).max()), "ref_max_abs": float(np.abs(ref2).max()),
          "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}
     if "logits" in name or name == "gate_logits":

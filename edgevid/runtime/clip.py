@@ -53,6 +53,7 @@ from ..families import slowfast as rules
 from ..log import get_logger
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict, softmax
+from .stages import Stages
 from .stats import StreamStats, timed
 
 log = get_logger(__name__)
@@ -235,7 +236,7 @@ class _Work:
         self.logits: Optional[np.ndarray] = None
 
 
-class ClipStages:
+class ClipStages(Stages):
     """SlowFast's stage functions over an active ``clip`` session (see the module docstring).
 
     Options (override the bundle's policy): ``every`` (slots between clips), ``smooth`` (clips

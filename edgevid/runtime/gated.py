@@ -20,6 +20,7 @@ from ..bundle import Bundle
 from ..families import liteeval as rules
 from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
+from .stages import Stages
 from .stats import StreamStats
 from .threads import ALL
 
@@ -36,7 +37,7 @@ class _Work:
         self.feat_c: Optional[np.ndarray] = None
 
 
-class GatedStages:
+class GatedStages(Stages):
     """The stage functions over active sessions; each is called by one thread at a time.
 
     Stream options (families.liteeval): ``fine_cap``, ``fine_window`` (override the bundle's policy, see GatedPolicy).

@@ -32,6 +32,7 @@ from ..families import prernn as rules
 from ..families.prernn import STATES
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict
+from .stages import Stages
 from .stats import Recorder, StreamStats, timed
 
 CAUSES = ("gap", "max_steps", "scene_cut", "request")
@@ -143,7 +144,7 @@ class _Work:
         self.drive: Optional[np.ndarray] = None
 
 
-class RecurrentStages:
+class RecurrentStages(Stages):
     """PreRNN stage functions over active sessions (stages.py contract); one thread each at a time.
 
     Stages ``preprocess`` → ``cnn`` (backbone, ahead) → ``rnn`` (step, serial); graph times are

@@ -14,3 +14,22 @@ A family's stages class (LiteEval ``gated.GatedStages``, SlowFast ``clip.ClipSta
 The roles a stages class needs are the family's roles (``bundle.rules.roles``).
 """
 from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Tuple
+
+
+class Stages:
+    """Base of a family's stages class: the contract above as signatures. ``THREADS`` (threads.py) maps
+    "sequential" / "pipelined" to intra-op threads per role; empty: the defaults."""
+
+    THREADS: Mapping[str, Mapping[str, Any]] = {}
+
+    @classmethod
+    def check(cls, bundle: Any, options: Mapping[str, Any]) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def __init__(self, bundle: Any, sessions: Dict[str, Any], stats: Any, plan: Mapping[str, Any]):
+        raise NotImplementedError
+
+    def as_list(self) -> List[Tuple[str, Any]]:
+        raise NotImplementedError

@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterator, List
 import numpy as np
 
 from ..errors import EdgevidError, ExportError
+from ..metrics import row_cosines
 
 DEFAULT_STEPS = 300
 
@@ -92,10 +93,7 @@ def error_measures(ref: np.ndarray, got: np.ndarray):
     ref = ref.reshape(ref.shape[0], -1).astype(np.float64)
     got = got.reshape(got.shape[0], -1).astype(np.float64)
     max_abs = float(np.abs(ref - got).max()) if ref.size else 0.0
-    num = (ref * got).sum(1)
-    den = np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1)
-    both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(got, axis=1) == 0)
-    cos = np.where(both_zero, 1.0, num / np.maximum(den, 1e-300))
+    cos = row_cosines(ref, got)
     return max_abs, float(cos.min()) if cos.size else 1.0
 
 
