@@ -168,6 +168,9 @@ def quantize(p):
     p.add_argument("--streams", nargs="+", metavar="SOURCE",
                    help="held-out streams for the report (default: synthetic streams the demo never trains on)")
     p.add_argument("--force", action="store_true", help="also quantize roles the family's rules keep higher")
+    p.add_argument("--all-layers-int8", dest="keep_float", action="store_false",
+                   help="TensorRT form: quantize every layer even where the calibration streams' top-1 agreement "
+                        "misses the target (default: keep the most sensitive layers float, docs/architecture.md §3.6)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

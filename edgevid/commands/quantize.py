@@ -18,7 +18,7 @@ def main(args) -> int:
         calibrate(bundle, args.recipe)
     options = {"method": args.method} if args.method else {}
     report = quantize(bundle, args.precision, target=args.target, roles=args.roles, force=args.force,
-                      options=options, streams=args.streams,
+                      options=options, streams=args.streams, keep_float=args.keep_float,
                       progress=lambda what: print("quantize: %s" % what, file=sys.stderr))
     print_json(report) if args.json else print(markdown(report))
     missed = [name for name, entry in report["plans"].items() if not all(t["ok"] for t in entry["targets"].values())]

@@ -45,38 +45,48 @@ HELD_OUT = {"liteeval": ["synthetic:seed=9000,segments=30,frames=8,fps=10"],
 
 def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Optional[Sequence[str]] = None,
              force: bool = False, options: Optional[Dict[str, Any]] = None, streams: Optional[Sequence[str]] = None,
-             backend: str = "ort", progress: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+             backend: str = "ort", keep_float: bool = True,
+             progress: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Make ``precision`` artifacts for the bundle's roles, record the plan in bundle.json and report on
-    held-out ``streams`` (default: synthetic streams the demo never trains on). Returns the report."""
+    held-out ``streams`` (default: synthetic streams the demo never trains on). Returns the report.
+
+    ``keep_float``: for INT8's TensorRT form, keep the most sensitive layers float until the stream's top-1
+    agreement with FP32 on the calibration streams meets the target (keep.py)."""
     forms = _forms(precision, target)
     plan, kept = _plan(bundle, precision, roles, force)
     if precision == "int8":
         _check_samples(bundle, plan, forms, (options or {}).get("method"))
-    new: List[NewArtifact] = []
+    made: Dict[str, Dict[str, List[NewArtifact]]] = {}
     details: Dict[str, Any] = {}
     for role in list(plan):
-        made_role: List[NewArtifact] = []
+        made[role] = {}
         for form in forms:
             if progress:
                 progress("%s %s%s" % (role, precision, "" if form is None else " (%s form)" % form))
             opts = dict(options or {}) if precision == "int8" else {}
-            made = _converter(precision, form)(bundle, role, force=force, **opts)
-            artifacts, detail = made if isinstance(made, tuple) else (made, None)
-            made_role.extend(artifacts)
+            out = _converter(precision, form)(bundle, role, force=force, **opts)
+            artifacts, detail = out if isinstance(out, tuple) else (out, None)
+            made[role][form or precision] = artifacts
             details.setdefault(role, {})[form or precision] = detail
-        measured = _agreement(bundle, role, made_role)
+        measured = _agreement(bundle, role, [a for artifacts in made[role].values() for a in artifacts])
         if measured is not None and (measured[0] < ROLE_MEAN_COSINE or measured[1] < ROLE_WORST_COSINE):
             # measured, not assumed: the role stays FP32 and the record says by how much it missed
             kept[role] = ("measured on its calibration feeds: output cosine vs FP32 mean %.6f, worst %.6f "
                           "(needs mean >= %g and worst >= %g)" % (measured + (ROLE_MEAN_COSINE, ROLE_WORST_COSINE)))
             plan.remove(role)
-            continue
-        new.extend(made_role)
+            del made[role]
+    choice = None
+    if precision == "int8" and "trt" in forms and plan and keep_float:
+        choice = _keep_float(bundle, made, options, progress)
+    new = [a for role in plan for artifacts in made[role].values() for a in artifacts]
     added = bundle.add_artifacts(new)
     record: Dict[str, Any] = {"target": target, "forms": [f for f in forms if f], "forced": bool(force)}
     record["roles"] = {role: {"precision": precision, "files": [item.file for item in new if item.role == role]}
                        for role in plan}
     record["roles"].update({role: {"precision": "fp32", "kept": why} for role, why in kept.items()})
+    if choice is not None:
+        for role, layers in choice.float_layers.items():
+            record["roles"][role]["float_layers"] = sorted(layers)
     bundle.meta.setdefault("precision", {})[precision] = record
     bundle.save()
     plans = {("%s-%s" % (precision, form) if form else precision): {role: precision for role in plan}
@@ -87,11 +97,26 @@ def quantize(bundle: Bundle, precision: str, *, target: str = "all", roles: Opti
     if progress:
         progress("report on held-out streams")
     report = compare(bundle, plans, streams or HELD_OUT[bundle.family], backend=backend, targets=targets)
-    report.update(precision=precision, kept=kept, details=details)
+    report.update(precision=precision, kept=kept, details=details,
+                  float_layers=None if choice is None else choice.to_dict())
     _write_report(bundle, precision, report, markdown(report))
     log.info("%s: %d artifacts for %s; kept higher: %s", precision, len(added), ", ".join(plan) or "no role",
              ", ".join(kept) or "none")
     return report
+
+
+def _keep_float(bundle: Bundle, made: Dict[str, Dict[str, List[NewArtifact]]], options: Optional[Dict[str, Any]],
+                progress: Optional[Callable[[str], None]]):
+    """Replace each role's TensorRT-form artifacts by those keep.choose_float_layers picks; returns the Choice."""
+    from .keep import choose_float_layers
+    from .report import TARGETS
+
+    opts = {k: v for k, v in (options or {}).items() if k in ("method", "percentile")}
+    choice = choose_float_layers(bundle, {role: forms["trt"] for role, forms in made.items()}, TARGETS["int8"]["top1_agreement"],
+                    progress=progress, **opts)
+    for role, artifacts in choice.artifacts.items():
+        made[role]["trt"] = artifacts
+    return choice
 
 
 def _agreement(bundle: Bundle, role: str, made: Sequence[NewArtifact]):

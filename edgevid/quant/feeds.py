@@ -182,7 +182,8 @@ def _npz_writer(arrays: Dict[str, np.ndarray]) -> Callable[[Path], None]:
 
 def _info(bundle: Bundle, role: str, recipe: Recipe, data_sha256: str, samples: int, calls: int, frames: int,
           session: RecordingSession) -> Dict[str, Any]:
-    return {"recipe": recipe.name, "recipe_sha256": recipe.sha256, "data_sha256": data_sha256,
+    return {"recipe": recipe.name, "recipe_sha256": recipe.sha256, "streams": list(recipe.streams),
+            "data_sha256": data_sha256,
             "source_sha256": bundle.graph(role).sha256, "samples": samples, "calls": calls, "frames": frames,
             "inputs": {t.name: list(t.shape) for t in bundle.graph(role).inputs},
             "recorded_with": session.describe(), "edgevid": __version__}

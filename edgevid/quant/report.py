@@ -34,12 +34,13 @@ TARGETS = {"int8": {"accuracy_drop_points": 0.5, "top1_agreement": 0.99, "gate_a
 
 def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Sequence[str], *,
             backend: str = "ort", fps: Optional[float] = None,
-            targets: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+            targets: Optional[Mapping[str, str]] = None,
+            graphs: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Dict[str, Any]:
     """The report for each precision plan (name → {role: precision}) against FP32 on ``streams``; ``targets``
-    (name → "cpu" | "trt") picks the form of the plan's graphs (default: the backend's own)."""
-    from ..backends import session_factory
-
-    targets = dict(targets or {})
+    (name → "cpu" | "trt") picks the form of the plan's graphs (default: the backend's own). ``graphs``
+    (name → {role: ONNX file}) runs candidate graphs not (yet) in the bundle instead, on ONNX Runtime; their
+    plans get no per-role section (keep.py compares candidates end to end only)."""
+    targets, graphs = dict(targets or {}), dict(graphs or {})
     from ..runtime.source import open_source
     from ..runtime.stream import StreamRuntime
 
@@ -59,17 +60,33 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
         runs[name] = []
         for spec in streams:
             with open_source(spec, fps=fps) as source:
-                factory = session_factory(backend, dict(plan), _options(targets.get(name)), target=targets.get(name))
+                factory = _factory(backend, plan, targets.get(name), graphs.get(name))
                 runs[name].append(_stream(StreamRuntime(bundle, sessions=factory, pipelined=False), source))
     report: Dict[str, Any] = {"bundle": str(bundle.root), "family": bundle.family, "streams": list(streams),
                               "fp32": _accuracy(runs["fp32"], truth), "plans": {}}
     for name, plan in plans.items():
         entry = {"plan": dict(plan), "target": targets.get(name),
-                 "roles": _roles(bundle, plan, recorders, backend, targets.get(name)),
+                 "roles": {} if name in graphs else _roles(bundle, plan, recorders, backend, targets.get(name)),
                  "stream": _end_to_end(bundle, runs["fp32"], runs[name], truth)}
         entry["targets"] = _targets(plan, entry["stream"], report["fp32"])
         report["plans"][name] = entry
     return report
+
+
+def _factory(backend: str, plan: Mapping[str, str], target: Optional[str], files: Optional[Mapping[str, Any]]):
+    from ..backends import session_factory
+
+    factory = session_factory(backend, dict(plan), _options(target), target=target)
+    if not files:
+        return factory
+
+    def candidate(bundle: Bundle, role: str):
+        if role not in files:
+            return factory(bundle, role)
+        from ..backends.ort import OrtSession
+
+        return OrtSession(files[role], role, precision=plan[role], **_options(target).get("*", {}))
+    return candidate
 
 
 def _options(target: Optional[str]) -> Dict[str, Dict[str, Any]]:
@@ -213,7 +230,27 @@ def markdown(report: Mapping[str, Any]) -> str:
                 lines.append("| %s | %s | %s | %s | %.5f | %.3g (%.3g) | %s |" % (
                     role, r["precision"], r["artifact"], out, e["min_cosine"], e["max_abs"], e["ref_max_abs"],
                     _pct(e.get("top1_agreement"))))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _kept_lines(report)) + "\n"
+
+
+def _kept_lines(report: Mapping[str, Any]) -> List[str]:
+    """What stayed higher: whole roles (the family's rules or a measurement) and single layers (keep.py)."""
+    lines = []
+    if report.get("kept"):
+        lines += ["", "## Roles kept FP32", ""] + ["- %s: %s" % kv for kv in report["kept"].items()]
+    chosen = report.get("float_layers")
+    if chosen:
+        lines += ["", "## Layers kept float in the TensorRT-form INT8 graphs", "",
+                  "Chosen end to end on the calibration streams (%s): top-1 agreement with FP32 %s for %d float "
+                  "layers (target %s, %s)." % (", ".join("`%s`" % s for s in chosen["chosen_on"]),
+                                               _pct(chosen["top1_agreement"]),
+                                               sum(len(v) for v in chosen["float_layers"].values()),
+                                               _pct(chosen["target"]), "met" if chosen["met"] else "not met"),
+                  "", "| float layers | top-1 agreement (calibration streams) |", "|---|---|"]
+        lines += ["| %d | %s |" % (c["float_layers"], _pct(c["top1_agreement"])) for c in chosen["candidates"]]
+        lines += [""] + ["- %s `%s`: %s" % (role, layer, why) for role, layers in chosen["float_layers"].items()
+                         for layer, why in layers.items()]
+    return lines
 
 
 def _pct(x: Optional[float]) -> str:

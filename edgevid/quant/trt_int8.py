@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -372,7 +372,7 @@ def quantize_trt(bundle: Union[Bundle, str, Path], role: str, *, method: str = "
                  activations: Optional[Activations] = None) -> List[NewArtifact]:
     """The TensorRT Q/DQ graph and native calibration cache of ``role`` as artifacts to add
     (``bundle.add_artifacts(...)``). ``exclude`` lists layers kept in float ({layer: reason} records why,
-    e.g. from keep_higher). ConfigError for a role the family keeps out of INT8 unless ``force``;
+    e.g. from keep.choose_float_layers). ConfigError for a role the family keeps out of INT8 unless ``force``;
     CalibrationError without feeds; ExportError when the graph is not TensorRT's Q/DQ form."""
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     _check_role(bundle, role, force)
@@ -449,43 +449,3 @@ def sensitivity(bundle: Union[Bundle, str, Path], role: str, *, method: str = "e
         a = agreement(reference, _outputs(_quantize(model, acts, only=[name], residual=False), feeds))
         costs.append(LayerCost(name, op, a.cosine, a.min_cosine, a.max_abs))
     return sorted(costs, key=lambda c: c.cosine)
-
-
-@dataclass
-class KeptHigher:
-    """The layers keep_higher keeps in float ({layer: measured reason}, pass as quantize_trt's exclude), the
-    role's agreement with them excluded, and whether the target was met."""
-
-    exclude: Dict[str, str]
-    agreement: Agreement
-    target_cosine: float
-    met: bool
-    steps: List[Dict[str, Any]] = field(default_factory=list)
-
-
-def keep_higher(bundle: Union[Bundle, str, Path], role: str, target_cosine: float, *, method: str = "entropy",
-                percentile: float = 99.999, samples: int = 32, force: bool = False,
-                costs: Optional[List[LayerCost]] = None, max_layers: Optional[int] = None,
-                activations: Optional[Activations] = None) -> KeptHigher:
-    """Exclude the most sensitive layers, worst first, until the whole Q/DQ graph's mean output cosine vs FP32
-    on the calibration feeds reaches ``target_cosine`` (or ``max_layers`` are excluded)."""
-    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    _check_role(bundle, role, force)
-    model = _source(bundle, role)
-    acts = activations or collect(bundle, role, method, percentile)
-    costs = costs if costs is not None else sensitivity(bundle, role, method=method, samples=samples, force=force,
-                                                         activations=acts)
-    feeds = feed_list(_feeds_of(bundle, role), samples)
-    reference = _outputs(model, feeds)
-    exclude: Dict[str, str] = {}
-    steps = []
-    limit = len(costs) if max_layers is None else min(max_layers, len(costs))
-    while True:
-        a = agreement(reference, _outputs(_quantize(model, acts, exclude=list(exclude)), feeds))
-        steps.append({"excluded": len(exclude), "cosine": a.cosine})
-        if a.cosine >= target_cosine or len(exclude) >= limit:
-            return KeptHigher(exclude, a, target_cosine, a.cosine >= target_cosine, steps)
-        worst = costs[len(exclude)]
-        exclude[worst.layer] = ("kept float: quantized alone it gives output cosine %.5f (max abs %.4g) vs FP32; "
-                                "with it INT8 the role's cosine was %.5f < target %.5f"
-                                % (worst.cosine, worst.max_abs, a.cosine, target_cosine))

@@ -117,3 +117,18 @@ def test_too_few_samples_for_the_method_are_refused_before_anything_is_made(tmp_
         quantize(load_bundle(root), "int8", target="trt", streams=[STREAM])
     assert (root / MANIFEST).read_bytes() == manifest
     quantize(load_bundle(root), "int8", target="cpu", streams=[STREAM])  # minmax: 12 will do
+
+
+def test_layers_kept_float_are_recorded_and_reported(calibrated, monkeypatch):
+    """An unreachable agreement target makes the search keep layers float: bundle.json and the report say which."""
+    from edgevid.quant import quantize
+    from edgevid.quant import report as report_module
+
+    monkeypatch.setitem(report_module.TARGETS["int8"], "top1_agreement", 1.01)
+    report = quantize(load_bundle(calibrated), "int8", target="trt", streams=[STREAM])
+    chosen = report["float_layers"]
+    assert not chosen["met"] and chosen["candidates"][0]["float_layers"] == 0
+    record = load_bundle(calibrated).meta["precision"]["int8"]["roles"]["backbone"]
+    assert record.get("float_layers", []) == sorted(chosen["float_layers"].get("backbone", {}))
+    text = (calibrated / "quantization" / "int8.md").read_text()
+    assert "Layers kept float" in text and "Roles kept FP32" in text

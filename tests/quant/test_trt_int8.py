@@ -1,5 +1,5 @@
 """TensorRT INT8: the Q/DQ graph is TensorRT's form (checked), runs on ONNX Runtime and agrees with FP32; the
-native calibration cache round-trips; sensitivity and keep_higher; refusals. Tiny fixtures, no torch."""
+native calibration cache round-trips; sensitivity; refusals. Tiny fixtures, no torch."""
 from __future__ import annotations
 
 import numpy as np
@@ -150,13 +150,12 @@ def test_residual_adds_get_qdq_on_the_residual_input_only(tmp_path):
         trt.check_trt_qdq(trt._quantize(model, acts, residual=False))
 
 
-def test_sensitivity_and_keep_higher_record_why(calibrated):
+def test_sensitivity_ranks_layers_and_exclusions_record_why(calibrated):
     costs = trt.sensitivity(calibrated, "fine_cnn", samples=8)
     assert {c.layer for c in costs} == {"/conv/Conv", "/fc/Gemm"} and costs[0].cosine <= costs[1].cosine
-    kept = trt.keep_higher(calibrated, "fine_cnn", 1.0, samples=8, costs=costs, max_layers=1)
-    assert not kept.met and list(kept.exclude) == [costs[0].layer] and "cosine" in kept.exclude[costs[0].layer]
-    new = trt.quantize_trt(calibrated, "fine_cnn", exclude=kept.exclude)
-    assert new[0].info["quantization"]["excluded"] == kept.exclude and new[0].info["quantization"]["layers"] == 1
+    why = {costs[0].layer: "measured"}
+    new = trt.quantize_trt(calibrated, "fine_cnn", exclude=why)
+    assert new[0].info["quantization"]["excluded"] == why and new[0].info["quantization"]["layers"] == 1
 
 
 def test_step_roles_need_force_and_int8_needs_feeds(calibrated, tmp_path):
