@@ -5,9 +5,15 @@
 
 Each bundle (an ``edgevid demo`` bundle; a copy is used, the original is never changed) is calibrated with
 calibration/<family>.json, then ``edgevid.quant.apply`` makes INT8 (TensorRT and CPU forms) and FP16 for
-every role the family's rules allow, keeps higher what its measurement says breaks, and reports on the
-family's held-out synthetic streams (quantize.HELD_OUT) against FP32 and the ground truth. Every figure is
-measured in this run; writes quantize.json and quantize.md into ``--out``.
+every role the family's rules allow, keeps higher what its measurement says breaks (roles, and layers of the
+TensorRT form), and reports on the family's held-out synthetic streams (quantize.HELD_OUT) against FP32 and
+the ground truth. SlowFast's clip, INT8 only on request, is also quantized with ``--role clip``.
+
+Then ONNX Runtime CPU latency of every CNN role with INT8 graphs, FP32 vs TensorRT-form Q/DQ vs CPU-form
+INT8, at 1 and 2 threads, the forms timed in turn each round (side by side, same machine load), over the
+role's recorded calibration feeds; with the machine's FP32 and INT8 matmul peak measured by ONNX Runtime's
+own MatMul / MatMulInteger kernels, so each role's GMAC/s reads as a fraction of what the cores can do.
+Every figure is measured in this run; writes quantize.json and quantize.md into ``--out``.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+THREADS = (1, 2)
 
 
 def run_family(family: str, source: Path, work: Path) -> dict:
@@ -36,14 +43,89 @@ def run_family(family: str, source: Path, work: Path) -> dict:
     start = time.perf_counter()
     cal = calibrate(root, ROOT / "calibration" / ("%s.json" % family))
     out = {"calibration_s": time.perf_counter() - start, "calibration": cal.to_dict()}
-    for precision in ("int8", "fp16"):
+    runs = [("int8", None), ("fp16", None)] + ([("int8", ["clip"])] if family == "slowfast" else [])
+    for precision, roles in runs:
         start = time.perf_counter()
-        report = quantize(load_bundle(root), precision)
-        out[precision] = {"seconds": time.perf_counter() - start, "kept": report["kept"], "fp32": report["fp32"],
+        report = quantize(load_bundle(root), precision, roles=roles)
+        key = precision if roles is None else "%s --role %s" % (precision, " ".join(roles))
+        out[key] = {"float_layers": report.get("float_layers"),"seconds": time.perf_counter() - start, "kept": report["kept"], "fp32": report["fp32"],
                           "plans": {n: {"stream": {k: v for k, v in e["stream"].items() if k != "sessions"},
                                         "targets": e["targets"], "roles": e["roles"]}
                                     for n, e in report["plans"].items()}}
+    out["latency"] = latency(load_bundle(root))
     return out
+
+
+def latency(bundle, rounds: int = 5, reps: int = 20) -> dict:
+    """ms per call (median over rounds) of each CNN role's FP32, TensorRT-form and CPU-form INT8 graphs."""
+    import numpy as np
+
+    from edgevid.backends.ort import OrtSession
+    from edgevid.quant.activations import feed_list
+    from edgevid.quant.feeds import load_feeds
+
+    out = {}
+    for role in bundle.rules.roles:
+        forms = {"fp32": bundle.graph_path(role)}
+        for a in bundle.graph(role).find("onnx", "int8"):
+            forms["int8-%s" % a.info["target"]] = bundle.path(a)
+        if len(forms) == 1:
+            continue
+        feeds = feed_list(load_feeds(bundle, role), reps)
+        sessions = {(f, t): OrtSession(path, role, threads=t).activate() for f, path in forms.items() for t in THREADS}
+        times = {key: [] for key in sessions}
+        for _ in range(rounds):
+            for key, s in sessions.items():
+                s.infer(feeds[0])  # warm
+                start = time.perf_counter()
+                for f in feeds:
+                    s.infer(f)
+                times[key].append(1e3 * (time.perf_counter() - start) / len(feeds))
+        for s in sessions.values():
+            s.deactivate()
+        gmacs = bundle.graph(role).gmacs
+        out[role] = {"gmacs": gmacs, "forms": {f: {"%dt" % t: {"ms": float(np.median(times[(f, t)])),
+                                                               "speedup": float(np.median(np.array(times[("fp32", t)])
+                                                                                          / np.array(times[(f, t)])))}
+                                                   for t in THREADS} for f in forms}}
+    return out
+
+
+def matmul_peak(n: int = 1024, reps: int = 10) -> dict:
+    """GMAC/s of ONNX Runtime's FP32 MatMul and u8×s8 MatMulInteger on n×n matrices, at 1 and 2 threads."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgevid.backends.ort import OrtSession
+
+    out = {}
+    rng = np.random.default_rng(0)
+    for name, op, ta, tb in (("fp32", "MatMul", TensorProto.FLOAT, TensorProto.FLOAT),
+                             ("int8", "MatMulInteger", TensorProto.UINT8, TensorProto.INT8)):
+        graph = helper.make_graph([helper.make_node(op, ["a", "b"], ["y"])], "peak",
+                                  [helper.make_tensor_value_info("a", ta, [n, n]),
+                                   helper.make_tensor_value_info("b", tb, [n, n])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT if name == "fp32"
+                                                                 else TensorProto.INT32, [n, n])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "peak.onnx"
+            onnx.save(model, str(path))
+            dtype = {"fp32": (np.float32, np.float32), "int8": (np.uint8, np.int8)}[name]
+            feeds = {"a": rng.integers(0, 100, (n, n)).astype(dtype[0]), "b": rng.integers(-50, 50, (n, n)).astype(dtype[1])}
+            for t in THREADS:
+                with OrtSession(path, "peak", threads=t) as s:
+                    s.infer(feeds)
+                    best = min(_timed(s, feeds) for _ in range(reps))
+                out.setdefault(name, {})["%dt" % t] = n ** 3 / best / 1e9
+    return out
+
+
+def _timed(session, feeds) -> float:
+    start = time.perf_counter()
+    session.infer(feeds)
+    return time.perf_counter() - start
 
 
 def markdown(results: dict) -> str:
@@ -54,7 +136,7 @@ def markdown(results: dict) -> str:
              "fine rate (FP32) | targets missed |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for family, r in results["families"].items():
-        for precision in ("int8", "fp16"):
+        for precision in _runs(r):
             q = r[precision]
             for name, e in q["plans"].items():
                 s = e["stream"]
@@ -69,10 +151,42 @@ def markdown(results: dict) -> str:
                     _pct(s.get("fine_rate")), _pct(q["fp32"].get("fine_rate")), "; ".join(missed) or "none"))
     lines += ["", "Why roles were kept FP32:", ""]
     for family, r in results["families"].items():
-        for precision in ("int8", "fp16"):
+        for precision in _runs(r):
             for role, why in r[precision]["kept"].items():
                 lines.append("- %s %s %s: %s" % (family, precision, role, why))
+    lines += ["", "Layers kept float in the TensorRT-form INT8 graphs (chosen on the calibration streams; float "
+              "layers → top-1 agreement there):", ""]
+    for family, r in results["families"].items():
+        for precision in _runs(r):
+            chosen = r[precision].get("float_layers")
+            if chosen:
+                lines.append("- %s %s: %s float layers, %s (target %s, %s); candidates %s" % (
+                    family, precision, sum(len(v) for v in chosen["float_layers"].values()),
+                    _pct(chosen["top1_agreement"]), _pct(chosen["target"]), "met" if chosen["met"] else "not met",
+                    ", ".join("%d → %s" % (c["float_layers"], _pct(c["top1_agreement"])) for c in chosen["candidates"])))
+    peak = results["matmul_peak"]
+    lines += ["", "ONNX Runtime CPU latency per CNN role (ms per call over recorded feeds, median of rounds; speedup "
+              "vs FP32 at the same threads). Matmul peak of this machine by ONNX Runtime: FP32 %.0f / %.0f GMAC/s, "
+              "INT8 (MatMulInteger) %.0f / %.0f GMAC/s at 1 / 2 threads." % (
+                  peak["fp32"]["1t"], peak["fp32"]["2t"], peak["int8"]["1t"], peak["int8"]["2t"]), "",
+              "| family | role | GMACs | form | 1 thread ms | speedup | of peak | 2 threads ms | speedup | of peak |",
+              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for family, r in results["families"].items():
+        for role, e in r["latency"].items():
+            for form, f in e["forms"].items():
+                kind = "fp32" if form == "fp32" else "int8"
+                cells = []
+                for t in ("1t", "2t"):
+                    rate = e["gmacs"] / (f[t]["ms"] / 1e3) if e["gmacs"] else None
+                    cells += ["%.2f" % f[t]["ms"], "%.2fx" % f[t]["speedup"],
+                              "–" if rate is None else "%.0f%%" % (100 * rate / peak[kind][t])]
+                lines.append("| %s | %s | %s | %s | %s |" % (family, role, "%.3f" % e["gmacs"] if e["gmacs"] else "–",
+                                                             form, " | ".join(cells)))
     return "\n".join(lines) + "\n"
+
+
+def _runs(r: dict):
+    return [k for k in r if k.startswith(("int8", "fp16"))]
 
 
 def _pct(x):
@@ -86,7 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     bundles = dict(b.split("=", 1) for b in args.bundle)
     results = {"date": time.strftime("%Y-%m-%d"), "machine": "%s, %d cores" % (platform.machine(), os.cpu_count() or 0),
-               "families": {}}
+               "families": {}, "matmul_peak": matmul_peak()}
     with tempfile.TemporaryDirectory() as tmp:
         for family, path in bundles.items():
             results["families"][family] = run_family(family, Path(path), Path(tmp))
