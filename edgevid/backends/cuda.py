@@ -8,6 +8,7 @@ device buffers, streams and events. No TensorRT here.
     pushed(n)               with-block: that context is current in this thread, popped on leaving
     Pinned(shape, dtype)    a page-locked host array and a device allocation of the same size, with async copies
     DeviceBuffer(nbytes)    device memory only (a tensor that never comes back to the host)
+    pinned_zeros(nbytes)    page-locked zeros, uploaded to clear a device buffer (recurrent state at a reset)
     new_stream(), new_event(), record(event, stream), wait(stream, event)
 
 pycuda is imported inside the functions, so this module imports anywhere; without pycuda they raise
@@ -66,6 +67,15 @@ def device_name(device: int = 0) -> str:
     return str(driver().Device(device).name())
 
 
+def pinned_zeros(nbytes: int) -> Any:
+    """``nbytes`` page-locked zero bytes (uint8)."""
+    import numpy as np
+
+    zeros = driver().pagelocked_empty((max(1, int(nbytes)),), np.uint8)
+    zeros[...] = 0
+    return zeros
+
+
 def new_stream() -> Any:
     return driver().Stream()
 
@@ -95,6 +105,10 @@ class DeviceBuffer:
     @property
     def ptr(self) -> int:
         return int(self.device)
+
+    def upload(self, host: Any, stream: Any) -> None:
+        """Copy the page-locked array ``host`` (``nbytes`` long) into this buffer, queued on ``stream``."""
+        driver().memcpy_htod_async(self.device, host, stream)
 
     def free(self) -> None:
         if self.device is not None:
