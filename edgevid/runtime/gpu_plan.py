@@ -8,7 +8,6 @@ Three CUDA streams, and events where a tensor crosses from one to another::
            │ records feat_c_free#k: coarse_cnn may write slot k again                  gate says fine?
     fine stream    (chain stage thread)    frame224 ─H2D─► fine_cnn ─► feat_f ──(feat_f_ready)──┐
     chain stream                           fine_step(feat_f, v_c, h_f/c_f #p) ─► h_f/c_f #q ─D2H─► logits
-                                              records feat_f_free: fine_cnn may write feat_f again
 
 - The coarse CNN runs ahead on later frames into a ring of ``slots`` feature buffers (``feat_c#k``, k = frame
   number mod ``slots``); a slot is written again only after coarse_step read it (event ``feat_c_free#k``). With
@@ -43,6 +42,7 @@ COARSE, FINE, CHAIN = "coarse", "fine", "chain"  # the streams
 # which stage thread enqueues work on each stream (what a host synchronization orders)
 THREAD = {COARSE: "coarse", FINE: "chain", CHAIN: "chain"}
 STATES = ("h_c", "c_c", "h_f", "c_f")
+RING = "feat_c#"  # the coarse features' ring slots: feat_c#0 … feat_c#<slots-1>
 _POLL_S = 0.0002  # the chain reads a slot within one coarse_step: poll finely, for a short while
 
 
@@ -61,7 +61,7 @@ class Op:
     records: Tuple[str, ...] = ()
     host: Tuple[str, ...] = ()
     fetch: Tuple[str, ...] = ()
-    frame: Optional[int] = None  # the frame whose coarse feature it makes or reads (for hazards only)
+    frame: Optional[int] = None  # the frame whose coarse feature (ring slot) it makes or reads, for hazards
     reads: Tuple[str, ...] = field(init=False)
     writes: Tuple[str, ...] = field(init=False)
 
@@ -83,14 +83,14 @@ def state(name: str, parity: int) -> str:
 def plan_coarse(seq: int, slots: int) -> List[Op]:
     """The coarse CNN on frame number ``seq``, into ring slot ``seq % slots``."""
     k = seq % slots
-    return [Op("coarse_cnn", COARSE, {"feat": "feat_c#%d" % k}, waits=("feat_c_free#%d" % k,),
+    return [Op("coarse_cnn", COARSE, {"feat": RING + str(k)}, waits=("feat_c_free#%d" % k,),
                records=("feat_c_ready#%d" % k,), host=("frame",), frame=seq)]
 
 
 def plan_coarse_step(seq: int, slots: int, parity: int) -> List[Op]:
     """coarse_step of frame ``seq``: reads its slot and the ``parity`` state, writes the other one."""
     k, p, q = seq % slots, parity, 1 - parity
-    device = {"feat_c": "feat_c#%d" % k, "v_c": "v_c",
+    device = {"feat_c": RING + str(k), "v_c": "v_c",
               "h_c_in": state("h_c", p), "c_c_in": state("c_c", p), "h_f_in": state("h_f", p), "c_f_in": state("c_f", p),
               "h_c_out": state("h_c", q), "c_c_out": state("c_c", q),
               "h_f_sync": state("h_f", q), "c_f_sync": state("c_f", q)}
@@ -100,13 +100,15 @@ def plan_coarse_step(seq: int, slots: int, parity: int) -> List[Op]:
 
 
 def plan_fine(parity: int) -> List[Op]:
-    """The fine branch after a coarse_step at ``parity``: fine_cnn on the fine stream, fine_step in the chain."""
+    """The fine branch after a coarse_step at ``parity``: fine_cnn on the fine stream, fine_step in the chain.
+
+    fine_cnn needs no event before it overwrites ``feat_f``: the chain thread enqueues it only after it waited
+    for this step's gate, which the chain stream computed after the last fine_step had read ``feat_f``."""
     p, q = parity, 1 - parity
-    return [Op("fine_cnn", FINE, {"feat": "feat_f"}, waits=("feat_f_free",), records=("feat_f_ready",),
-               host=("frame",)),
+    return [Op("fine_cnn", FINE, {"feat": "feat_f"}, records=("feat_f_ready",), host=("frame",)),
             Op("fine_step", CHAIN, {"feat_f": "feat_f", "v_c": "v_c", "h_f_in": state("h_f", p),
                                     "c_f_in": state("c_f", p), "h_f_out": state("h_f", q), "c_f_out": state("c_f", q)},
-               waits=("feat_f_ready",), records=("feat_f_free",), fetch=("logits",))]
+               waits=("feat_f_ready",), fetch=("logits",))]
 
 
 def plan_liteeval_step(seq: int, slots: int, parity: int, fine: bool) -> List[Op]:
@@ -148,7 +150,7 @@ def hazards(schedule: Iterable[Op]) -> List[str]:
         for buffer in op.reads:
             if buffer in last_write and not _before(last_write[buffer][1], clock):
                 found.append("%s reads %s before %s wrote it" % (me, buffer, last_write[buffer][0]))
-            if op.frame is not None and written_for.get(buffer, op.frame) not in (None, op.frame):
+            if buffer.startswith(RING) and written_for.get(buffer, op.frame) != op.frame:
                 found.append("%s of frame %d reads %s holding frame %d" % (me, op.frame, buffer, written_for[buffer]))
         for buffer in op.writes:
             earlier = ([last_write[buffer]] if buffer in last_write else []) + reads.get(buffer, [])
@@ -159,7 +161,8 @@ def hazards(schedule: Iterable[Op]) -> List[str]:
             reads.setdefault(buffer, []).append((me, stamp))
         for buffer in op.writes:
             last_write[buffer], reads[buffer] = (me, stamp), []
-            written_for[buffer] = op.frame
+            if buffer.startswith(RING):
+                written_for[buffer] = op.frame
         for event in op.records:
             events[event] = stamp
         if op.fetch:
@@ -298,46 +301,55 @@ class DeviceGatedPolicy(GatedPolicy):
         return self._logits_sync  # the sync state was written on the device by coarse_step already
 
 
-class DeviceChain:
-    """What GatedStages needs to run LiteEval on the GPU: ``coarse(frame)`` for the coarse stage thread and
-    ``policy`` (a DeviceGatedPolicy) for the chain thread, over one executor.
+class FeatureRing:
+    """Which ring slot each frame's coarse feature goes to, and when a slot may be written again: once the
+    feature it held was read by the chain or is gone (a live queue dropped its frame). With :func:`ring_slots`
+    of the queue size that is always so, except for the moment the chain holds that very frame, when
+    :meth:`claim` waits for it (at most ``wait_s``; then SessionError: the ring is too small for the queues)."""
 
-    A ring slot is written again only when the feature it held was read by the chain or is gone (a live queue
-    dropped its frame): with :func:`ring_slots` of the queue size that is always so, except for the moment the
-    chain holds that very frame, when the coarse stage waits for it (at most ``wait_s``)."""
-
-    def __init__(self, bundle: Any, sessions: Mapping[str, Any], plan: Mapping[str, Any],
-                 record: Optional[Recorder] = None, wait_s: float = 2.0):
-        self.slots = ring_slots(plan.get("queue_size", 1))
-        device = sessions["coarse_cnn"].device
-        self.executor = DeviceExecutor(sessions, device, record).prepare(all_ops(self.slots))
-        self.policy = DeviceGatedPolicy(bundle, sessions, self.executor, self.slots, record=record, plan=plan)
-        self.wait_s = wait_s
-        self._next = 0  # frame number of the next coarse call (the coarse stage thread only)
+    def __init__(self, slots: int, wait_s: float = 2.0):
+        self.slots, self.wait_s = int(slots), float(wait_s)
+        self._next = 0  # frame number of the next claim (one thread claims)
         self._held: Dict[int, "weakref.ref[DeviceFeature]"] = {}  # slot -> the feature written into it last
 
-    def coarse(self, frame: np.ndarray) -> DeviceFeature:
-        seq, self._next = self._next, self._next + 1
-        self.wait_free(seq % self.slots)
-        self.executor.run(plan_coarse(seq, self.slots), {"coarse_cnn": {"frame": frame}})
-        feature = DeviceFeature(seq)
-        self._held[seq % self.slots] = weakref.ref(feature)
-        return feature
-
-    def wait_free(self, slot: int) -> None:
-        """Return once ``slot``'s last feature was read by the chain or dropped; SessionError after ``wait_s``."""
+    def claim(self) -> DeviceFeature:
+        """The next frame's feature handle, once its slot is free to be written."""
+        feature = DeviceFeature(self._next)
+        slot = feature.seq % self.slots
         deadline = time.monotonic() + self.wait_s
-        while True:
-            held = self._held.get(slot)
-            feature = held() if held is not None else None
-            if feature is None or feature.read:
-                return
+        while not self._free(slot):
             if time.monotonic() > deadline:
                 raise SessionError("the LiteEval chain has not read frame %d's coarse feature for %.1f s"
-                                   % (feature.seq, self.wait_s),
-                                   "the coarse CNN needs its slot (of %d) for a later frame" % self.slots,
-                                   "give GatedStages the queue_size of the pipeline it runs in (plan['queue_size'])")
+                                   % (self._held[slot]().seq, self.wait_s),
+                                   "frame %d needs its slot of the GPU feature ring (%d slots)"
+                                   % (feature.seq, self.slots),
+                                   "give GatedStages the queue_size of its pipeline (plan['queue_size'])")
             time.sleep(_POLL_S)
+        self._held[slot] = weakref.ref(feature)
+        self._next += 1
+        return feature
+
+    def _free(self, slot: int) -> bool:
+        held = self._held.get(slot)
+        feature = held() if held is not None else None
+        return feature is None or feature.read
+
+
+class DeviceChain:
+    """What GatedStages needs to run LiteEval on the GPU: ``coarse(frame)`` for the coarse stage thread and
+    ``policy`` (a DeviceGatedPolicy) for the chain thread, over one executor and one :class:`FeatureRing`."""
+
+    def __init__(self, bundle: Any, sessions: Mapping[str, Any], plan: Mapping[str, Any],
+                 record: Optional[Recorder] = None):
+        self.ring = FeatureRing(ring_slots(plan.get("queue_size", 1)))
+        device = sessions["coarse_cnn"].device
+        self.executor = DeviceExecutor(sessions, device, record).prepare(all_ops(self.ring.slots))
+        self.policy = DeviceGatedPolicy(bundle, sessions, self.executor, self.ring.slots, record=record, plan=plan)
+
+    def coarse(self, frame: np.ndarray) -> DeviceFeature:
+        feature = self.ring.claim()
+        self.executor.run(plan_coarse(feature.seq, self.ring.slots), {"coarse_cnn": {"frame": frame}})
+        return feature
 
 
 def on_device(sessions: Mapping[str, Any], roles: Sequence[str] = tuple(ROLE_IO)) -> bool:
