@@ -183,5 +183,10 @@ def test_a_reset_clears_the_state_the_next_step_reads_on_the_device():
         policy.step(gp.DeviceFeature(3), None, 100.1, feat_f=np.zeros((1, 4), np.float32))
 
 
-def test_numpy_sessions_keep_the_host_path():
-    assert not gp.on_device({role: object() for role in gp.ROLE_IO})
+def test_the_gpu_chain_only_when_every_role_is_an_engine_on_one_gpu(tmp_path):
+    from edgevid.backends.trt import TrtSession
+
+    engines = {role: TrtSession(tmp_path / (role + ".engine")) for role in gp.ROLE_IO}
+    assert gp.on_device(engines)
+    assert not gp.on_device(dict(engines, fine_step=object()))  # ONNX Runtime or numpy sessions: host path
+    assert not gp.on_device(dict(engines, fine_cnn=TrtSession(tmp_path / "f.engine", device=1)))
