@@ -234,6 +234,10 @@ def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") ->
         plan[role] = wanted if allowed else "fp32"
         if allowed and wanted != "fp32" and not bundle.graph(role).find(kind, wanted):
             missing.append(role)
+    if missing and kind == engines.KIND:
+        raise BuildError("bundle %s has no %s engine for %s" % (bundle.root, wanted, ", ".join(missing)),
+                         "a run at %s uses one wherever the family rules allow it" % wanted,
+                         "build them on the device: edgevid build %s --precision %s" % (bundle.root, wanted))
     if missing:
         raise ManifestError("bundle %s has no %s graph for %s" % (bundle.root, wanted, ", ".join(missing)),
                             "a run at %s uses one wherever the family rules allow it" % wanted,

@@ -54,10 +54,8 @@ def current_device(device: int = 0) -> Device:
     trt = tensorrt()
     with cuda.pushed(device):
         sm, name = cuda.compute_capability(device), cuda.device_name(device)
-        runtime = trt.Runtime(logger(trt))
-        cores = getattr(runtime, "num_DLA_cores", None)
-        if cores is None:  # the runtime did not say: the builder always does
-            cores = trt.Builder(logger(trt)).num_DLA_cores
+        # the runtime's count, not the builder's: a Builder reserves builder resources a run never needs
+        cores = trt.Runtime(logger(trt)).num_DLA_cores
     return Device(str(trt.__version__), sm, int(cores), name)
 
 
@@ -202,7 +200,9 @@ class TrtSession(Session):
             cuda.record(self._copied, stream)
         for name, buffer in self.buffers.items():
             # bound on every run: the previous one may have pointed a tensor elsewhere
-            self._context.set_tensor_address(name, int(device.get(name, buffer.ptr)))
+            if not self._context.set_tensor_address(name, int(device.get(name, buffer.ptr))):
+                raise SessionError("TensorRT refused the address of %s.%s" % (self.name, name),
+                                   "set_tensor_address returned false", "see TensorRT's log above")
         if not self._context.execute_async_v3(stream.handle):
             raise SessionError("TensorRT could not enqueue %s" % self.name, "execute_async_v3 returned false",
                                "see TensorRT's log above")

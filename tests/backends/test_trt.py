@@ -138,3 +138,13 @@ def test_a_single_onnx_file_never_goes_to_tensorrt(gpu_here, tmp_path):
     path = tmp_path / "id.onnx"
     path.write_bytes(identity_model("frame", "feat", (1, 3)))
     assert open_session(path, "auto").backend == "ort"
+
+
+def test_a_run_at_a_precision_on_tensorrt_needs_engines_of_it(bundle):
+    with pytest.raises(BuildError, match="no int8 engine for coarse_cnn, fine_cnn") as e:
+        registry.precision_plan(bundle, "int8", kind="engine")
+    assert "edgevid build" in str(e.value)
+    bundle = add_engines(bundle, XAVIER)  # fp16 CNNs, fp32 steps (the family's TensorRT defaults)
+    with pytest.raises(BuildError, match="no fp16 engine for coarse_step, fine_step"):
+        registry.precision_plan(bundle, "fp16", kind="engine")  # the steps may run fp16: a run at fp16 wants it
+    assert registry.precision_plan(bundle, "fp32", kind="engine") == dict.fromkeys(bundle.rules.roles, "fp32")
