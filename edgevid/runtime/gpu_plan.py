@@ -199,7 +199,7 @@ class DeviceExecutor:
         ops = list(ops)
         sizes = self._sizes(ops)
         with cuda.pushed(self.device):
-            self.streams = {op.stream: self.streams.get(op.stream) or cuda.new_stream() for op in ops}
+            self.streams = {name: cuda.new_stream() for name in sorted({op.stream for op in ops})}
             self.events = {e: cuda.new_event() for op in ops for e in op.waits + op.records}
             self.buffers = {name: cuda.DeviceBuffer(nbytes) for name, nbytes in sizes.items()}
             self._zeros = cuda.pinned_zeros(max(sizes.values(), default=1))
