@@ -12,8 +12,9 @@ Three CUDA streams, and events where a tensor crosses from one to another::
 - The coarse CNN runs ahead on later frames into a ring of ``slots`` feature buffers (``feat_c#k``, k = frame
   number mod ``slots``); a slot is written again only after coarse_step read it (event ``feat_c_free#k``). With
   bounded queues of ``queue_size`` between the stages at most ``queue_size + 2`` frames are between the two
-  (one being made, ``queue_size`` queued, one in the chain), so that many slots never wrap onto a frame still
-  waiting (:func:`ring_slots`; :func:`hazards` finds the clash when they do).
+  (one being made, ``queue_size`` queued, one in the chain), so that many slots (:func:`ring_slots`) never wrap
+  onto a frame still waiting; :class:`FeatureRing` makes sure of it on the host (the coarse stage waits rather
+  than overwrite), and :func:`hazards` shows the clash a ring without that would have.
 - The state lives in ping-pong buffers: step t reads ``#p`` and writes ``#q`` (p = t mod 2), on the skip path
   coarse_step's sync outputs and on the fine path fine_step's outputs, so either way the next step reads ``#q``;
   a state is never read and written by the same run.
@@ -25,11 +26,10 @@ by :class:`DeviceExecutor` over ``TrtSession.enqueue``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-
 import time
 import weakref
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
