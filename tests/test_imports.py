@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "tensorrt", "pycuda", "cv2", "matplotlib"]
 DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "edgevid.backends",
-                  "edgevid.backends.ort", "edgevid.preprocess", "edgevid.runtime.source",
-                  "edgevid.runtime.stream", "edgevid.runtime.cli_run", "edgevid.runtime.annotate", "edgevid.verify",
+                  "edgevid.backends.ort", "edgevid.backends.trt", "edgevid.backends.cuda", "edgevid.preprocess", "edgevid.runtime.source",
+                  "edgevid.runtime.stream", "edgevid.runtime.gpu_plan", "edgevid.runtime.cli_run", "edgevid.runtime.annotate", "edgevid.verify",
                   "edgevid.data", "edgevid.commands.info", "edgevid.commands.run"]
 DEVICE_FILES = ["edgevid/__init__.py", "edgevid/__main__.py", "edgevid/errors.py", "edgevid/log.py",
                 "edgevid/_optional.py", "edgevid/spec.py", "edgevid/bundle.py", "edgevid/fsutil.py",

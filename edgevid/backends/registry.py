@@ -3,8 +3,11 @@
 ::
 
     open_role(bundle, role, backend="auto", precision=None)
-        │  resolve_backend: "auto" → the best backend that is installed (said once in the log)
-        │  select_artifact: the role's artifact of the backend's kind at the precision asked for
+        │  resolve_backend: "auto" → the best backend that is installed and can run this bundle: TensorRT
+        │                   when tensorrt and pycuda import and every role has an engine for this device,
+        │                   else ONNX Runtime (said once in the log)
+        │  select_artifact: the role's ONNX artifact at the precision asked for, or for TensorRT
+        │                   select_engine_for (engines.select_engine): the engine built for this TensorRT and GPU
         ▼
     Session (not active) with the manifest's I/O to check at activation
 
@@ -18,9 +21,10 @@ import logging
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type, Union
 
 from .._optional import available, require
-from ..errors import ConfigError, ManifestError
+from ..errors import BuildError, ConfigError, ManifestError
 from ..log import get_logger, once
 from ..spec import ARTIFACT_PRECISIONS, Artifact
+from . import engines
 from .base import Session
 
 log = get_logger(__name__)
@@ -28,8 +32,10 @@ log = get_logger(__name__)
 # name -> (module, class, the package it needs, what it is)
 BACKENDS: Dict[str, Tuple[str, str, str, str]] = {
     "ort": ("edgevid.backends.ort", "OrtSession", "onnxruntime", "ONNX Runtime (CPU)"),
+    "trt": ("edgevid.backends.trt", "TrtSession", "tensorrt", "TensorRT (GPU)"),
 }
-AUTO_ORDER = ("ort",)  # what "auto" tries, best first
+ALSO_NEEDS: Dict[str, Tuple[str, ...]] = {"trt": ("pycuda.driver",)}  # packages besides the main one
+AUTO_ORDER = ("trt", "ort")  # what "auto" tries, best first
 CHOICES = ("auto",) + tuple(BACKENDS)  # for --backend
 
 Precision = Union[None, str, Mapping[str, Optional[str]]]
@@ -44,27 +50,83 @@ def backend_class(name: str) -> Type[Session]:
     return getattr(importlib.import_module(module), cls)
 
 
-def resolve_backend(name: str = "auto") -> str:
-    """``name`` itself, or for "auto" the first installed backend of :data:`AUTO_ORDER` (logged once).
+def resolve_backend(name: str = "auto", bundle: Any = None, precision: Precision = None) -> str:
+    """``name`` itself, or for "auto" the first backend of :data:`AUTO_ORDER` that is installed and can run
+    ``bundle`` at ``precision`` (logged once): one that runs engines only when every role of the bundle has an
+    engine for this device, never for a file outside a bundle (``bundle`` None).
 
-    An explicit backend whose package is missing raises DependencyError naming what to install."""
+    An explicit backend whose packages are missing raises DependencyError naming what to install."""
     if name != "auto":
         backend_class(name)  # ConfigError for an unknown name
-        require(BACKENDS[name][2], "the %s backend" % BACKENDS[name][3])
+        for package in _packages(name):
+            require(package, "the %s backend" % BACKENDS[name][3])
         return name
     for candidate in AUTO_ORDER:
-        if available(BACKENDS[candidate][2]):
+        if not all(available(p) for p in _packages(candidate)):
+            continue
+        why_not = _cannot_run(candidate, bundle, precision)
+        if why_not is None:
             once(log, logging.INFO, "backend auto: using %s" % BACKENDS[candidate][3])
             return candidate
+        once(log, logging.INFO, "backend auto: not %s: %s" % (BACKENDS[candidate][3], why_not))
     first = AUTO_ORDER[-1]
     require(BACKENDS[first][2], "the %s backend" % BACKENDS[first][3])  # raises DependencyError
     return first
+
+
+def _packages(name: str) -> Tuple[str, ...]:
+    return (BACKENDS[name][2],) + ALSO_NEEDS.get(name, ())
+
+
+def _cannot_run(name: str, bundle: Any, precision: Precision) -> Optional[str]:
+    """Why "auto" must not pick backend ``name`` for ``bundle`` (None: it can run it)."""
+    if backend_class(name).ARTIFACT_KIND != engines.KIND:
+        return None
+    if bundle is None:
+        return "it runs engines of a bundle, not a single ONNX file"
+    try:
+        device = this_device(name)
+    except Exception as e:  # no GPU, a driver error, a broken install: auto is where falling back is right
+        return "no usable GPU (%s)" % (e,)
+    for role in bundle.rules.roles:
+        try:
+            select_engine_for(bundle, role, _role_precision(precision, role), device)
+        except BuildError as e:  # EngineMismatchError too
+            return "%s (%s)" % (e.what, device.describe())
+    return None
+
+
+def this_device(name: str) -> engines.Device:
+    """The device backend ``name`` builds and runs engines for (its module's ``current_device()``)."""
+    return importlib.import_module(BACKENDS[name][0]).current_device()
+
+
+def _role_precision(precision: Precision, role: str) -> Optional[str]:
+    return precision.get(role) if isinstance(precision, Mapping) else precision
 
 
 def check_precision(precision: str) -> None:
     """ConfigError for a precision no artifact can have."""
     if precision not in ARTIFACT_PRECISIONS:
         raise ConfigError("unknown precision %r" % (precision,), None, "choose one of " + ", ".join(ARTIFACT_PRECISIONS))
+
+
+def check_role_precision(bundle: Any, role: str, precision: str) -> None:
+    """ConfigError for an unknown precision or one the family forbids for ``role``."""
+    check_precision(precision)
+    rule = bundle.rules.precision_rule(role)
+    if not rule.allows(precision):
+        raise ConfigError("role %s of a %s bundle cannot run at %s" % (role, bundle.family, precision),
+                          rule.why, "use one of " + ", ".join(rule.allowed) + " for this role")
+
+
+def select_engine_for(bundle: Any, role: str, precision: Optional[str], device: engines.Device) -> Artifact:
+    """The engine of ``role`` for ``device`` at ``precision`` (None: the family's TensorRT default for the role),
+    through :func:`engines.select_engine`: BuildError when there is none (says: edgevid build),
+    EngineMismatchError when the role's engines were built for another TensorRT version or GPU."""
+    precision = precision or bundle.rules.precision_rule(role).default
+    check_role_precision(bundle, role, precision)
+    return engines.select_engine(bundle, role, precision, device)
 
 
 def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] = None,
@@ -76,11 +138,7 @@ def select_artifact(bundle: Any, role: str, kind: str, precision: Optional[str] 
     ManifestError when the bundle lacks it."""
     graph = bundle.graph(role)
     if precision is not None:
-        check_precision(precision)
-        rule = bundle.rules.precision_rule(role)
-        if not rule.allows(precision):
-            raise ConfigError("role %s of a %s bundle cannot run at %s" % (role, bundle.family, precision),
-                              rule.why, "use one of " + ", ".join(rule.allowed) + " for this role")
+        check_role_precision(bundle, role, precision)
     wanted = precision or ("fp32" if kind == "onnx" else None)
     found = graph.find(kind, wanted)
     if not found:
@@ -109,8 +167,12 @@ def open_role(bundle: Any, role: str, backend: str = "auto", precision: Optional
     ``target`` picks the form of a reduced-precision graph (default: the backend's own; "trt" runs the TensorRT
     form on ONNX Runtime, to measure it). ``options`` go to the backend's session (ONNX Runtime: ``threads``,
     ``spin``, ``providers``)."""
-    cls = backend_class(resolve_backend(backend))
-    artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision, target or cls.ARTIFACT_TARGET)
+    name = resolve_backend(backend, bundle, precision)
+    cls = backend_class(name)
+    if cls.ARTIFACT_KIND == engines.KIND:
+        artifact = select_engine_for(bundle, role, precision, this_device(name))
+    else:
+        artifact = select_artifact(bundle, role, cls.ARTIFACT_KIND, precision, target or cls.ARTIFACT_TARGET)
     graph = bundle.graph(role)
     return cls(bundle.path(artifact), name=role, precision=artifact.precision or "fp32",
                expected=(graph.inputs, graph.outputs), **options)
@@ -122,14 +184,19 @@ def session_factory(backend: str = "auto", precision: Precision = None,
     """``factory(bundle, role) -> Session`` opening each role with :func:`open_role`.
 
     ``precision`` is one for all roles or a mapping role → precision; ``options`` maps a role (or "*"
-    for every role) to backend options. The backend is resolved once, here."""
-    name = resolve_backend(backend)
+    for every role) to backend options. An explicit backend is resolved here; "auto" once per bundle, at its
+    first role, since whether TensorRT can run it depends on its engines (all roles then run on one backend)."""
+    name = resolve_backend(backend) if backend != "auto" else "auto"
     options = dict(options or {})
+    chosen: Dict[str, str] = {}  # bundle folder -> the backend auto chose for it
 
     def factory(bundle: Any, role: str) -> Session:
-        wanted = precision.get(role) if isinstance(precision, Mapping) else precision
         role_options = dict(options.get("*", {}), **options.get(role, {}))
-        return open_role(bundle, role, name, wanted, target=target, **role_options)
+        key = str(bundle.root)
+        if key not in chosen:
+            chosen[key] = resolve_backend(name, bundle, precision)
+        return open_role(bundle, role, chosen[key], _role_precision(precision, role), target=target,
+                         **role_options)
 
     return factory
 
@@ -167,6 +234,10 @@ def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") ->
         plan[role] = wanted if allowed else "fp32"
         if allowed and wanted != "fp32" and not bundle.graph(role).find(kind, wanted):
             missing.append(role)
+    if missing and kind == engines.KIND:
+        raise BuildError("bundle %s has no %s engine for %s" % (bundle.root, wanted, ", ".join(missing)),
+                         "a run at %s uses one wherever the family rules allow it" % wanted,
+                         "build them on the device: edgevid build %s --precision %s" % (bundle.root, wanted))
     if missing:
         raise ManifestError("bundle %s has no %s graph for %s" % (bundle.root, wanted, ", ".join(missing)),
                             "a run at %s uses one wherever the family rules allow it" % wanted,

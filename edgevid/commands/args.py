@@ -139,7 +139,8 @@ def verify(p):
     p.add_argument("--source", default="synthetic", help="frames to compare on (default: synthetic stream)")
     p.add_argument("--frames", type=int, default=300, help="stream steps to compare (default: 300)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="backend to compare with PyTorch: ort (ONNX Runtime on CPU) or auto, the best installed "
+                   help="backend to compare with PyTorch: ort (ONNX Runtime on CPU), trt (the bundle's TensorRT "
+                        "engines for this GPU) or auto, the best installed "
                         "(default: auto)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 

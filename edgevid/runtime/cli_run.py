@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
-from ..backends.registry import backend_names, precision_plan
+from ..backends.registry import backend_class, backend_names, precision_plan
 from ..bundle import load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
@@ -51,7 +51,10 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
                           "leave it unset to run to the end of the source")
     bundle = load_bundle(bundle_path)
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
-    plan = precision_plan(bundle, precision) if precision not in (None, "fp32") else None
+    # the precision asked for, literally, also fp32 (TensorRT would otherwise take the family's defaults, FP16
+    # CNNs); an explicit backend's own artifacts must exist at it (TensorRT: engines)
+    kind = backend_class(backend).ARTIFACT_KIND if backend != "auto" else "onnx"
+    plan = precision_plan(bundle, precision, kind) if precision is not None else None
     runtime = StreamRuntime(bundle, backend, precision=plan, pipelined=pipelined, queue_size=queue_size, threads=threads,
                             **policy_options)
     with contextlib.ExitStack() as stack:

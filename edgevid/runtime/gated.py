@@ -8,6 +8,10 @@
 The stateless coarse CNN runs ahead of the serial chain on later frames; the fine CNN runs inside the
 chain because whether it runs at all depends on the gate of the same step (policies.GatedPolicy). The
 fine input is made there too, from the crop the work item carries, and only when the gate asks for it.
+
+When every role runs on a TensorRT engine of one GPU, the same stages run gpu_plan's plan instead: the coarse
+stage leaves its feature on the device (a ring slot) and the chain reads it there, the state stays on the
+device between steps, and only the gate and the logits come back.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..families import liteeval as rules
+from . import gpu_plan
 from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
 from .stages import Stages
@@ -28,13 +33,13 @@ from .threads import ALL
 class _Work:
     """One frame on its way through the stages."""
 
-    __slots__ = ("frame", "crop", "coarse_input", "feat_c")
+    __slots__ = ("frame", "crop", "coarse_input", "feat_c")  # feat_c: an array, or a gpu_plan.DeviceFeature
 
     def __init__(self, frame: Any, crop: np.ndarray, coarse_input: np.ndarray):
         self.frame = frame
         self.crop = crop  # uint8 crop×crop×3: the fine input is made from it on fine steps only
         self.coarse_input: Optional[np.ndarray] = coarse_input
-        self.feat_c: Optional[np.ndarray] = None
+        self.feat_c: Any = None
 
 
 class GatedStages(Stages):
@@ -65,7 +70,12 @@ class GatedStages(Stages):
         self.fine_pre = Preprocessor(bundle.preprocess)  # the chain's own: a Preprocessor belongs to one thread
         self.coarse_cnn = sessions["coarse_cnn"]
         self.stats = stats
-        self.policy = GatedPolicy(bundle, sessions, record=stats.add_stage, plan=plan)
+        self.device: Optional[gpu_plan.DeviceChain] = None
+        if gpu_plan.on_device(sessions):
+            self.device = gpu_plan.DeviceChain(bundle, sessions, plan, record=stats.add_stage)
+            self.policy: GatedPolicy = self.device.policy
+        else:
+            self.policy = GatedPolicy(bundle, sessions, record=stats.add_stage, plan=plan)
 
     def as_list(self) -> List[Tuple[str, Any]]:
         return [("preprocess", self.preprocess), ("coarse", self.coarse), ("chain", self.chain)]
@@ -76,8 +86,10 @@ class GatedStages(Stages):
         return _Work(frame, crop, np.array(self.pre.input(crop, self.coarse_size)))
 
     def coarse(self, work: _Work) -> _Work:
-        out = self.coarse_cnn.infer({"frame": work.coarse_input})
-        work.feat_c = np.array(out["feat"])
+        if self.device is not None:
+            work.feat_c = self.device.coarse(work.coarse_input)  # stays on the GPU
+        else:
+            work.feat_c = np.array(self.coarse_cnn.infer({"frame": work.coarse_input})["feat"])
         work.coarse_input = None  # used: free it while the item waits for the chain
         return work
 

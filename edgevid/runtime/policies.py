@@ -124,38 +124,51 @@ class GatedPolicy(Policy):
         if self.fine_window is None:
             self._fine_at.clear()  # no window: the cap counts per reset segment
 
-    def step(self, feat_c: np.ndarray, frame_fine: Optional[ArrayOrThunk] = None,
+    def step(self, feat_c: Any, frame_fine: Optional[ArrayOrThunk] = None,
              timestamp: Optional[float] = None, *, feat_f: Optional[ArrayOrThunk] = None) -> Tuple[np.ndarray, str]:
         """One serial recurrent step; returns (logits [1, C] copy, "fine" | "coarse")."""
         self._begin_step(timestamp)
+        gate = self._coarse_step(feat_c)
+        # ties go to channel 0 (fine): np.argmax returns the first maximum
+        wants_fine = int(np.argmax(gate)) == FINE
+        self.last_capped = wants_fine and not self._fine_allowed()
+        if wants_fine and not self.last_capped:
+            logits = self._fine_step(frame_fine, feat_f)
+            self.fine_steps += 1
+            self._fine_at.append(self.steps)
+            return logits, "fine"
+        if self.last_capped:
+            self.fine_capped += 1
+        return self._skip_step(), "coarse"
+
+    # the three graph steps: host arrays here, device buffers in gpu_plan.DeviceGatedPolicy ------------------
+    def _coarse_step(self, feat_c: np.ndarray) -> np.ndarray:
+        """Run coarse_step, commit the coarse state; returns the gate logits (flat)."""
         s = self.state
         out = self._infer("coarse_step", {"feat_c": feat_c, "h_c_in": s["h_c"], "c_c_in": s["c_c"],
                                           "h_f_in": s["h_f"], "c_f_in": s["c_f"]})
         # copy before the next infer on this session may overwrite its output buffers
         s["h_c"], s["c_c"] = np.array(out["h_c_out"]), np.array(out["c_c_out"])
-        gate = np.asarray(out["gate_logits"]).reshape(-1)
-        # ties go to channel 0 (fine): np.argmax returns the first maximum
-        wants_fine = int(np.argmax(gate)) == FINE
-        self.last_capped = wants_fine and not self._fine_allowed()
-        if wants_fine and not self.last_capped:
-            return self._fine(frame_fine, feat_f, out["v_c"]), "fine"
-        if self.last_capped:
-            self.fine_capped += 1
-        s["h_f"], s["c_f"] = np.array(out["h_f_sync"]), np.array(out["c_f_sync"])
-        return np.array(out["logits_sync"]), "coarse"
+        self._coarse_out = out  # v_c and the sync outputs, for the fine or skip step that follows
+        return np.asarray(out["gate_logits"]).reshape(-1)
 
-    def _fine(self, frame_fine: Optional[ArrayOrThunk], feat_f: Optional[ArrayOrThunk], v_c: np.ndarray) -> np.ndarray:
+    def _fine_step(self, frame_fine: Optional[ArrayOrThunk], feat_f: Optional[ArrayOrThunk]) -> np.ndarray:
         if feat_f is not None:
             feat_f = feat_f() if callable(feat_f) else feat_f
         else:
             frame = frame_fine() if callable(frame_fine) else frame_fine
             feat_f = self._infer("fine_cnn", {"frame": frame})["feat"]
         s = self.state
-        out = self._infer("fine_step", {"feat_f": feat_f, "v_c": v_c, "h_f_in": s["h_f"], "c_f_in": s["c_f"]})
+        out = self._infer("fine_step", {"feat_f": feat_f, "v_c": self._coarse_out["v_c"],
+                                        "h_f_in": s["h_f"], "c_f_in": s["c_f"]})
         s["h_f"], s["c_f"] = np.array(out["h_f_out"]), np.array(out["c_f_out"])
-        self.fine_steps += 1
-        self._fine_at.append(self.steps)
         return np.array(out["logits"])
+
+    def _skip_step(self) -> np.ndarray:
+        """The gate skipped the fine branch: adopt coarse_step's sync of the fine state and its logits."""
+        out, s = self._coarse_out, self.state
+        s["h_f"], s["c_f"] = np.array(out["h_f_sync"]), np.array(out["c_f_sync"])
+        return np.array(out["logits_sync"])
 
     def _fine_allowed(self) -> bool:
         if self.fine_cap is None:

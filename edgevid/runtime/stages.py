@@ -6,7 +6,8 @@ A family's stages class (LiteEval ``gated.GatedStages``, SlowFast ``clip.ClipSta
 - ``check(bundle, options)`` (classmethod): validates the bundle's graph contract and the policy
   settings with the options over them, once, before any session opens (ManifestError /
   ConfigError), and returns a ``plan`` the constructor takes as it is;
-- ``__init__(bundle, sessions, stats, plan)`` and ``as_list()``: ``[(name, fn), …]`` stage
+- ``__init__(bundle, sessions, stats, plan)`` (the runtime adds ``plan["queue_size"]``, the size of the
+  queues between the stages) and ``as_list()``: ``[(name, fn), …]`` stage
   functions, each called by one thread at a time. The first takes a source Frame; the last returns
   ``(Prediction, captured)`` or ``None`` when this frame yields no prediction (e.g. a clip window that
   is not full yet): the pipeline passes nothing on for ``None``.

@@ -120,7 +120,8 @@ class StreamRuntime:
                 source = stack.enter_context(open_source(source))
             sessions = self._activate(stack)
             stats.set(sessions={role: s.describe() for role, s in sessions.items()})
-            stages = self.stages(self.bundle, sessions, stats, self.plan)
+            # the queue size tells stages how many items can be between two of them (LiteEval's GPU feature ring)
+            stages = self.stages(self.bundle, sessions, stats, dict(self.plan, queue_size=self.queue_size))
             self._live.add(stages)
             stack.callback(self._live.discard, stages)
             pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size,
