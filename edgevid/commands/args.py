@@ -210,7 +210,7 @@ def info(p):
 
 @verb("build", "TensorRT engines for a bundle's roles, built on the device (or the trtexec lines that make them)")
 def build(p):
-    from ..build.plan import CALIBRATIONS, DEFAULT_WORKSPACE_MIB, PRECISIONS  # plain Python: --help stays light
+    from ..engine_build.plan import CALIBRATIONS, DEFAULT_WORKSPACE_MIB, PRECISIONS  # plain Python: --help stays light
 
     p.add_argument("bundle", help="bundle folder (the engines are added to it)")
     p.add_argument("--precision", choices=PRECISIONS, default="default",

@@ -19,7 +19,7 @@ def main(args) -> int:
         raise ConfigError("--trt-version and --sm describe a device for --print-trtexec only",
                           "a build reads the TensorRT version and GPU of the machine it runs on",
                           "add --print-trtexec, or leave them out")
-    from ..build.builder import build
+    from ..engine_build.builder import build
 
     report = build(bundle, args.precision, calibration=args.calibration, dla=args.dla, workspace_mib=args.workspace,
                    roles=args.roles, force=args.force, progress=lambda text: print("build: " + text, file=sys.stderr))
@@ -28,8 +28,8 @@ def main(args) -> int:
 
 
 def print_trtexec(bundle: Any, args) -> int:
-    from ..build.plan import make_plan
-    from ..build.trtexec import lines
+    from ..engine_build.plan import make_plan
+    from ..engine_build.trtexec import lines
 
     device, caps = target(args)
     plan = make_plan(bundle, args.precision, device, caps, calibration=args.calibration, dla=args.dla,
@@ -42,8 +42,8 @@ def print_trtexec(bundle: Any, args) -> int:
 def target(args) -> Tuple[Any, Any]:
     """(Device, Caps) to print for: from --trt-version/--sm, else this machine's TensorRT and GPU."""
     from ..backends.engines import Device
-    from ..build.builder import device_and_caps
-    from ..build.plan import Caps
+    from ..engine_build.builder import device_and_caps
+    from ..engine_build.plan import Caps
 
     if bool(args.trt_version) != bool(args.sm):
         raise ConfigError("--trt-version and --sm go together", "an engine is tied to both",
