@@ -3,7 +3,7 @@
 ::
 
     plan.make_plan (what to build; plain) ─► per engine: plan.decide (reuse or rebuild, and why)
-        ─► trt_ops.build_engine (parse, configure, build, inspect) ─► layers.check (no silent downgrade)
+        ─► trt_ops.make_engine (parse, configure, build, inspect) ─► layers.check (no silent downgrade)
         ─► best: trt_ops.time_engine per candidate ─► best.choose (fastest the quantize report allows)
         ─► bundle.add_artifacts(engines) + bundle.json "build" record, in one write
 
@@ -94,7 +94,7 @@ def build(bundle: Bundle, precision: str = "default", *, device: Optional[Device
     for item in plan.items:
         keep, why = decide(bundle, item, device, force)
         if keep is not None:
-            outcomes.append(Outcome(item, "reused", why))
+            outcomes.append(Outcome(item, "reused", why, info=dict(keep.info)))
             _say(progress, "%s %s: %s" % (item.role, item.precision, why))
             continue
         if trt is None:
@@ -119,16 +119,16 @@ def _build_one(trt: Any, bundle: Bundle, item: RolePlan, device: Device, why: st
     from . import trt_ops
 
     _say(progress, "%s %s: building from %s (%s)" % (item.role, item.precision, item.source, why))
-    cache_path = bundle.root / timing_cache_file(BuildPlan(device, ""))
+    cache_path = bundle.root / timing_cache_file(device)
     timing = cache_path.read_bytes() if cache_path.is_file() else b""
     calibrator, adapted = _calibrator(trt, bundle, item, device)
     if item.calibration == "feeds":
         cuda = trt_ops.pycuda()
         with trt_ops.primary_context(cuda):  # the calibrator copies feeds to the GPU during the build
-            built = trt_ops.build_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
+            built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
                                          calibrator=calibrator(cuda), progress=progress)
     else:
-        built = trt_ops.build_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
+        built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
                                      calibrator=calibrator(None) if calibrator else None, progress=progress)
     summary = layers_mod.summarize(built.layer_info)
     layers_mod.check(item.role, item.precision, summary)
@@ -191,8 +191,11 @@ def _choose_best(trt: Any, bundle: Bundle, plan: BuildPlan, outcomes: List[Outco
 
 # ------------------------------------------------------------------------------------------------ record
 
-def _record(plan: BuildPlan, outcomes: List[Outcome], chosen: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    roles: Dict[str, Any] = {}
+def _record(plan: BuildPlan, outcomes: List[Outcome], chosen: Optional[Dict[str, Any]],
+            before: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """This device's "build" record: the roles built now replace theirs in ``before`` (a build of --role R
+    leaves the other roles' record as it was)."""
+    roles: Dict[str, Any] = dict((before or {}).get("roles") or {})
     for o in outcomes:
         if chosen is None or chosen[o.item.role]["engine"] == o.item.engine:
             roles[o.item.role] = {"precision": o.item.precision, "engine": o.item.engine}
@@ -201,7 +204,7 @@ def _record(plan: BuildPlan, outcomes: List[Outcome], chosen: Optional[Dict[str,
     record = {"precision": plan.precision, "trt_version": plan.device.trt_version, "sm": plan.device.sm,
               "roles": roles, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if chosen is not None:
-        record["best"] = chosen
+        record["best"] = dict((before or {}).get("best") or {}, **chosen)
     return record
 
 
@@ -210,7 +213,7 @@ def _commit(bundle: Bundle, plan: BuildPlan, outcomes: List[Outcome], chosen: Op
     key = "trt%s.sm%s" % (plan.device.trt_version, plan.device.sm)  # one record per TensorRT and GPU
     before = bundle.meta.get("build")
     records = dict(before or {})
-    records[key] = _record(plan, outcomes, chosen)
+    records[key] = _record(plan, outcomes, chosen, records.get(key))
     bundle.meta["build"] = records
     new = [NewArtifact(o.item.role, "engine", o.item.engine, _writer(o.data), precision=o.item.precision,
                        info=o.info) for o in outcomes if o.action == "built"]
@@ -237,7 +240,7 @@ def _report(bundle: Bundle, plan: BuildPlan, outcomes: List[Outcome], chosen: Op
             calibration: str) -> Dict[str, Any]:
     report = {"bundle": str(bundle.root), "device": plan.device.describe(), "precision": plan.precision,
               "calibration": calibration, "engines": [o.to_dict() for o in outcomes], "kept": dict(plan.kept),
-              "timing_cache": timing_cache_file(plan)}
+              "timing_cache": timing_cache_file(plan.device)}
     if chosen is not None:
         report["best"] = chosen
     return report

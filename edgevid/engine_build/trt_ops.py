@@ -56,7 +56,7 @@ def make_logger(trt: Any) -> Any:
     """A TensorRT logger that keeps error messages (for the BuildError) and passes the rest to edgevid's log."""
     class Collecting(trt.ILogger):
         def __init__(self) -> None:
-            trt.ILogger.__init__(self)
+            super().__init__()
             self.errors: List[str] = []
 
         def log(self, severity: Any, msg: str) -> None:
@@ -79,7 +79,7 @@ def make_progress_monitor(trt: Any, report: Callable[[str], None]) -> Optional[A
 
     class Monitor(base):
         def __init__(self) -> None:
-            base.__init__(self)
+            super().__init__()
             self.depth: Dict[str, int] = {}
 
         def phase_start(self, phase_name: str, parent_phase: Optional[str], num_steps: int) -> None:
@@ -111,7 +111,7 @@ def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Opt
 
     class Calibrator(base):
         def __init__(self) -> None:
-            base.__init__(self)
+            super().__init__()
             self.index = 0
             self.count = 0 if feeds is None else min(len(v) for v in feeds.values())
             self.buffers: Dict[str, Any] = {}
@@ -196,7 +196,7 @@ def _configure(trt: Any, config: Any, item: RolePlan, timing_cache: bytes, calib
         setattr(config, "progress_monitor", monitor)  # noqa: B010  (by name: absent before 10)
 
 
-def build_engine(trt: Any, item: RolePlan, onnx_bytes: bytes, *, timing_cache: bytes = b"", calibrator: Any = None,
+def make_engine(trt: Any, item: RolePlan, onnx_bytes: bytes, *, timing_cache: bytes = b"", calibrator: Any = None,
                  progress: Optional[Callable[[str], None]] = None) -> Built:
     """Parse ``onnx_bytes``, build ``item``'s engine, read its layers back. BuildError with the parser's errors
     (each with its node) or the builder's logged errors."""

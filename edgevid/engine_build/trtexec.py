@@ -6,14 +6,15 @@ import shlex
 from pathlib import Path
 from typing import List
 
+from ..backends.engines import Device
 from .plan import BuildPlan, RolePlan
 
 FLAG_OPTIONS = {"FP16": "--fp16", "INT8": "--int8"}
 
 
-def timing_cache_file(plan: BuildPlan) -> str:
+def timing_cache_file(device: Device) -> str:
     """The timing cache beside the engines, one per TensorRT version and GPU (a cache only helps its own)."""
-    return "timing.trt%s.sm%s.cache" % (plan.device.trt_short, plan.device.sm)
+    return "timing.trt%s.sm%s.cache" % (device.trt_short, device.sm)
 
 
 def command(item: RolePlan, root: Path, timing_cache: str) -> str:
@@ -38,7 +39,7 @@ def lines(plan: BuildPlan, root: Path) -> List[str]:
     out = ["# %s, %s: %d engine(s)" % (root, plan.device.describe(), len(plan.items))]
     for role, excluded in plan.excluded.items():
         out += ["# %s %s: no candidate: %s" % (role, precision, why) for precision, why in excluded.items()]
-    cache = timing_cache_file(plan)
+    cache = timing_cache_file(plan.device)
     for item in plan.items:
         out += ["# %s %s: %s" % (item.role, item.precision, note) for note in item.notes]
         if item.calibration == "cache":

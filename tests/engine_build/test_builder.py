@@ -72,3 +72,10 @@ def test_a_failed_commit_records_nothing(quantized):
     with pytest.raises(ManifestError):
         builder._commit(quantized, plan, [clash], None)
     assert "build" not in quantized.meta and "build" not in load_bundle(quantized.root).meta
+
+
+def test_a_build_of_one_role_keeps_the_record_of_the_others(quantized, no_tensorrt):
+    bundle = with_engines(quantized, "int8")
+    builder.build(bundle, "int8", device=XAVIER, caps=TRT8)
+    builder.build(load_bundle(bundle.root), "int8", device=XAVIER, caps=TRT8, roles=["backbone"])
+    assert set(load_bundle(bundle.root).meta["build"]["trt8.5.2.2.sm72"]["roles"]) == {"backbone", "step"}

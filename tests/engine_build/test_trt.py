@@ -51,14 +51,14 @@ def test_build_reads_layers_back_reuses_and_times(prernn_bundle, device, trt):
 
 def test_a_graph_tensorrt_cannot_parse_reports_the_parser_errors(prernn_bundle, trt):
     from edgevid.engine_build.plan import Caps, role_plan
-    from edgevid.engine_build.trt_ops import build_engine, caps_of
+    from edgevid.engine_build.trt_ops import make_engine, caps_of
     from edgevid.backends.engines import Device
     from edgevid.errors import BuildError
 
     caps: Caps = caps_of(trt)
     item = role_plan(prernn_bundle, "backbone", "fp32", Device(trt.__version__, "0"), caps)
     with pytest.raises(BuildError, match="TensorRT cannot parse backbone.onnx .*error 1 at node"):
-        build_engine(trt, item, b"this is not an ONNX model")
+        make_engine(trt, item, b"this is not an ONNX model")
 
 
 def test_a_corrupt_engine_is_a_clear_error(trt):
