@@ -21,8 +21,11 @@ def main(args) -> int:
                           "add --print-trtexec, or leave them out")
     from ..engine_build.builder import build
 
+    def progress(text: str) -> None:
+        print("build: " + text, file=sys.stderr)
+
     report = build(bundle, args.precision, calibration=args.calibration, dla=args.dla, workspace_mib=args.workspace,
-                   roles=args.roles, force=args.force, progress=lambda text: print("build: " + text, file=sys.stderr))
+                   roles=args.roles, force=args.force, progress=None if args.quiet else progress)
     print_json(report) if args.json else print_report(report)
     return 0
 

@@ -125,8 +125,12 @@ def _build_one(trt: Any, bundle: Bundle, item: RolePlan, device: Device, why: st
     if item.calibration == "feeds":
         cuda = trt_ops.pycuda()
         with trt_ops.primary_context(cuda):  # the calibrator copies feeds to the GPU during the build
-            built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
-                                         calibrator=calibrator(cuda), progress=progress)
+            on_device = calibrator(cuda)
+            try:
+                built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
+                                            calibrator=on_device, progress=progress)
+            finally:
+                on_device.release()
     else:
         built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
                                      calibrator=calibrator(None) if calibrator else None, progress=progress)

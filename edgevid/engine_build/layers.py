@@ -30,6 +30,7 @@ def summarize(info_json: Optional[str]) -> Dict[str, Any]:
     data = json.loads(info_json)
     layers = data.get("Layers", []) if isinstance(data, dict) else []
     counts: Dict[str, int] = {}
+    seen = set()
     fp32: List[str] = []
     for layer in layers:
         if not isinstance(layer, dict):  # names only: the engine was built without detailed verbosity
@@ -39,19 +40,20 @@ def summarize(info_json: Optional[str]) -> Dict[str, Any]:
         outputs = layer.get("Outputs") or []
         precision = dtype_of(str(outputs[0].get("Format/Datatype", ""))) if outputs else "other"
         counts[precision] = counts.get(precision, 0) + 1
+        # a layer computing in INT8 may hand FP32 on (Conv + DQ): its inputs say what it computed in
+        seen.update(dtype_of(str(t.get("Format/Datatype", ""))) for t in (layer.get("Inputs") or []) + outputs)
         if precision == "fp32":
             fp32.append(str(layer.get("Name", "?")))
-    return {"available": True, "counts": counts, "fp32_layers": fp32[:MAX_LISTED],
+    return {"available": True, "counts": counts, "tensor_precisions": sorted(seen), "fp32_layers": fp32[:MAX_LISTED],
             "fp32_listed": min(len(fp32), MAX_LISTED)}
 
 
 def check(role: str, precision: str, summary: Dict[str, Any]) -> None:
-    """BuildError when an FP16/INT8 engine has no layer at that precision (or lower)."""
+    """BuildError when no layer of an FP16/INT8 engine takes or gives a tensor at that precision (or lower)."""
     if precision == "fp32" or not summary.get("available"):
         return
-    counts = summary["counts"]
-    reduced = counts.get("int8", 0) + (counts.get("fp16", 0) if precision == "fp16" else 0)
-    if reduced == 0:
+    seen = set(summary.get("tensor_precisions", ()))
+    if not ({"int8"} if precision == "int8" else {"int8", "fp16"}) & seen:
         raise BuildError("the %s engine of role %s has no layer at %s" % (precision, role, precision),
-                         "TensorRT chose higher-precision kernels for every layer (%s)" % counts,
+                         "TensorRT chose higher-precision kernels for every layer (%s)" % summary["counts"],
                          "check the source graph (edgevid quantize), or build it at another precision")

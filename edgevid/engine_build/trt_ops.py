@@ -139,6 +139,12 @@ def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Opt
         def write_calibration_cache(self, data: Any) -> None:
             self.written = bytes(data)
 
+        def release(self) -> None:
+            """Free the GPU buffers while the context that made them is still current."""
+            for buffer in self.buffers.values():
+                buffer.free()
+            self.buffers.clear()
+
     return Calibrator()
 
 

@@ -35,6 +35,15 @@ def test_without_detail_or_inspector_nothing_is_claimed():
     layers.check("backbone", "int8", {"available": False})  # nothing read: nothing to refuse
 
 
+def test_a_layer_that_takes_int8_counts_even_when_it_gives_fp32():
+    rows = [{"Name": "conv", "LayerType": "CaskConvolution",
+             "Inputs": [{"Name": "q", "Format/Datatype": "Four wide channel vectorized row major Int8 format"}],
+             "Outputs": [{"Name": "y", "Format/Datatype": "Row major linear FP32"}]}]
+    summary = layers.summarize(json.dumps({"Layers": rows}))
+    assert summary["counts"] == {"fp32": 1} and summary["tensor_precisions"] == ["fp32", "int8"]
+    layers.check("backbone", "int8", summary)
+
+
 def test_an_engine_with_no_layer_at_the_precision_asked_is_refused():
     fp32_only = layers.summarize(inspector_json("Row major linear FP32", "Row major linear FP32"))
     with pytest.raises(BuildError, match="int8 engine of role backbone has no layer at int8"):
