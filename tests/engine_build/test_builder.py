@@ -79,3 +79,15 @@ def test_a_build_of_one_role_keeps_the_record_of_the_others(quantized, no_tensor
     builder.build(bundle, "int8", device=XAVIER, caps=TRT8)
     builder.build(load_bundle(bundle.root), "int8", device=XAVIER, caps=TRT8, roles=["backbone"])
     assert set(load_bundle(bundle.root).meta["build"]["trt8.5.2.2.sm72"]["roles"]) == {"backbone", "step"}
+
+
+def test_the_report_prints_per_engine_what_was_done_and_why(quantized, no_tensorrt, capsys):
+    from edgevid.commands.build import print_report
+
+    report = builder.build(with_engines(quantized, "int8"), "int8", device=XAVIER, caps=TRT8)
+    print_report(report)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "engines of %s (Xavier, TensorRT 8.5.2.2, SM 72), precision int8:" % quantized.root
+    assert out[1].split()[:4] == ["backbone", "int8", "reused", "backbone.int8.trt8.5.sm72.engine"]
+    assert "unchanged: backbone.int8.trt.onnx is what it was built from" in out[1]
+    assert out[3].strip().startswith("note: the prernn rules keep it off int8")
