@@ -13,13 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "tensorrt", "pycuda", "cv2", "matplotlib"]
 DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "edgevid.backends",
-                  "edgevid.backends.ort", "edgevid.backends.trt", "edgevid.backends.cuda", "edgevid.preprocess", "edgevid.runtime.source",
-                  "edgevid.runtime.stream", "edgevid.runtime.gpu_plan", "edgevid.runtime.cli_run", "edgevid.runtime.annotate", "edgevid.verify",
-                  "edgevid.data", "edgevid.commands.info", "edgevid.commands.run"]
+                  "edgevid.backends.ort", "edgevid.backends.trt", "edgevid.backends.cuda", "edgevid.preprocess",
+                  "edgevid.runtime.source", "edgevid.runtime.stream", "edgevid.runtime.gpu_plan", "edgevid.runtime.cli_run",
+                  "edgevid.runtime.annotate", "edgevid.verify", "edgevid.data", "edgevid.commands.info",
+                  "edgevid.commands.run", "edgevid.commands.build", "edgevid.engine_build.builder",
+                  "edgevid.engine_build.trt_ops", "edgevid.engine_build.trtexec"]
 DEVICE_FILES = ["edgevid/__init__.py", "edgevid/__main__.py", "edgevid/errors.py", "edgevid/log.py",
                 "edgevid/_optional.py", "edgevid/spec.py", "edgevid/bundle.py", "edgevid/fsutil.py",
                 "edgevid/cli.py", "edgevid/commands", "edgevid/backends", "edgevid/runtime", "edgevid/verify",
-                "edgevid/data", "edgevid/models/modes.py"]
+                "edgevid/data", "edgevid/models/modes.py", "edgevid/engine_build"]
 
 BLOCKER = textwrap.dedent("""
     import sys
@@ -58,7 +60,7 @@ def test_cli_help_without_heavy_packages():
             main(["--help"])
         except SystemExit as e:
             assert e.code == 0
-        for verb in ("demo", "train", "export", "run", "info", "verify", "analyze-saturation"):
+        for verb in ("demo", "train", "export", "run", "info", "verify", "analyze-saturation", "build"):
             try:
                 main([verb, "--help"])
             except SystemExit as e:

@@ -210,3 +210,36 @@ def info(p):
     p.add_argument("--num-classes", type=int, default=400, help="preset: classes of the head (default: 400)")
     p.add_argument("--size", type=int, default=224, help="preset: square input size for GMACs (default: 224)")
     p.add_argument("--json", action="store_true", help="print as JSON")
+
+
+@verb("build", "TensorRT engines for a bundle's roles, built on the device (or the trtexec lines that make them)")
+def build(p):
+    from ..engine_build.plan import CALIBRATIONS, DEFAULT_WORKSPACE_MIB, PRECISIONS  # plain Python: --help stays light
+
+    p.add_argument("bundle", help="bundle folder (the engines are added to it)")
+    p.add_argument("--precision", choices=PRECISIONS, default="default",
+                   help="default: each role at its family's TensorRT default (CNNs fp16, recurrent steps fp32); "
+                        "fp32, fp16 or int8 where the family's rules allow it (fp32 elsewhere); best: build the "
+                        "candidates, time them on this device and keep per role the fastest the quantize report "
+                        "allows (default: default)")
+    p.add_argument("--calibration", choices=CALIBRATIONS, default="qdq",
+                   help="INT8 from the Q/DQ graph (qdq, every TensorRT), or implicit INT8 where TensorRT still "
+                        "has calibrators (8.x, 10.x): from the stored calibration cache (cache) or an on-device "
+                        "calibrator over the stored feeds (feeds) (default: qdq)")
+    p.add_argument("--dla", type=int, metavar="N",
+                   help="build 2D roles for DLA core N with GPU fallback (Jetson AGX Xavier/Orin; refused for "
+                        "3D-convolution roles and GPUs without DLA; FP32 roles stay on the GPU) (default: GPU)")
+    p.add_argument("--workspace", type=int, default=DEFAULT_WORKSPACE_MIB, metavar="MB",
+                   help="builder workspace limit in MiB (default: %d)" % DEFAULT_WORKSPACE_MIB)
+    p.add_argument("--role", action="append", dest="roles", metavar="ROLE",
+                   help="only this role (repeat for more; default: every role)")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild engines even when the bundle's are unchanged (default: reuse them)")
+    p.add_argument("--print-trtexec", action="store_true",
+                   help="print equivalent trtexec command lines instead of building (works without TensorRT "
+                        "given --trt-version and --sm)")
+    p.add_argument("--trt-version", metavar="VERSION",
+                   help="with --print-trtexec: the device's TensorRT, e.g. 8.5.2.2 (default: this machine's)")
+    p.add_argument("--sm", metavar="SM", help="with --print-trtexec: the device's GPU, e.g. 72 (Xavier) or 87 "
+                                              "(Orin) (default: this machine's)")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")

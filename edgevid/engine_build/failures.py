@@ -1,0 +1,42 @@
+"""The errors of a build that TensorRT reports, worded for the user (what, why, what to do). Plain Python: the
+TensorRT objects are read into plain values by trt_ops.py first, so every message is tested without TensorRT."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from ..errors import BuildError
+
+MAX_LOG_LINES = 8
+
+
+def parse_failure(role: str, source: str, errors: Sequence[Mapping[str, Any]]) -> BuildError:
+    """TensorRT's ONNX parser refused ``source``: every error it reported, each with its node."""
+    lines = []
+    for i, e in enumerate(errors):
+        where = "node %s" % e.get("node")
+        if e.get("node_name"):
+            where += " (%s%s)" % (e["node_name"], ", " + e["operator"] if e.get("operator") else "")
+        code = " [%s]" % e["code"] if e.get("code") else ""
+        lines.append("error %d at %s%s: %s" % (i + 1, where, code, e.get("desc", "")))
+    return BuildError("TensorRT cannot parse %s (role %s)" % (source, role),
+                      "; ".join(lines) if lines else "the parser reported no error text",
+                      "the graph uses an operator or form this TensorRT lacks: re-export with a lower opset, or "
+                      "keep this role on ONNX Runtime (edgevid run --backend ort)")
+
+
+def build_failure(role: str, precision: str, messages: Sequence[str]) -> BuildError:
+    """build_serialized_network returned nothing: the last errors TensorRT logged."""
+    shown = list(messages)[-MAX_LOG_LINES:]
+    return BuildError("TensorRT could not build the %s engine of role %s" % (precision, role),
+                      " | ".join(shown) if shown else "TensorRT logged no error",
+                      "a larger --workspace, another --precision, or leaving out --dla may help; run with -vv for "
+                      "TensorRT's full log")
+
+
+def corrupt_engine(path: str, messages: Sequence[str]) -> BuildError:
+    """deserialize_cuda_engine returned nothing for an engine file of the bundle."""
+    shown = list(messages)[-MAX_LOG_LINES:]
+    return BuildError("engine %s cannot be loaded by this TensorRT" % path,
+                      "the file is damaged or not an engine of this TensorRT and GPU%s"
+                      % (" (%s)" % " | ".join(shown) if shown else ""),
+                      "rebuild it: edgevid build BUNDLE --force")
