@@ -84,8 +84,83 @@ def lazy_import(value: ast.AST) -> Optional[str]:
     return None
 
 
-def aliases(tree: ast.AST) -> Dict[str, Tuple[str, Tuple[str, ...]]]:
-    """Local name -> (module, names below it): ``trt`` -> ("tensorrt", ()), ``Builder`` -> ("tensorrt", ("Builder",))."""
+def _callee(call: ast.AST) -> Optional[str]:
+    """'tensorrt' for ``tensorrt()`` and ``trt_backend.tensorrt()``: the name a call calls."""
+    if not isinstance(call, ast.Call):
+        return None
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
+def providers(tree: ast.AST) -> Dict[str, str]:
+    """Functions that return a watched module: ``def tensorrt(): return require("tensorrt")`` -> {"tensorrt": ...}.
+    The house style imports TensorRT and pycuda through such helpers, so their calls are the module."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            local = {k: m for k, (m, n) in aliases(node).items() if not n}
+            for ret in (r for r in ast.walk(node) if isinstance(r, ast.Return) and r.value is not None):
+                module = lazy_import(ret.value) or local.get(dotted(ret.value) or "")
+                if module:
+                    found[node.name] = module
+    return found
+
+
+def defined_names(tree: ast.AST) -> Set[str]:
+    """Names a file gives meaning to itself: functions, classes, attributes of self, class fields. An object
+    of unknown class using one of them is taken for the project's own (``plan.precision``, ``buffer.free()``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                for stmt in node.body:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+                    names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            names.add(node.attr)  # self.x = ...: the project's attribute (config.x = ... sets the API's)
+    return names
+
+
+@dataclass
+class Project:
+    """What one file cannot tell by itself, read from every file of the project."""
+
+    provided: Dict[str, str] = field(default_factory=dict)   # helper function -> module it returns
+    own: Set[str] = field(default_factory=set)               # names the project defines (defined_names)
+    modules: Dict[str, str] = field(default_factory=dict)    # plain name bound to a module somewhere: trt, cuda
+
+
+def project(sources: Iterable[Tuple[str, str]]) -> Project:
+    """The :class:`Project` of (path, text) pairs: the house style passes ``trt`` from function to function
+    (``def make_engine(trt, ...)``), so a name bound to TensorRT in one file is TensorRT in the others."""
+    result = Project()
+    trees = [ast.parse(text) for _, text in sources]
+    for tree in trees:
+        result.provided.update(providers(tree))
+        result.own |= defined_names(tree)
+    for tree in trees:
+        for name, (module, names) in aliases(tree, result.provided).items():
+            if not names and "." not in name:
+                result.modules.setdefault(name, module)
+    return result
+
+
+def bound_elsewhere(tree: ast.AST) -> Set[str]:
+    """Names a file imports from somewhere not watched (``from . import cuda``): never a project-wide alias."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if not watched(a.name))
+        elif isinstance(node, ast.ImportFrom) and not (node.module and not node.level and watched(node.module)):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def aliases(tree: ast.AST, provided: Optional[Dict[str, str]] = None) -> Dict[str, Tuple[str, Tuple[str, ...]]]:
+    """Local name -> (module, names below it): ``trt`` -> ("tensorrt", ()), ``Builder`` -> ("tensorrt", ("Builder",)).
+    ``provided``: helper function name -> module (``trt = tensorrt()``)."""
+    provided = provided or {}
     found = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -98,11 +173,12 @@ def aliases(tree: ast.AST) -> Dict[str, Tuple[str, Tuple[str, ...]]]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level and watched(node.module):
             for a in node.names:
                 found[a.asname or a.name] = (node.module, (a.name,))
-        elif isinstance(node, ast.Assign) and lazy_import(node.value):
+        elif isinstance(node, ast.Assign) and (lazy_import(node.value) or _callee(node.value) in provided):
+            module = lazy_import(node.value) or provided[_callee(node.value)]
             for target in node.targets:
                 key = dotted(target)
                 if key:
-                    found[key] = (lazy_import(node.value), ())
+                    found[key] = (module, ())
     found.pop(None, None)
     return {k: v for k, v in found.items() if v}
 
@@ -254,16 +330,45 @@ def returns(apis: Iterable[dict], chain: Tuple[str, ...]) -> Optional[str]:
 # ---------------------------------------------------------------- finding uses
 
 class _Scan:
-    def __init__(self, tree: ast.AST, path: str, apis: Dict[str, dict]):
+    def __init__(self, tree: ast.AST, path: str, apis: Dict[str, dict], context: Project):
         self.path, self.apis, self.tree = path, apis, tree
-        self.alias = {k: split_module(m, n, apis) for k, (m, n) in aliases(tree).items()}
+        self.provided = dict(context.provided, **providers(tree))
+        found = {k: (m, ()) for k, m in context.modules.items() if k not in bound_elsewhere(tree)}
+        found.update(aliases(tree, self.provided))
+        self.alias = {k: split_module(m, n, apis) for k, (m, n) in found.items()}
+        for node in ast.walk(tree):  # kinds = trt.NetworkDefinitionCreationFlag: a name for a class of the API
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
+                chain = self.module_chain(node.value)
+                keys = [dotted(t) for t in node.targets]
+                if chain and chain[1] and self._is_class(chain):
+                    self.alias.update({k: chain for k in keys if k})
         self.types: Dict[str, Tuple[str, str]] = {}   # dotted variable -> (module, class)
+        self.func_types: Dict[str, Tuple[str, str]] = {}  # function of this file -> the class it returns
+        called = {_callee(n) for n in ast.walk(tree)} & set(self.provided)
+        # the watched packages this file uses: only their member names are matched on unknown objects
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        self.families = {m.split(".")[0] for k, (m, _) in self.alias.items() if k.split(".")[0] in names} | {
+            self.provided[c].split(".")[0] for c in called} | {
+            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in (n.names if isinstance(n, ast.Import) else [ast.alias(name=n.module or "")]) if watched(a.name)}
         self.guards = Guards(tree)
-        self.own = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        self.own = defined_names(tree) | context.own
+        self.scope = {}  # id(node) -> the innermost function around it (plain names are typed per function)
+        for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))):
+            for node in ast.walk(func):
+                self.scope[id(node)] = id(func)  # ast.walk visits outer functions first: the innermost wins
+        self.ambiguous: Set[str] = set()
         self.uses: List[Use] = []
 
     def module_chain(self, node: ast.AST) -> Optional[Tuple[str, Tuple[str, ...]]]:
-        """(module, names) when ``node`` is a chain on an alias (longest alias first: ``self._trt``)."""
+        """(module, names) when ``node`` is a chain on an alias (longest alias first: ``self._trt``) or on a
+        call of a module-returning helper (``driver().Device``)."""
+        below, base = [], node
+        while isinstance(base, ast.Attribute):
+            below.append(base.attr)
+            base = base.value
+        if _callee(base) in self.provided:
+            return split_module(self.provided[_callee(base)], tuple(below[::-1]), self.apis)
         text = dotted(node)
         if not text:
             return None
@@ -275,42 +380,68 @@ class _Scan:
                 return split_module(module, names + tuple(parts[i:]), self.apis)
         return None
 
+    def type_key(self, node: ast.AST) -> Optional[str]:
+        """A variable's key: ``ctx`` in two functions is two variables; ``self._engine`` is one per file."""
+        text = dotted(node)
+        if text and isinstance(node, ast.Name):
+            return "%s:%s" % (self.scope.get(id(node), "module"), text)
+        return text
+
     def type_of(self, node: ast.AST) -> Optional[Tuple[str, str]]:
         if isinstance(node, ast.Call):
             return self.call_type(node)
-        text = dotted(node)
-        return self.types.get(text) if text else None
+        key = self.type_key(node)
+        if key is None or key in self.ambiguous:
+            return None
+        if key in self.types or not isinstance(node, ast.Name):
+            return self.types.get(key)
+        return self.types.get("module:" + node.id)  # a global read inside a function
 
     def call_type(self, call: ast.Call) -> Optional[Tuple[str, str]]:
         if isinstance(call.func, ast.Name) and call.func.id in dir(builtins) and call.func.id not in self.alias:
             return FOREIGN  # open(), list(), ...: not a TensorRT object
         chain = self.module_chain(call.func)
+        if chain and chain[1] and not self._apis(chain[0]):
+            return FOREIGN  # an object of a watched module not checked here (pycuda while checking TensorRT)
         if chain and chain[1]:
             r = returns(self._apis(chain[0]), chain[1])
             return (chain[0], r) if r else None
         if isinstance(call.func, ast.Attribute):
             owner = self.type_of(call.func.value)
-            if owner:
+            if owner and owner != FOREIGN:
                 r = returns(self._apis(owner[0]), (owner[1], call.func.attr))
                 return (owner[0], r) if r else None
-        return None
+        return self.func_types.get(_callee(call) or "")  # a function of this file: self._deserialize(trt)
+
+    def _is_class(self, chain: Tuple[str, Tuple[str, ...]]) -> bool:
+        entries = [lookup(a, chain[1]) for a in self._apis(chain[0])]
+        return any(e and e.get("kind") == "class" for e in entries)
 
     def _apis(self, module: str) -> List[dict]:
         return [a[module] for a in self.apis.values() if module in a] if self.apis else []
 
     def infer_types(self) -> None:
-        """Assignments and ``with ... as`` bind variables to classes; two passes settle most orders."""
-        for _ in range(2):
+        """Assignments and ``with ... as`` bind variables to classes, and a function of the file returning one
+        has its type; three passes settle most orders."""
+        for _ in range(3):
             for node in ast.walk(self.tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    kinds = {self.type_of(r.value) for r in ast.walk(node) if isinstance(r, ast.Return) and r.value}
+                    kinds.discard(None)
+                    if len(kinds) == 1 and FOREIGN not in kinds:
+                        self.func_types[node.name] = kinds.pop()
                 pairs = []
                 if isinstance(node, ast.Assign):
                     pairs = [(t, node.value) for t in node.targets]
                 elif isinstance(node, (ast.With, ast.AsyncWith)):
                     pairs = [(i.optional_vars, i.context_expr) for i in node.items if i.optional_vars is not None]
                 for target, value in pairs:
-                    key, kind = dotted(target), self.type_of(value)
-                    if key and kind and key not in self.alias:
-                        self.types[key] = kind
+                    key, kind = self.type_key(target), self.type_of(value)
+                    if not key or not kind or dotted(target) in self.alias:
+                        continue
+                    if self.types.get(key, kind) != kind:
+                        self.ambiguous.add(key)  # bound to two classes: trust neither
+                    self.types[key] = kind
 
     def collect(self) -> List[Use]:
         self.infer_types()
@@ -350,12 +481,16 @@ class _Scan:
             return
         if name in BUILTIN_NAMES or name in self.own or (isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")):
             return
+        found = {}
         for module in sorted({m for a in self.apis.values() for m in a}):
-            if any(m == module or m.startswith(module.split(".")[0]) for m, _ in self.alias.values()):
+            if module.split(".")[0] in self.families:
                 candidates = classes_with(self._apis(module), name)
                 if candidates:
-                    self.add(node, module, ("|".join(sorted(candidates)), name), resolved=False,
-                             keywords=self.keywords(node))
+                    found[module] = candidates
+        if len({m.split(".")[0] for m in found}) > 1:
+            return  # a member of TensorRT and of pycuda classes (free, synchronize): cannot tell whose
+        for module, candidates in found.items():
+            self.add(node, module, ("|".join(sorted(candidates)), name), resolved=False, keywords=self.keywords(node))
 
     def keywords(self, node: ast.AST) -> Tuple[str, ...]:
         call = getattr(node, "_call", None)
@@ -367,15 +502,16 @@ class _Scan:
                              self.guards.at.get(id(node), set())))
 
 
-def find_uses(source: str, path: str, apis: Dict[str, Dict[str, dict]]) -> List[Use]:
-    """Uses of the watched modules in one source file. ``apis``: version -> {module: dump} (for types)."""
+def find_uses(source: str, path: str, apis: Dict[str, Dict[str, dict]],
+              context: Optional[Project] = None) -> List[Use]:
+    """Uses of the watched modules in one source file. ``apis``: version -> {module: dump} (for types);
+    ``context``: what the other files of the project say (:func:`project`)."""
     tree = ast.parse(source, filename=path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             node.func._call = node  # the call an attribute is the callee of (for its keyword arguments)
-    scan = _Scan(tree, path, apis)
-    if not scan.alias and not any(isinstance(n, ast.Import) and any(watched(a.name) for a in n.names)
-                                  for n in ast.walk(tree)):
+    scan = _Scan(tree, path, apis, context or Project())
+    if not scan.families:
         return []
     return scan.collect()
 
@@ -384,17 +520,18 @@ def find_uses(source: str, path: str, apis: Dict[str, Dict[str, dict]]) -> List[
 
 def check(uses: Iterable[Use], api: Dict[str, dict], version: str) -> List[str]:
     """Problems of ``uses`` against one version's dumps ({module: dump}), one line each."""
-    problems = []
+    problems = set()
     for use in uses:
         dump = api.get(use.module)
         if dump is None:
             continue  # another module's use: checked against that module's versions
         problem = _missing(use, dump) or _bad_keywords(use, dump)
         if problem and not ({"*", problem[0]} & use.guarded):
-            problems.append("%s: %s %s: %s%s" % (use.where(), use.module, version, problem[1],
-                                                 "; not behind a feature check (hasattr, getattr with a default, "
-                                                 "try/except AttributeError)" if problem[0] else ""))
-    return sorted(set(problems))
+            problems.add((use.path, use.line, "%s: %s %s: %s%s" % (
+                use.where(), use.module, version, problem[1],
+                "; not behind a feature check (hasattr, getattr with a default, try/except AttributeError)"
+                if problem[0] else "")))
+    return [text for _, _, text in sorted(problems)]
 
 
 def _missing(use: Use, dump: dict) -> Optional[Tuple[str, str]]:
@@ -409,6 +546,8 @@ def _missing(use: Use, dump: dict) -> Optional[Tuple[str, str]]:
             return None
         return name, "'.%s' is a member of %s in other versions but of no class here" % (name, classes.replace("|", "/"))
     for i in range(len(use.chain)):
+        if use.chain[i].startswith("__"):
+            return None  # __version__, __class__: Python's, not the API's (the dumps leave them out)
         if lookup(dump, use.chain[:i + 1]) is None:
             name = use.chain[i]
             where = lookup(dump, use.chain[:i])

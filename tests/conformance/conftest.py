@@ -47,6 +47,16 @@ def project_sources():
     return [(str(p.relative_to(root)), p.read_text()) for p in sorted(PACKAGE.rglob("*.py"))]
 
 
+def project_uses(apis, family: str):
+    """Every use of ``family`` (tensorrt, pycuda) in the package, read with the whole project's context."""
+    from tests.conformance.apicheck import find_uses, project
+
+    sources = project_sources()
+    context = project(sources)
+    return [u for path, text in sources for u in find_uses(text, path, apis, context)
+            if u.module.split(".")[0] == family]
+
+
 @pytest.fixture(scope="session")
 def trt_apis() -> Dict[str, Dict[str, dict]]:
     """TensorRT version -> {"tensorrt": dump}, for 8.6.1, 10.3.x and the newest 11.x."""
@@ -77,3 +87,11 @@ def pycuda_apis(pycuda_modules) -> Dict[str, Dict[str, dict]]:
     dump = introspect(entry["python"], entry["stubs"], pycuda_modules)
     assert dump["pycuda.driver"]["error"] is None, dump["pycuda.driver"]["error"]
     return {dump["pycuda.driver"]["version"]: dump}
+
+
+@pytest.fixture(scope="session")
+def project_apis(trt_apis, pycuda_apis) -> Dict[str, Dict[str, dict]]:
+    """TensorRT version -> its dump and pycuda's: the package is read with both, so that an object of one
+    is never taken for an object of the other (``buffer.free()``)."""
+    pycuda = next(iter(pycuda_apis.values()))
+    return {version: dict(api, **pycuda) for version, api in trt_apis.items()}

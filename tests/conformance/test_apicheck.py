@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.conformance.apicheck import check, find_uses
+from tests.conformance.apicheck import check, find_uses, project
 
 
 def fn(*params, returns=()):
@@ -183,3 +183,68 @@ def test_files_without_tensorrt_and_the_project_own_names_are_left_alone():
                 table.update({})
                 return other.num_bindings() + self.execute_async_v2
     """) == []
+
+
+def test_helpers_returning_the_module_and_a_module_passed_between_files_are_followed():
+    helper = textwrap.dedent("""
+        from edgevid._optional import require
+
+        def tensorrt():
+            return require("tensorrt", "the TensorRT backend")
+    """)
+    user = textwrap.dedent("""
+        from . import helper
+
+        def flags(trt):
+            return trt.BuilderFlag.FP16
+
+        def load(blob):
+            trt = helper.tensorrt()
+            return helper.tensorrt().BuilderFlag.INT8
+    """)
+    context = project([("helper.py", helper), ("user.py", user)])
+    uses = find_uses(user, "user.py", APIS, context)
+    assert [p.split(":")[1] for p in check(uses, NEW, "11")] == ["5", "9"]
+    # read alone, the file cannot tell that trt and helper.tensorrt() are TensorRT: the project context does
+    assert check(find_uses(user, "user.py", APIS), NEW, "11") == []
+
+
+def test_a_name_bound_to_a_class_and_per_function_variables_are_resolved():
+    found = problems("""
+        import tensorrt as trt
+
+        def flags():
+            kinds = trt.BuilderFlag
+            return kinds.FP16
+
+        def run(blob):
+            ctx = trt.Runtime(None).deserialize_cuda_engine(blob).create_execution_context()
+            ctx.execute_async_v2([], 0)
+
+        def other(engine):
+            ctx = engine
+            return ctx.num_io_tensors
+    """)
+    assert [p.split(":")[1] for p in found] == ["6", "10"], found
+
+
+def test_the_project_own_names_and_names_of_another_watched_api_are_not_taken_for_tensorrt():
+    apis = {v: dict(a, **{"pycuda.driver": {"version": "1", "error": None, "names": {
+        "DeviceAllocation": cls({"free": fn("self")}), "mem_alloc": fn("size", returns=["DeviceAllocation"])}}})
+        for v, a in APIS.items()}
+    apis["8"]["tensorrt"]["names"]["IGpuAllocator"] = cls({"free": fn("self", "memory")})
+    source = textwrap.dedent("""
+        import tensorrt as trt
+        import pycuda.driver as cuda
+
+        class Plan:
+            def __init__(self):
+                self.num_bindings = 0
+
+        def release(buffers, plan):
+            for buffer in buffers:
+                buffer.free()
+            return plan.num_bindings + cuda.mem_alloc(4).free()
+    """)
+    uses = find_uses(source, "s.py", apis)
+    assert check([u for u in uses if u.module == "tensorrt"], apis["11"], "11") == []

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from tests.conformance.apicheck import aliases, check, find_uses, lookup
-from tests.conformance.conftest import project_sources
+from tests.conformance.conftest import project_sources, project_uses
 
 pytestmark = pytest.mark.conformance
 
@@ -27,9 +27,8 @@ EXPECTED = {
 }
 
 
-def test_the_package_uses_only_what_pycuda_has(pycuda_apis):
-    uses = [u for path, text in project_sources() for u in find_uses(text, path, pycuda_apis)
-            if u.module.startswith("pycuda")]
+def test_the_package_uses_only_what_pycuda_has(project_apis, pycuda_apis):
+    uses = project_uses(project_apis, "pycuda")
     problems = [p for version, api in pycuda_apis.items() for p in check(uses, api, version)]
     assert not problems, "pycuda names that do not exist:\n" + "\n".join(problems)
 

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from tests.conformance.apicheck import check, find_uses, lookup
-from tests.conformance.conftest import project_sources
+from tests.conformance.conftest import project_uses
 
 pytestmark = pytest.mark.conformance
 
@@ -54,9 +54,9 @@ def test_the_three_supported_families_are_there(trt_apis):
     assert any(v.startswith("10.3") for v in trt_apis)
 
 
-def test_the_package_uses_only_what_every_supported_tensorrt_has(trt_apis):
-    uses = [u for path, text in project_sources() for u in find_uses(text, path, trt_apis) if u.module == "tensorrt"]
-    problems = [p for version, api in sorted(trt_apis.items()) for p in check(uses, api, version)]
+def test_the_package_uses_only_what_every_supported_tensorrt_has(project_apis):
+    uses = project_uses(project_apis, "tensorrt")
+    problems = [p for version, api in sorted(project_apis.items()) for p in check(uses, api, version)]
     assert not problems, "TensorRT names missing in a supported version:\n" + "\n".join(problems)
 
 
