@@ -4,15 +4,27 @@
 # Nothing can run over the stubs; the conformance tests only read names, members and signatures.
 #
 #   EDGEVID_API_CACHE  cache folder (default ~/.cache/edgevid-apis); a second run reuses it
-#   EDGEVID_API_PYTHON interpreter to read the APIs with (default python3; TensorRT 8.6.1 has wheels
-#                      for CPython 3.6 to 3.11 only)
+#   EDGEVID_API_PYTHON interpreter to read the APIs with (default: python3, or the newest python3.8-3.11
+#                      on PATH when python3 is newer: TensorRT 8.6.1 has wheels for CPython 3.6 to 3.11 only)
 #   CUDA_HOME          CUDA toolkit whose headers pycuda is built against (default /usr/local/cuda)
 #
 # Writes $EDGEVID_API_CACHE/apis.json, which the tests read. Exits non-zero, saying why, when a part cannot
 # be prepared (no network and no cache, no compiler, no CUDA headers).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-py=${EDGEVID_API_PYTHON:-python3}
+# TensorRT 8.6.1's wheels stop at CPython 3.11: on a newer python3, take the newest 3.8-3.11 on PATH
+pick_python() {
+  local p
+  for p in python3 python3.11 python3.10 python3.9 python3.8; do
+    if command -v "$p" > /dev/null && "$p" -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 11))'; then
+      echo "$p"; return
+    fi
+  done
+  echo "setup_apis: FAILED: no CPython 3.8-3.11 on PATH (TensorRT 8.6.1's bindings exist for 3.6-3.11 only);" \
+    "install python3.11 or set EDGEVID_API_PYTHON" >&2
+  exit 1
+}
+py=${EDGEVID_API_PYTHON:-$(pick_python)}
 cuda=${CUDA_HOME:-/usr/local/cuda}
 root=${EDGEVID_API_CACHE:-$HOME/.cache/edgevid-apis}
 tag=$("$py" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
