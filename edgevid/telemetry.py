@@ -197,7 +197,8 @@ class Tegrastats:
     """Samples from ``tegrastats --interval MS`` running in a subprocess, or from a recorded file.
 
     ``for sample in reader`` yields :class:`TegraSample` until ``stop()`` (from any thread) or the end of
-    the file; malformed lines are skipped and counted in ``skipped``. As a context manager it stops the
+    the file; malformed lines are skipped and counted in ``skipped``; tegrastats ending by itself with an
+    error is a TelemetryError. As a context manager it stops the
     subprocess on exit. ``record()`` collects samples in a thread while other work runs.
     """
 
@@ -208,6 +209,7 @@ class Tegrastats:
         self.interval_ms, self.path, self.command = interval_ms, path, command
         self.skipped = 0
         self.samples: List[TegraSample] = []
+        self.error: Optional[TelemetryError] = None
         self._proc: Optional[subprocess.Popen] = None
         self._stopped = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -225,9 +227,14 @@ class Tegrastats:
         if exe is None:
             raise TelemetryError("'%s' was not found" % self.command, "tegrastats comes with L4T on a Jetson",
                                  "run this on the Jetson, or read a recorded log with Tegrastats(path=...)")
-        self._proc = subprocess.Popen([exe, "--interval", str(self.interval_ms)], stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL, universal_newlines=True, bufsize=1)
-        yield from self._proc.stdout
+        proc = self._proc = subprocess.Popen([exe, "--interval", str(self.interval_ms)], stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, universal_newlines=True, bufsize=1)
+        yield from proc.stdout
+        status = proc.wait()
+        if status != 0 and not self._stopped.is_set():  # it ended by itself: say so rather than yield nothing
+            raise TelemetryError("tegrastats ended with exit status %d" % status,
+                                 (proc.stderr.read().strip() if proc.stderr else "") or "it printed no error",
+                                 "run 'tegrastats --interval %d' by hand to see why" % self.interval_ms)
 
     def __iter__(self) -> Iterator[TegraSample]:
         try:
@@ -248,7 +255,7 @@ class Tegrastats:
     def stop(self) -> None:
         """End the subprocess (terminate, then kill if it does not exit) and the recording thread."""
         self._stopped.set()
-        proc, self._proc = self._proc, None
+        proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
@@ -256,16 +263,24 @@ class Tegrastats:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
+        # the recording thread reads the pipe until it ends: join it before closing the pipe under it
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        if proc is not None:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
 
     def record(self) -> "Tegrastats":
-        """Collect samples into ``self.samples`` in a background thread until ``stop()``."""
+        """Collect samples into ``self.samples`` in a background thread until ``stop()``. If tegrastats
+        fails, the thread ends and ``self.error`` holds the TelemetryError (a thread cannot raise to you)."""
         def collect():
-            for sample in self:
-                self.samples.append(sample)
+            try:
+                for sample in self:
+                    self.samples.append(sample)
+            except TelemetryError as e:
+                self.error = e
+                log.warning("tegrastats recording ended: %s", e)
 
         self._thread = threading.Thread(target=collect, name="tegrastats", daemon=True)
         self._thread.start()

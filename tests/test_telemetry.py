@@ -157,6 +157,21 @@ def test_the_subprocess_reader_records_and_stops_cleanly(fake_tegrastats):
     assert not reader._thread.is_alive()
 
 
+def test_tegrastats_ending_by_itself_is_an_error_saying_so(tmp_path):
+    exe = tmp_path / "tegrastats"
+    exe.write_text("#!%s\nimport sys\nprint(%r)\nsys.exit('tegrastats: permission denied')\n"
+                   % (sys.executable, LINES["nano-4gb-r32-root"]))
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    got = []
+    with pytest.raises(TelemetryError, match="exit status 1.*permission denied"):
+        for sample in Tegrastats(interval_ms=50, command=str(exe)):
+            got.append(sample)
+    assert len(got) == 1
+    recording = Tegrastats(interval_ms=50, command=str(exe)).record()
+    recording._thread.join(timeout=10)
+    assert len(recording.samples) == 1 and "permission denied" in str(recording.error)
+
+
 def test_iterating_and_leaving_the_context_stops_the_subprocess(fake_tegrastats):
     with Tegrastats(interval_ms=50, command=fake_tegrastats) as reader:
         stream = iter(reader)
