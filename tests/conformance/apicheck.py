@@ -333,32 +333,45 @@ class _Scan:
     def __init__(self, tree: ast.AST, path: str, apis: Dict[str, dict], context: Project):
         self.path, self.apis, self.tree = path, apis, tree
         self.provided = dict(context.provided, **providers(tree))
-        found = {k: (m, ()) for k, m in context.modules.items() if k not in bound_elsewhere(tree)}
-        found.update(aliases(tree, self.provided))
-        self.alias = {k: split_module(m, n, apis) for k, (m, n) in found.items()}
-        for node in ast.walk(tree):  # kinds = trt.NetworkDefinitionCreationFlag: a name for a class of the API
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
-                chain = self.module_chain(node.value)
-                keys = [dotted(t) for t in node.targets]
-                if chain and chain[1] and self._is_class(chain):
-                    self.alias.update({k: chain for k in keys if k})
-        self.types: Dict[str, Tuple[str, str]] = {}   # dotted variable -> (module, class)
-        self.func_types: Dict[str, Tuple[str, str]] = {}  # function of this file -> the class it returns
-        called = {_callee(n) for n in ast.walk(tree)} & set(self.provided)
-        # the watched packages this file uses: only their member names are matched on unknown objects
-        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-        self.families = {m.split(".")[0] for k, (m, _) in self.alias.items() if k.split(".")[0] in names} | {
-            self.provided[c].split(".")[0] for c in called} | {
-            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-            for a in (n.names if isinstance(n, ast.Import) else [ast.alias(name=n.module or "")]) if watched(a.name)}
+        self.alias = self._aliases(context)
+        self.families = self._families()
         self.guards = Guards(tree)
         self.own = defined_names(tree) | context.own
-        self.scope = {}  # id(node) -> the innermost function around it (plain names are typed per function)
-        for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))):
-            for node in ast.walk(func):
-                self.scope[id(node)] = id(func)  # ast.walk visits outer functions first: the innermost wins
+        self.scope = self._scopes()
+        self.types: Dict[str, Tuple[str, str]] = {}       # variable (type_key) -> (module, class)
+        self.func_types: Dict[str, Tuple[str, str]] = {}  # function of this file -> the class it returns
         self.ambiguous: Set[str] = set()
         self.uses: List[Use] = []
+
+    def _aliases(self, context: Project) -> Dict[str, Tuple[str, Tuple[str, ...]]]:
+        found = {k: (m, ()) for k, m in context.modules.items() if k not in bound_elsewhere(self.tree)}
+        found.update(aliases(self.tree, self.provided))
+        self.alias = {k: split_module(m, n, self.apis) for k, (m, n) in found.items()}
+        for node in ast.walk(self.tree):  # kinds = trt.NetworkDefinitionCreationFlag: a name for an API class
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
+                chain = self.module_chain(node.value)
+                if chain and chain[1] and self._is_class(chain):
+                    self.alias.update({k: chain for k in map(dotted, node.targets) if k})
+        return self.alias
+
+    def _families(self) -> Set[str]:
+        """The watched packages this file uses: only their member names are matched on unknown objects."""
+        nodes = list(ast.walk(self.tree))
+        names = {n.id for n in nodes if isinstance(n, ast.Name)}
+        used = {m for k, (m, _) in self.alias.items() if k.split(".")[0] in names}
+        used |= {self.provided[c] for c in {_callee(n) for n in nodes} & set(self.provided)}
+        used |= {a.name for n in nodes if isinstance(n, ast.Import) for a in n.names if watched(a.name)}
+        used |= {n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module and watched(n.module)}
+        return {m.split(".")[0] for m in used}
+
+    def _scopes(self) -> Dict[int, int]:
+        """id(node) -> the innermost function around it (plain names are typed per function)."""
+        scope = {}
+        for func in ast.walk(self.tree):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                for node in ast.walk(func):
+                    scope[id(node)] = id(func)  # ast.walk visits outer functions first: the innermost wins
+        return scope
 
     def module_chain(self, node: ast.AST) -> Optional[Tuple[str, Tuple[str, ...]]]:
         """(module, names) when ``node`` is a chain on an alias (longest alias first: ``self._trt``) or on a
