@@ -130,7 +130,7 @@ def test_the_service_unit_runs_the_bundle_and_restarts_on_failure():
                  "--venv", "/opt/venv")
     assert result.returncode == 0, result.stderr
     unit = result.stdout
-    assert ('ExecStart=/opt/venv/bin/edgevid run %s --source "%s" --backend trt --json'
+    assert ('ExecStart=/opt/venv/bin/edgevid run %s --source "%s" --backend trt --precision fp16 --json'
             % (ROOT / "tests/fixtures/bundles/liteeval-mixed", pipeline)) in unit
     assert "Restart=on-failure" in unit and "WantedBy=multi-user.target" in unit and "@" not in unit.split("[Service]")[1]
 
