@@ -1,9 +1,11 @@
 """Check the project's use of TensorRT and pycuda against the real APIs of the versions it supports.
 
-``find_uses(source, path, modules, api)`` reads one module with ``ast`` and returns every use of the
-watched modules (``tensorrt``, ``pycuda.*``), however they are imported: ``import tensorrt as trt``,
-``import pycuda.driver as cuda``, ``from tensorrt import Builder``, imports inside functions, and the
-lazy ``trt = require("tensorrt")`` / ``importlib.import_module(...)`` forms. A use is one of:
+``find_uses(source, path, apis, project(sources))`` reads one module with ``ast`` and returns every use of
+the watched modules (``tensorrt``, ``pycuda.*``), however they are imported: ``import tensorrt as trt``,
+``import pycuda.driver as cuda``, ``from tensorrt import Builder``, imports inside functions, the lazy
+``trt = require("tensorrt")`` / ``importlib.import_module(...)`` forms, helpers returning the module
+(``def tensorrt(): return require(...)``), and the module passed on under the name the project binds it
+to (``def make_engine(trt, ...)``; :class:`Project`). A use is one of:
 
 - a chain on the module: ``trt.Builder``, ``trt.BuilderFlag.FP16``, ``cuda.Device(0).retain_primary_context``;
 - a member on an object whose class is known: ``engine = runtime.deserialize_cuda_engine(b)`` makes
