@@ -91,3 +91,9 @@ class ConfigError(EdgevidError):
     """A setting or argument has a value edgevid cannot use."""
 
     exit_code = 2
+
+
+class TelemetryError(EdgevidError):
+    """A tegrastats line could not be read, or tegrastats could not be started."""
+
+    exit_code = 12

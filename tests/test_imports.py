@@ -21,7 +21,7 @@ DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "e
 DEVICE_FILES = ["edgevid/__init__.py", "edgevid/__main__.py", "edgevid/errors.py", "edgevid/log.py",
                 "edgevid/_optional.py", "edgevid/spec.py", "edgevid/bundle.py", "edgevid/fsutil.py",
                 "edgevid/cli.py", "edgevid/commands", "edgevid/backends", "edgevid/runtime", "edgevid/verify",
-                "edgevid/data", "edgevid/models/modes.py", "edgevid/engine_build"]
+                "edgevid/data", "edgevid/models/modes.py", "edgevid/engine_build", "edgevid/telemetry.py"]
 
 BLOCKER = textwrap.dedent("""
     import sys
