@@ -14,6 +14,7 @@ agreement ≥ 98% and fine-rate change ≤ 2 points; FP16 agreement ≥ 99.5%. T
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -35,12 +36,16 @@ TARGETS = {"int8": {"accuracy_drop_points": 0.5, "top1_agreement": 0.99, "gate_a
 def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Sequence[str], *,
             backend: str = "ort", fps: Optional[float] = None,
             targets: Optional[Mapping[str, str]] = None,
-            graphs: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Dict[str, Any]:
-    """The report for each precision plan (name → {role: precision}) against FP32 on ``streams``; ``targets``
-    (name → "cpu" | "trt") picks the form of the plan's graphs (default: the backend's own). ``graphs``
-    (name → {role: ONNX file}) runs candidate graphs not (yet) in the bundle instead, on ONNX Runtime; their
-    plans get no per-role section (keep.py compares candidates end to end only)."""
-    targets, graphs = dict(targets or {}), dict(graphs or {})
+            graphs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+            backends: Optional[Mapping[str, str]] = None, frames: Optional[int] = None,
+            pipelined: bool = False) -> Dict[str, Any]:
+    """The report for each precision plan (name → {role: precision}) against FP32 on ``backend`` on ``streams``
+    (the first ``frames`` of each, default all); ``targets`` (name → "cpu" | "trt") picks the form of the
+    plan's graphs (default: the backend's own); ``backends`` (name → backend) runs a plan on another backend
+    than the reference (verify: TensorRT engines against ONNX Runtime), ``pipelined`` as ``edgevid run`` does.
+    ``graphs`` (name → {role: ONNX file}) runs candidate graphs not (yet) in the bundle instead, on ONNX
+    Runtime; their plans get no per-role section (keep.py compares candidates end to end only)."""
+    targets, graphs, backends = dict(targets or {}), dict(graphs or {}), dict(backends or {})
     from ..runtime.source import open_source
     from ..runtime.stream import StreamRuntime
 
@@ -51,7 +56,8 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
     try:
         for spec in streams:
             with open_source(spec, fps=fps) as source:
-                runs["fp32"].append(_stream(StreamRuntime(bundle, sessions=recorders, pipelined=False), source))
+                runs["fp32"].append(_stream(StreamRuntime(bundle, sessions=recorders, pipelined=False), source,
+                                            frames))
                 truth.append(getattr(source, "segments", None))
     finally:
         for r in recorders.values():
@@ -60,13 +66,15 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
         runs[name] = []
         for spec in streams:
             with open_source(spec, fps=fps) as source:
-                factory = _factory(backend, plan, targets.get(name), graphs.get(name))
-                runs[name].append(_stream(StreamRuntime(bundle, sessions=factory, pipelined=False), source))
+                factory = _factory(backends.get(name, backend), plan, targets.get(name), graphs.get(name))
+                runs[name].append(_stream(StreamRuntime(bundle, sessions=factory, pipelined=pipelined), source,
+                                          frames))
     report: Dict[str, Any] = {"bundle": str(bundle.root), "family": bundle.family, "streams": list(streams),
                               "fp32": _accuracy(runs["fp32"], truth), "plans": {}}
     for name, plan in plans.items():
-        entry = {"plan": dict(plan), "target": targets.get(name),
-                 "roles": {} if name in graphs else _roles(bundle, plan, recorders, backend, targets.get(name)),
+        entry = {"plan": dict(plan), "target": targets.get(name), "backend": backends.get(name, backend),
+                 "roles": {} if name in graphs else _roles(bundle, plan, recorders, backends.get(name, backend),
+                                                           targets.get(name), same=backends.get(name, backend) == backend),
                  "stream": _end_to_end(bundle, runs["fp32"], runs[name], truth)}
         entry["targets"] = _targets(plan, entry["stream"], report["fp32"])
         report["plans"][name] = entry
@@ -94,17 +102,19 @@ def _options(target: Optional[str]) -> Dict[str, Dict[str, Any]]:
     return {"*": {"optimize": "basic"}} if target == "trt" else {}
 
 
-def _stream(runtime, source) -> Dict[str, Any]:
+def _stream(runtime, source, frames: Optional[int] = None) -> Dict[str, Any]:
     with runtime:
-        preds = list(runtime.run(source))
+        preds = list(itertools.islice(runtime.run(source), frames))
     return {"predictions": preds, "stats": runtime.stats.to_dict()}
 
 
-def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str, target: Optional[str]) -> Dict[str, Any]:
-    """Each reduced role on the FP32 feeds it saw in the reference run, against the FP32 outputs."""
+def _roles(bundle: Bundle, plan: Mapping[str, str], recorders, backend: str, target: Optional[str],
+           same: bool = True) -> Dict[str, Any]:
+    """Each role the plan runs otherwise than the reference (reduced, or on another backend) on the feeds it
+    saw in the reference run, against the reference outputs."""
     out = {}
     for role, precision in plan.items():
-        if precision == "fp32":
+        if precision == "fp32" and same:
             continue
         calls = list(zip(recorders[role].feeds, recorders[role].outputs_seen))
         with open_role(bundle, role, backend, precision, target=target, **_options(target).get("*", {})) as session:
