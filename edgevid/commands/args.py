@@ -182,9 +182,11 @@ def run(p):
                    help="video file, camera index or /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline "
                         "(…! appsink), or 'synthetic[:seed=N,segments=N,frames=N,fps=F]'")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default=None,
                    help="run each role at this precision where the family rules allow it, fp32 elsewhere "
-                        "(the bundle needs those graphs; default: fp32)")
+                        "(the bundle needs those graphs, or on TensorRT those engines) (default: fp32 on ONNX "
+                        "Runtime; on TensorRT what 'edgevid build' makes by default: each role at its family's "
+                        "TensorRT default, fp32 where the rules or quantize keep it fp32)")
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction (JSON lines)")
     p.add_argument("--out-video", help="write an annotated video here (.mp4 or .avi)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (default: the whole source)")

@@ -1,5 +1,7 @@
 """The errors of a build that TensorRT reports, worded for the user (what, why, what to do). Plain Python: the
-TensorRT objects are read into plain values by trt_ops.py first, so every message is tested without TensorRT."""
+TensorRT objects are read into plain values by trt_ops.py first, so every message is tested without TensorRT.
+An engine TensorRT cannot load is the backend's error (backends/trt.py ``unloadable``), the same at a build and
+at a run."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -32,11 +34,3 @@ def build_failure(role: str, precision: str, messages: Sequence[str]) -> BuildEr
                       "a larger --workspace, another --precision, or leaving out --dla may help; run with -vv for "
                       "TensorRT's full log")
 
-
-def corrupt_engine(path: str, messages: Sequence[str]) -> BuildError:
-    """deserialize_cuda_engine returned nothing for an engine file of the bundle."""
-    shown = list(messages)[-MAX_LOG_LINES:]
-    return BuildError("engine %s cannot be loaded by this TensorRT" % path,
-                      "the file is damaged or not an engine of this TensorRT and GPU%s"
-                      % (" (%s)" % " | ".join(shown) if shown else ""),
-                      "rebuild it: edgevid build BUNDLE --force")
