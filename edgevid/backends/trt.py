@@ -122,13 +122,18 @@ def deserialize(trt: Any, data: bytes, what: str, dla_core: Optional[int] = None
     return runtime, engine
 
 
+def quoted(messages: Sequence[str]) -> str:
+    """The last :data:`MAX_LOG_LINES` of TensorRT's logged ``messages`` on one line ("" for none)."""
+    return " | ".join(list(messages)[-MAX_LOG_LINES:])
+
+
 def unloadable(what: str, nbytes: int, messages: Sequence[str]) -> EngineMismatchError:
     """The error for an engine TensorRT cannot deserialize, quoting the last of TensorRT's ``messages``."""
-    shown = list(messages)[-MAX_LOG_LINES:]
+    shown = quoted(messages)
     return EngineMismatchError(
         "TensorRT cannot load the engine %s (%d bytes)" % (what, nbytes),
         "it is truncated or corrupt, or was built by another TensorRT version or for another GPU"
-        + (" (TensorRT: %s)" % " | ".join(shown) if shown else ""),
+        + (" (TensorRT: %s)" % shown if shown else ""),
         "rebuild it on this device: edgevid build BUNDLE --force")
 
 

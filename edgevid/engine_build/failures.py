@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ..backends.trt import quoted
 from ..errors import BuildError
-
-MAX_LOG_LINES = 8
 
 
 def parse_failure(role: str, source: str, errors: Sequence[Mapping[str, Any]]) -> BuildError:
@@ -28,9 +27,8 @@ def parse_failure(role: str, source: str, errors: Sequence[Mapping[str, Any]]) -
 
 def build_failure(role: str, precision: str, messages: Sequence[str]) -> BuildError:
     """build_serialized_network returned nothing: the last errors TensorRT logged."""
-    shown = list(messages)[-MAX_LOG_LINES:]
     return BuildError("TensorRT could not build the %s engine of role %s" % (precision, role),
-                      " | ".join(shown) if shown else "TensorRT logged no error",
+                      quoted(messages) or "TensorRT logged no error",
                       "a larger --workspace, another --precision, or leaving out --dla may help; run with -vv for "
                       "TensorRT's full log")
 
