@@ -246,8 +246,8 @@ def backend_names(per_role: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") -> Dict[str, str]:
-    """{role: precision} for a run at ``precision`` (None or "fp32": every role fp32; a run on TensorRT without a
-    precision is not planned here: each role takes what ``edgevid build`` makes by default, select_engine_for).
+    """{role: precision} for a run at ``precision`` on ``kind`` artifacts. None: each backend's own default, fp32
+    for every role on ONNX graphs, on engines what ``edgevid build`` makes by default (:func:`role_precision`).
 
     A run asks for one precision; :func:`role_precision` says per role what it is, as for ``edgevid build
     --precision``: roles whose rule forbids it (the recurrent steps for int8) run at fp32 rather than fail, since
@@ -257,15 +257,19 @@ def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") ->
     happened.
 
     ConfigError for an unknown precision; ManifestError, saying to quantize first, when a role the rules
-    allow at ``precision`` has no ``kind`` artifact of it."""
-    wanted = precision or "fp32"
-    check_precision(wanted)
+    allow at ``precision`` has no ``kind`` artifact of it (BuildError, saying to build, for engines)."""
+    wanted = precision or (DEFAULT if kind == engines.KIND else "fp32")
     plan: Dict[str, str] = {}
     missing = []
     for role in bundle.rules.roles:
         plan[role], _ = role_precision(bundle, role, wanted)
-        if plan[role] != "fp32" and not bundle.graph(role).find(kind, wanted):
+        if plan[role] != "fp32" and not bundle.graph(role).find(kind, plan[role]):
             missing.append(role)
+    if missing and kind == engines.KIND and wanted == DEFAULT:
+        raise BuildError("bundle %s has no engine for %s at %s" % (bundle.root, ", ".join(missing), ", ".join(
+                             sorted({plan[r] for r in missing}))),
+                         "a run on TensorRT without a precision uses the engines edgevid build makes by default",
+                         "build them on the device: edgevid build %s" % bundle.root)
     if missing and kind == engines.KIND:
         raise BuildError("bundle %s has no %s engine for %s" % (bundle.root, wanted, ", ".join(missing)),
                          "a run at %s uses one wherever the family rules allow it" % wanted,
@@ -275,8 +279,12 @@ def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") ->
                             "a run at %s uses one wherever the family rules allow it" % wanted,
                             "make them first (edgevid calibrate %s --recipe calibration/%s.json, then quantize), "
                             "or run at fp32" % (bundle.root, bundle.family))
-    if wanted != "fp32":
+    if wanted == DEFAULT:
+        log.info("precision: %s (what edgevid build makes by default)",
+                 ", ".join("%s %s" % kv for kv in plan.items()))
+    elif wanted != "fp32":
         kept = sorted(r for r, p in plan.items() if p != wanted)
         log.info("precision %s: %s%s", wanted, ", ".join("%s %s" % kv for kv in plan.items()),
-                 "; %s kept fp32 (family rules, quantize's measurement or an opt-in not made)" % ", ".join(kept) if kept else "")
+                 "; %s kept fp32 (family rules, quantize's measurement or an opt-in not made)" % ", ".join(kept)
+                 if kept else "")
     return plan

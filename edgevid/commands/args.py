@@ -220,7 +220,8 @@ def build(p):
 
     p.add_argument("bundle", help="bundle folder (the engines are added to it)")
     p.add_argument("--precision", choices=PRECISIONS, default="default",
-                   help="default: each role at its family's TensorRT default (CNNs fp16, recurrent steps fp32); "
+                   help="default: each role at its family's TensorRT default (CNNs fp16, recurrent steps fp32), "
+                        "fp32 where quantize kept it fp32, what 'edgevid run --backend trt' runs without --precision; "
                         "fp32, fp16 or int8 where the family's rules allow it (fp32 elsewhere); best: build the "
                         "candidates, time them on this device and keep per role the fastest the quantize report "
                         "allows (default: default)")

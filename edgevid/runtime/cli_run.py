@@ -54,10 +54,10 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
                           "leave it unset to run to the end of the source")
     bundle = load_bundle(bundle_path)
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
-    # a precision asked for is planned per role here, and an explicit backend's own artifacts must exist at it
-    # (TensorRT: engines); None goes to the sessions as it is (each backend's own default, above)
+    # planned per role here, and an explicit backend's own artifacts must exist at it (TensorRT: engines); auto
+    # without a precision is left to the registry, which picks TensorRT only where the default engines exist
     kind = backend_class(backend).ARTIFACT_KIND if backend != "auto" else "onnx"
-    plan = precision_plan(bundle, precision, kind) if precision is not None else None
+    plan = precision_plan(bundle, precision, kind) if precision is not None or backend != "auto" else None
     runtime = StreamRuntime(bundle, backend, precision=plan, pipelined=pipelined, queue_size=queue_size, threads=threads,
                             **policy_options)
     with contextlib.ExitStack() as stack:

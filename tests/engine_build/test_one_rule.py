@@ -13,6 +13,7 @@ from edgevid.backends import open_role, registry
 from edgevid.backends.engines import engine_info
 from edgevid.bundle import NewArtifact, load_bundle
 from edgevid.engine_build.plan import make_plan
+from edgevid.errors import BuildError
 from tests.engine_build.conftest import TRT8, XAVIER, add_quantized
 
 
@@ -52,6 +53,8 @@ def test_the_default_build_is_what_a_default_run_on_tensorrt_opens(measured, gpu
     assert {r: i.precision for r, i in items.items()} == {"coarse_cnn": "fp16", "fine_cnn": "fp32",
                                                           "coarse_step": "fp32", "fine_step": "fp32"}
     assert registry.resolve_backend("auto", bundle) == "trt"  # every role has the engine a default run wants
+    assert registry.precision_plan(bundle, None, kind="engine") == {r: i.precision for r, i in items.items()}
+    assert registry.precision_plan(bundle, None) == dict.fromkeys(items, "fp32")  # ONNX Runtime's default
     for role, item in items.items():
         session = open_role(bundle, role, "trt")  # precision None, as `edgevid run --backend trt` passes it
         assert session.path.name == item.engine and session.precision == item.precision
@@ -72,3 +75,9 @@ def test_an_opt_in_precision_quantize_did_not_make_is_fp32_built_and_run(clip_bu
     assert items["clip"].precision == "fp32" and "opt-in" in items["clip"].notes[0]
     assert registry.precision_plan(bundle, "int8", kind="engine") == {"clip": "fp32"}
     assert registry.precision_plan(bundle, "int8") == {"clip": "fp32"}  # on ONNX Runtime the same
+
+
+def test_a_default_run_on_tensorrt_without_the_default_engines_says_to_build(measured):
+    with pytest.raises(BuildError, match="has no engine for coarse_cnn at fp16") as e:
+        registry.precision_plan(measured, None, kind="engine")  # fine_cnn is fp32 (kept): not asked for at fp16
+    assert e.value.fix == "build them on the device: edgevid build %s" % measured.root
