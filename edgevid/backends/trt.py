@@ -71,7 +71,7 @@ def _logger_class(trt: Any) -> Any:
 
     class Logger(trt.ILogger):
         def __init__(self) -> None:
-            trt.ILogger.__init__(self)
+            super().__init__()
             self._lock = threading.Lock()
             self._collecting: Dict[int, List[str]] = {}
             self._tokens = itertools.count()
