@@ -77,9 +77,7 @@ class Session:
     # inference -------------------------------------------------------------------------------
     def infer(self, feeds: Mapping[str, "np.ndarray"]) -> Dict[str, "np.ndarray"]:  # noqa: F821
         """Run once. ``feeds`` maps every input name to an array of its spec's shape and dtype."""
-        if not self.active:
-            raise SessionError("session %s is not active" % self.name, "infer() was called before activate()",
-                               "use 'with session:' or call activate() first")
+        self.check_active("infer")
         self.check_feeds(feeds)
         return self._infer(feeds)
 
@@ -93,12 +91,21 @@ class Session:
                                "missing %s, unknown %s" % (sorted(missing), sorted(unknown)),
                                "feed exactly: " + ", ".join(sorted(names)))
         for spec in self.inputs:
-            array = feeds[spec.name]
-            if tuple(array.shape) != tuple(spec.shape) or str(array.dtype) != spec.dtype:
-                raise FrameError("input '%s' of %s has shape %s %s" % (spec.name, self.name, tuple(array.shape),
-                                                                        array.dtype),
-                                 "the graph expects %s %s" % (tuple(spec.shape), spec.dtype),
-                                 "preprocess frames with the bundle's preprocessing spec")
+            self.check_input(spec, feeds[spec.name])
+
+    def check_active(self, call: str) -> None:
+        """SessionError when ``call`` (infer, enqueue, …) comes before :meth:`activate`."""
+        if not self.active:
+            raise SessionError("session %s is not active" % self.name, "%s() was called before activate()" % call,
+                               "use 'with session:' or call activate() first")
+
+    def check_input(self, spec: TensorSpec, array: "np.ndarray") -> None:  # noqa: F821
+        """FrameError when ``array`` has not the shape and dtype of the input ``spec``."""
+        if tuple(array.shape) != tuple(spec.shape) or str(array.dtype) != spec.dtype:
+            raise FrameError("input '%s' of %s has shape %s %s" % (spec.name, self.name, tuple(array.shape),
+                                                                    array.dtype),
+                             "the graph expects %s %s" % (tuple(spec.shape), spec.dtype),
+                             "preprocess frames with the bundle's preprocessing spec")
 
     def _check_declared(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> None:
         """Refuse a graph whose own I/O differs from what bundle.json declares (sha256 protects the graph file,

@@ -46,6 +46,11 @@ class Device:
         """major.minor of the TensorRT version ("8.5" of "8.5.2.2")."""
         return ".".join(self.trt_version.split(".")[:2])
 
+    @property
+    def tag(self) -> str:
+        """``trt<M.m>.sm<NN>``: what the names of files tied to this device carry (engines, timing caches)."""
+        return "trt%s.sm%s" % (self.trt_short, self.sm)
+
     def describe(self) -> str:
         return "%sTensorRT %s, SM %s" % (self.name + ", " if self.name else "", self.trt_version, self.sm)
 
@@ -53,7 +58,7 @@ class Device:
 def engine_file(role: str, precision: str, device: Device, dla_core: Optional[int] = None) -> str:
     """The engine's file name in the bundle, by provenance: ``<role>.<precision>.trt<M.m>.sm<NN>[.dla<N>].engine``."""
     dla = "" if dla_core is None else ".dla%d" % dla_core
-    return "%s.%s.trt%s.sm%s%s.engine" % (role, precision, device.trt_short, device.sm, dla)
+    return "%s.%s.%s%s.engine" % (role, precision, device.tag, dla)
 
 
 def engine_info(device: Device, *, dla_core: Optional[int], workspace_mib: int, source_sha256: str,

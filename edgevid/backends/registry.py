@@ -7,7 +7,8 @@
         │                   when tensorrt and pycuda import and every role has an engine for this device,
         │                   else ONNX Runtime (said once in the log)
         │  select_artifact: the role's ONNX artifact at the precision asked for, or for TensorRT
-        │                   select_engine_for (engines.select_engine): the engine built for this TensorRT and GPU
+        │                   select_engine_for (engines.select_engine): the engine built for this TensorRT and GPU,
+        │                   at role_precision (None: what edgevid build makes by default)
         ▼
     Session (not active) with the manifest's I/O to check at activation
 
@@ -120,11 +121,44 @@ def check_role_precision(bundle: Any, role: str, precision: str) -> None:
                           rule.why, "use one of " + ", ".join(rule.allowed) + " for this role")
 
 
+DEFAULT = "default"  # the precision edgevid build makes and a run on TensorRT uses unless told otherwise
+
+
+def role_precision(bundle: Any, role: str, precision: Optional[str] = None) -> Tuple[str, Optional[str]]:
+    """(the precision ``role`` runs or is built at, why it is not the one asked) for a run or build at
+    ``precision``, or at None / "default": the family's TensorRT default for the role.
+
+    The one rule of ``edgevid build`` (engine_build/plan.py), of a run on TensorRT without a precision
+    (:func:`select_engine_for`) and of a run at a precision (:func:`precision_plan`): FP32 where asked; else FP32
+    for a role the family's rules keep off the precision, one ``edgevid quantize`` kept FP32 after measuring
+    (bundle.json "precision"), or one for which the precision is opt-in and quantize has not made its graph.
+    ConfigError for an unknown precision."""
+    rule = bundle.rules.precision_rule(role)
+    wanted = rule.default if precision in (None, DEFAULT) else precision
+    check_precision(wanted)
+    if wanted == "fp32":
+        return "fp32", None
+    if not rule.allows(wanted):
+        return "fp32", "the %s rules keep it off %s: %s" % (bundle.family, wanted, rule.why)
+    kept = _kept_by_quantize(bundle, role, wanted)
+    if kept:
+        return "fp32", "edgevid quantize kept it FP32: %s" % kept
+    if wanted in rule.opt_in and not bundle.graph(role).find("onnx", wanted):
+        return "fp32", "%s is opt-in for this role (edgevid quantize --role %s): %s" % (wanted, role, rule.why)
+    return wanted, None
+
+
+def _kept_by_quantize(bundle: Any, role: str, precision: str) -> Optional[str]:
+    record = (bundle.meta.get("precision") or {}).get(precision) or {}
+    return ((record.get("roles") or {}).get(role) or {}).get("kept")
+
+
 def select_engine_for(bundle: Any, role: str, precision: Optional[str], device: engines.Device) -> Artifact:
-    """The engine of ``role`` for ``device`` at ``precision`` (None: the family's TensorRT default for the role),
-    through :func:`engines.select_engine`: BuildError when there is none (says: edgevid build),
-    EngineMismatchError when the role's engines were built for another TensorRT version or GPU."""
-    precision = precision or bundle.rules.precision_rule(role).default
+    """The engine of ``role`` for ``device`` at ``precision`` (None: what ``edgevid build`` makes by default,
+    :func:`role_precision`), through :func:`engines.select_engine`: BuildError when there is none (says: edgevid
+    build), EngineMismatchError when the role's engines were built for another TensorRT version or GPU."""
+    if precision is None:
+        precision, _ = role_precision(bundle, role, None)
     check_role_precision(bundle, role, precision)
     return engines.select_engine(bundle, role, precision, device)
 
@@ -212,28 +246,30 @@ def backend_names(per_role: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") -> Dict[str, str]:
-    """{role: precision} for a run at ``precision`` (None or "fp32": every role fp32).
+    """{role: precision} for a run at ``precision`` on ``kind`` artifacts. None: each backend's own default, fp32
+    for every role on ONNX graphs, on engines what ``edgevid build`` makes by default (:func:`role_precision`).
 
-    A run asks for one precision; the family rules say per role what it may be: roles whose rule forbids it
-    (the recurrent steps for int8) run at fp32 rather than fail, since the request means "as fast as this
-    bundle allows", and so do roles ``edgevid quantize`` kept higher (bundle.json "precision"). A role that may
-    run at the precision but has no artifact of it is an error: a silent fallback would report a speedup that
-    never happened.
+    A run asks for one precision; :func:`role_precision` says per role what it is, as for ``edgevid build
+    --precision``: roles whose rule forbids it (the recurrent steps for int8) run at fp32 rather than fail, since
+    the request means "as fast as this bundle allows", and so do roles ``edgevid quantize`` kept higher
+    (bundle.json "precision") and roles for which it is opt-in and was not made. A role that may run at the
+    precision but has no artifact of it is an error: a silent fallback would report a speedup that never
+    happened.
 
     ConfigError for an unknown precision; ManifestError, saying to quantize first, when a role the rules
-    allow at ``precision`` has no ``kind`` artifact of it."""
-    wanted = precision or "fp32"
-    check_precision(wanted)
+    allow at ``precision`` has no ``kind`` artifact of it (BuildError, saying to build, for engines)."""
+    wanted = precision or (DEFAULT if kind == engines.KIND else "fp32")
     plan: Dict[str, str] = {}
     missing = []
-    recorded = (bundle.meta.get("precision") or {}).get(wanted, {}).get("roles", {})  # what quantize made or kept
     for role in bundle.rules.roles:
-        allowed = wanted == "fp32" or bundle.rules.precision_rule(role).allows(wanted)
-        if recorded.get(role, {}).get("kept"):
-            allowed = False  # quantize kept it higher, with the measured or the rule's reason
-        plan[role] = wanted if allowed else "fp32"
-        if allowed and wanted != "fp32" and not bundle.graph(role).find(kind, wanted):
+        plan[role], _ = role_precision(bundle, role, wanted)
+        if plan[role] != "fp32" and not bundle.graph(role).find(kind, plan[role]):
             missing.append(role)
+    if missing and kind == engines.KIND and wanted == DEFAULT:
+        raise BuildError("bundle %s has no engine for %s at %s" % (bundle.root, ", ".join(missing), ", ".join(
+                             sorted({plan[r] for r in missing}))),
+                         "a run on TensorRT without a precision uses the engines edgevid build makes by default",
+                         "build them on the device: edgevid build %s" % bundle.root)
     if missing and kind == engines.KIND:
         raise BuildError("bundle %s has no %s engine for %s" % (bundle.root, wanted, ", ".join(missing)),
                          "a run at %s uses one wherever the family rules allow it" % wanted,
@@ -243,8 +279,12 @@ def precision_plan(bundle: Any, precision: Optional[str], kind: str = "onnx") ->
                             "a run at %s uses one wherever the family rules allow it" % wanted,
                             "make them first (edgevid calibrate %s --recipe calibration/%s.json, then quantize), "
                             "or run at fp32" % (bundle.root, bundle.family))
-    if wanted != "fp32":
+    if wanted == DEFAULT:
+        log.info("precision: %s (what edgevid build makes by default)",
+                 ", ".join("%s %s" % kv for kv in plan.items()))
+    elif wanted != "fp32":
         kept = sorted(r for r, p in plan.items() if p != wanted)
         log.info("precision %s: %s%s", wanted, ", ".join("%s %s" % kv for kv in plan.items()),
-                 "; %s kept fp32 (family rules or quantize's measurement)" % ", ".join(kept) if kept else "")
+                 "; %s kept fp32 (family rules, quantize's measurement or an opt-in not made)" % ", ".join(kept)
+                 if kept else "")
     return plan

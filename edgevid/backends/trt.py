@@ -1,8 +1,16 @@
-"""TensorRT session: one serialized engine of a bundle role, run through pycuda (cuda.py).
+"""TensorRT session: one serialized engine of a bundle role, run through pycuda (cuda.py); and the TensorRT
+plumbing every user of TensorRT in edgevid shares (the runtime here, ``edgevid build`` in engine_build/):
 
 ::
 
-    activate    trt.Runtime(logger).deserialize_cuda_engine(bytes) ─► execution context
+    tensorrt()          the module (DependencyError naming JetPack's python3-libnvinfer)
+    logger(trt)         the process's one TensorRT logger: messages to edgevid's log; ``collecting()`` keeps
+                        the errors logged meanwhile (for the errors a build reports)
+    deserialize(...)    (runtime, engine) of serialized bytes, or EngineMismatchError with TensorRT's errors
+    current_device()    the engines.Device engines are built and selected for
+    TrtSession          per engine:
+
+    activate    deserialize(file) ─► execution context
                 per I/O tensor, by name: a page-locked host array + device memory, bound with set_tensor_address
     infer       host ─H2D─► inputs ─ execute_async_v3(stream) ─► outputs ─D2H─► host; synchronize
     enqueue     the same without the wait, and with any tensor bound to device memory elsewhere (another
@@ -11,22 +19,28 @@
 Only the name-based I/O API is used (``num_io_tensors``, ``get_tensor_name/mode/shape/dtype``,
 ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``): it exists from TensorRT 8.5 to 11, so one
 code path serves JetPack 5 and 6. Members a version lacks are feature-detected with ``getattr``; versions are
-never compared as strings. tensorrt and pycuda are imported when a session activates, never at module import.
+never compared as strings. tensorrt and pycuda are imported when a session activates, never at module import;
+the logger class derives from ``trt.ILogger`` and is therefore made when the logger is first asked for.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import threading
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .._optional import require
-from ..errors import EngineMismatchError, FrameError, SessionError
+from ..errors import EngineMismatchError, SessionError
+from ..log import get_logger
 from ..spec import TensorSpec
 from . import cuda
 from .base import Session
 from .engines import Device
 
+log = get_logger(__name__)
+MAX_LOG_LINES = 8  # TensorRT errors quoted in an error message (the last ones: the cause is usually last)
 _logger_lock = threading.Lock()
 _loggers: Dict[str, Any] = {}
 
@@ -35,17 +49,92 @@ _DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int3
            "BOOL": "bool", "UINT8": "uint8"}
 
 
-def tensorrt() -> Any:
-    """The ``tensorrt`` module (DependencyError naming JetPack's python3-libnvinfer when it is missing)."""
-    return require("tensorrt", "the TensorRT backend")
+def tensorrt(purpose: str = "the TensorRT backend") -> Any:
+    """The ``tensorrt`` module (DependencyError naming JetPack's python3-libnvinfer when it is missing; it says
+    that ``purpose`` needs it)."""
+    return require("tensorrt", purpose)
 
 
 def logger(trt: Any) -> Any:
-    """One TensorRT logger per process (TensorRT expects the same logger for every runtime and builder)."""
+    """The one TensorRT logger of the process (TensorRT expects the same logger for every runtime and builder).
+
+    It passes errors and warnings to edgevid's log (the rest at debug level), and while a ``collecting()``
+    block is open it also keeps the error messages, which is how a build or a load quotes TensorRT's reasons."""
     with _logger_lock:
         if "logger" not in _loggers:
-            _loggers["logger"] = trt.Logger(trt.Logger.WARNING)
+            _loggers["logger"] = _logger_class(trt)()
         return _loggers["logger"]
+
+
+def _logger_class(trt: Any) -> Any:
+    errors = (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR)
+
+    class Logger(trt.ILogger):
+        def __init__(self) -> None:
+            super().__init__()
+            self._lock = threading.Lock()
+            self._collecting: Dict[int, List[str]] = {}
+            self._tokens = itertools.count()
+
+        def log(self, severity: Any, msg: str) -> None:
+            if severity in errors:
+                with self._lock:
+                    for kept in self._collecting.values():
+                        kept.append(str(msg))
+                log.error("TensorRT: %s", msg)
+            elif severity == trt.ILogger.WARNING:
+                log.warning("TensorRT: %s", msg)
+            else:
+                log.debug("TensorRT: %s", msg)
+
+        @contextlib.contextmanager
+        def collecting(self) -> Iterator[List[str]]:
+            """The error messages TensorRT logs during the block (from every thread), in a list."""
+            kept: List[str] = []
+            with self._lock:
+                token = next(self._tokens)
+                self._collecting[token] = kept
+            try:
+                yield kept
+            finally:
+                with self._lock:
+                    del self._collecting[token]
+
+    return Logger
+
+
+def deserialize(trt: Any, data: bytes, what: str, dla_core: Optional[int] = None) -> Tuple[Any, Any]:
+    """(runtime, engine) of the serialized engine ``data`` (``what``: its file, for messages), on DLA core
+    ``dla_core`` where given. Keep the runtime as long as the engine. EngineMismatchError, with the errors TensorRT
+    logged, for bytes this TensorRT and GPU cannot load."""
+    runtime = trt.Runtime(logger(trt))
+    if dla_core is not None:
+        runtime.DLA_core = int(dla_core)
+    with logger(trt).collecting() as messages:
+        try:
+            engine = runtime.deserialize_cuda_engine(data)
+        except Exception as e:  # some versions raise where others return None
+            engine, error = None, e
+        else:
+            error = None
+    if engine is None:
+        raise unloadable(what, len(data), messages + ([str(error)] if error else [])) from error
+    return runtime, engine
+
+
+def quoted(messages: Sequence[str]) -> str:
+    """The last :data:`MAX_LOG_LINES` of TensorRT's logged ``messages`` on one line ("" for none)."""
+    return " | ".join(list(messages)[-MAX_LOG_LINES:])
+
+
+def unloadable(what: str, nbytes: int, messages: Sequence[str]) -> EngineMismatchError:
+    """The error for an engine TensorRT cannot deserialize, quoting the last of TensorRT's ``messages``."""
+    shown = quoted(messages)
+    return EngineMismatchError(
+        "TensorRT cannot load the engine %s (%d bytes)" % (what, nbytes),
+        "it is truncated or corrupt, or was built by another TensorRT version or for another GPU"
+        + (" (TensorRT: %s)" % shown if shown else ""),
+        "rebuild it on this device: edgevid build BUNDLE --force")
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,7 +162,8 @@ class TrtSession(Session):
     """One TensorRT engine on GPU ``device``, with its own CUDA stream.
 
     ``threads`` and ``spin`` are the CPU thread-pool settings the runtime gives every session (threads.py); an
-    engine runs on the GPU and has no such pool, so they are accepted and have no effect.
+    engine runs on the GPU and has no such pool, so they are accepted and have no effect. ``dla_core``: the DLA
+    core an engine built for the DLA runs on (None: a GPU engine).
     Returned arrays are the session's page-locked host buffers: valid until the next run, copy what you keep.
     """
 
@@ -82,11 +172,14 @@ class TrtSession(Session):
     ARTIFACT_TARGET = "trt"
 
     def __init__(self, path: Union[str, Path], name: Optional[str] = None, *, device: int = 0,
-                 threads: Optional[int] = None, spin: Optional[str] = None, **contract: Any):
+                 dla_core: Optional[int] = None, threads: Optional[int] = None, spin: Optional[str] = None,
+                 **contract: Any):
         super().__init__(path, name, **contract)
         self.device = int(device)
+        self.dla_core = dla_core
         self.stream: Any = None
         self.buffers: Dict[str, cuda.Pinned] = {}
+        self._runtime: Any = None
         self._engine: Any = None
         self._context: Any = None
         self._copied: Any = None  # recorded after the last run's host-to-device copies
@@ -105,7 +198,7 @@ class TrtSession(Session):
                 raise
 
     def _load(self, trt: Any) -> None:
-        self._engine = self._deserialize(trt)
+        self._runtime, self._engine = deserialize(trt, self.path.read_bytes(), str(self.path), self.dla_core)
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise SessionError("TensorRT cannot create an execution context for %s" % self.path,
@@ -127,22 +220,6 @@ class TrtSession(Session):
         self.stream = cuda.new_stream()
         self._copied = cuda.new_event()
 
-    def _deserialize(self, trt: Any) -> Any:
-        data = self.path.read_bytes()
-        try:
-            engine = trt.Runtime(logger(trt)).deserialize_cuda_engine(data)
-        except Exception as e:  # some versions raise where others return None
-            engine, error = None, e
-        else:
-            error = None
-        if engine is None:
-            raise EngineMismatchError(
-                "TensorRT cannot load the engine %s (%d bytes)" % (self.path, len(data)),
-                "it is truncated or corrupt, or was built by another TensorRT version or for another GPU"
-                + (" (%s)" % error if error else "; TensorRT's log above says which"),
-                "rebuild it on this device: edgevid build BUNDLE") from error
-        return engine
-
     def _declared_shape(self, name: str) -> Sequence[int]:
         declared = {t.name: t for t in (self.expected[0] if self.expected else ())}
         if name not in declared or -1 in tuple(declared[name].shape):
@@ -158,9 +235,10 @@ class TrtSession(Session):
         for buffer in self.buffers.values():
             buffer.free()
         self.buffers = {}
-        # the context before the engine that made it (TensorRT's order of destruction)
+        # the context before the engine that made it, the engine before its runtime (TensorRT's order)
         self._context = None
         self._engine = None
+        self._runtime = None
         self.stream = self._copied = None
 
     # inference ---------------------------------------------------------------------------------
@@ -211,9 +289,7 @@ class TrtSession(Session):
         return {name: self.buffers[name].host for name in fetch}
 
     def _check_enqueue(self, host: Mapping[str, Any], device: Mapping[str, int], fetch: Sequence[str]) -> None:
-        if not self.active:
-            raise SessionError("session %s is not active" % self.name, "enqueue() was called before activate()",
-                               "use 'with session:' or call activate() first")
+        self.check_active("enqueue")
         inputs = {t.name: t for t in self.inputs}
         outputs = {t.name for t in self.outputs}
         unfed = sorted(set(inputs) - set(host) - set(device))
@@ -224,9 +300,4 @@ class TrtSession(Session):
                                % (unfed, unknown, sorted(set(host) & set(device))),
                                "feed each input once, from the host or a device address: " + ", ".join(inputs))
         for name, array in host.items():
-            spec = inputs[name]
-            if tuple(array.shape) != tuple(spec.shape) or str(array.dtype) != spec.dtype:
-                raise FrameError("input '%s' of %s has shape %s %s" % (name, self.name, tuple(array.shape),
-                                                                        array.dtype),
-                                 "the engine expects %s %s" % (tuple(spec.shape), spec.dtype),
-                                 "preprocess frames with the bundle's preprocessing spec")
+            self.check_input(inputs[name], array)

@@ -182,9 +182,11 @@ def run(p):
                    help="video file, camera index or /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline "
                         "(…! appsink), or 'synthetic[:seed=N,segments=N,frames=N,fps=F]'")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend (default: auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default=None,
                    help="run each role at this precision where the family rules allow it, fp32 elsewhere "
-                        "(the bundle needs those graphs; default: fp32)")
+                        "(the bundle needs those graphs, or on TensorRT those engines) (default: fp32 on ONNX "
+                        "Runtime; on TensorRT what 'edgevid build' makes by default: each role at its family's "
+                        "TensorRT default, fp32 where the rules or quantize keep it fp32)")
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction (JSON lines)")
     p.add_argument("--out-video", help="write an annotated video here (.mp4 or .avi)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (default: the whole source)")
@@ -218,7 +220,8 @@ def build(p):
 
     p.add_argument("bundle", help="bundle folder (the engines are added to it)")
     p.add_argument("--precision", choices=PRECISIONS, default="default",
-                   help="default: each role at its family's TensorRT default (CNNs fp16, recurrent steps fp32); "
+                   help="default: each role at its family's TensorRT default (CNNs fp16, recurrent steps fp32), "
+                        "fp32 where quantize kept it fp32, what 'edgevid run --backend trt' runs without --precision; "
                         "fp32, fp16 or int8 where the family's rules allow it (fp32 elsewhere); best: build the "
                         "candidates, time them on this device and keep per role the fastest the quantize report "
                         "allows (default: default)")

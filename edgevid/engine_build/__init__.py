@@ -5,7 +5,10 @@
 - ``best.py``: the fastest candidate the quantize report allows, from measured timings;
 - ``trtexec.py``: the same plan as trtexec command lines (no TensorRT needed);
 - ``layers.py``, ``calibration.py``, ``failures.py``: layer precisions read back, implicit-INT8 inputs, errors;
-- ``trt_ops.py``: the only module that calls TensorRT; ``builder.py``: the build itself.
+- ``trt_ops.py``: the TensorRT calls only a build makes; ``builder.py``: the build itself. What building shares
+  with running engines (tensorrt, the one logger, deserializing, the device, CUDA, timing through a TrtSession)
+  is the backend's (backends/trt.py, backends/cuda.py), and the precision of each role is the rule a run
+  follows too (backends/registry.py ``role_precision``).
 
 Layer: commands → build → quant, backends → bundle. Nothing here imports TensorRT at module import.
 """

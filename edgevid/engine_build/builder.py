@@ -4,8 +4,13 @@
 
     plan.make_plan (what to build; plain) ─► per engine: plan.decide (reuse or rebuild, and why)
         ─► trt_ops.make_engine (parse, configure, build, inspect) ─► layers.check (no silent downgrade)
-        ─► best: trt_ops.time_engine per candidate ─► best.choose (fastest the quantize report allows)
+        ─► best: trt_ops.time_engine per candidate (through the backend's TrtSession)
+           ─► best.choose (fastest the quantize report allows)
         ─► bundle.add_artifacts(engines) + bundle.json "build" record, in one write
+
+The device (TensorRT version, SM, DLA cores), the tensorrt module and the CUDA context are the TensorRT
+backend's (backends/trt.py ``current_device``, ``tensorrt``; backends/cuda.py ``pushed``): one place reads
+them for building and for running.
 
 The timing cache (``timing.trt<M.m>.sm<NN>.cache``, beside the engines) is read before and written after each
 build, so a rebuild or the next role reuses the tactics already timed; it is a build accelerator, not an
@@ -13,15 +18,18 @@ artifact a device needs to run.
 """
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .._version import __version__
+from ..backends import cuda
+from ..backends import trt as trt_backend
 from ..backends.engines import Device, engine_info
 from ..bundle import Bundle, NewArtifact
-from ..errors import DependencyError
 from ..fsutil import atomic_path
 from ..log import get_logger
 from . import best as best_mod
@@ -33,19 +41,8 @@ from .trtexec import timing_cache_file
 log = get_logger(__name__)
 Progress = Optional[Callable[[str], None]]
 TIMING_RUNS = 50
-
-
-def current_device() -> Device:
-    """The TensorRT version and GPU of this machine (backends/trt.py reads them), imported only when needed."""
-    try:
-        from ..backends.trt import current_device as read
-    except DependencyError:
-        raise
-    except ImportError as e:
-        raise DependencyError("edgevid build needs the TensorRT backend (edgevid/backends/trt.py)",
-                              "it could not be imported (%s)" % e,
-                              "install an edgevid that has the trt backend, with TensorRT from JetPack") from e
-    return read()
+PURPOSE = "edgevid build (TensorRT engines)"  # what needs TensorRT, in the DependencyError without it
+GPU = 0  # the CUDA device builds run on: the one trt_backend.current_device() describes
 
 
 def device_and_caps(device: Optional[Device], caps: Optional[Caps]) -> Tuple[Device, Caps, Any]:
@@ -55,8 +52,8 @@ def device_and_caps(device: Optional[Device], caps: Optional[Caps]) -> Tuple[Dev
         return device, caps, None
     from . import trt_ops
 
-    trt = trt_ops.tensorrt()
-    return device or current_device(), caps or trt_ops.caps_of(trt), trt
+    trt = trt_backend.tensorrt(PURPOSE)
+    return device or trt_backend.current_device(), caps or trt_ops.caps_of(trt), trt
 
 
 @dataclass
@@ -98,11 +95,9 @@ def build(bundle: Bundle, precision: str = "default", *, device: Optional[Device
             _say(progress, "%s %s: %s" % (item.role, item.precision, why))
             continue
         if trt is None:
-            from . import trt_ops
-
-            trt = trt_ops.tensorrt()
+            trt = trt_backend.tensorrt(PURPOSE)
         outcomes.append(_build_one(trt, bundle, item, device, why, progress))
-    chosen = _choose_best(trt, bundle, plan, outcomes, runs, progress) if precision == "best" else None
+    chosen = _choose_best(bundle, plan, outcomes, runs, progress) if precision == "best" else None
     _commit(bundle, plan, outcomes, chosen)
     return _report(bundle, plan, outcomes, chosen, calibration)
 
@@ -122,18 +117,15 @@ def _build_one(trt: Any, bundle: Bundle, item: RolePlan, device: Device, why: st
     cache_path = bundle.root / timing_cache_file(device)
     timing = cache_path.read_bytes() if cache_path.is_file() else b""
     calibrator, adapted = _calibrator(trt, bundle, item, device)
-    if item.calibration == "feeds":
-        cuda = trt_ops.pycuda()
-        with trt_ops.primary_context(cuda):  # the calibrator copies feeds to the GPU during the build
-            on_device = calibrator(cuda)
-            try:
-                built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
-                                            calibrator=on_device, progress=progress)
-            finally:
-                on_device.release()
-    else:
-        built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
-                                     calibrator=calibrator(None) if calibrator else None, progress=progress)
+    # on-device calibration copies the feeds to the GPU during the build: the backend's CUDA context, current
+    on_device = cuda.pushed(GPU) if item.calibration == "feeds" else contextlib.nullcontext()
+    with on_device:
+        try:
+            built = trt_ops.make_engine(trt, item, (bundle.root / item.source).read_bytes(), timing_cache=timing,
+                                        calibrator=calibrator, progress=progress)
+        finally:
+            if calibrator is not None:
+                calibrator.release()
     summary = layers_mod.summarize(built.layer_info)
     layers_mod.check(item.role, item.precision, summary)
     _write_timing_cache(cache_path, built.timing_cache)
@@ -147,17 +139,18 @@ def _build_one(trt: Any, bundle: Bundle, item: RolePlan, device: Device, why: st
     return Outcome(item, "built", why, built.engine, info)
 
 
-def _calibrator(trt: Any, bundle: Bundle, item: RolePlan, device: Device):
-    """(factory(cuda) -> calibrator, or None; whether the stored cache's header was rewritten for this TensorRT)."""
+def _calibrator(trt: Any, bundle: Bundle, item: RolePlan, device: Device) -> Tuple[Any, bool]:
+    """(the implicit-INT8 calibrator, or None; whether the stored cache's header was rewritten for this
+    TensorRT). Made before the build: a feeds calibrator touches the GPU only once TensorRT asks for batches."""
     from . import trt_ops
 
     if item.calibration is None:
         return None, False
     if item.calibration == "cache":
         data, algorithm, adapted = calib_mod.load_cache(bundle, item.calibration_file or "", device.trt_version)
-        return (lambda cuda: trt_ops.make_calibrator(trt, algorithm, data, None)), adapted
+        return trt_ops.make_calibrator(trt, algorithm, data, None), adapted
     feeds = calib_mod.load_feeds(bundle, item.role)
-    return (lambda cuda: trt_ops.make_calibrator(trt, "EntropyCalibration2", None, feeds, cuda)), False
+    return trt_ops.make_calibrator(trt, "EntropyCalibration2", None, feeds), False
 
 
 def _write_timing_cache(path: Path, data: bytes) -> None:
@@ -168,29 +161,41 @@ def _write_timing_cache(path: Path, data: bytes) -> None:
 
 # ---------------------------------------------------------------------------------------------------- best
 
-def _choose_best(trt: Any, bundle: Bundle, plan: BuildPlan, outcomes: List[Outcome], runs: int,
+def _choose_best(bundle: Bundle, plan: BuildPlan, outcomes: List[Outcome], runs: int,
                  progress: Progress) -> Dict[str, Any]:
-    """Time every candidate engine on this device, then pick per role (best.choose)."""
+    """Time every candidate engine on this device, then pick per role (best.choose). Engines built now are not
+    in the bundle yet: they are timed from a scratch folder, reused ones from the bundle."""
     from . import trt_ops
 
-    trt = trt if trt is not None else trt_ops.tensorrt()
     reports = {p: best_mod.report_of(bundle, p) for p in ("int8", "fp16")}
     chosen: Dict[str, Any] = {}
-    for role in dict.fromkeys(o.item.role for o in outcomes):
-        timings, refused = {}, {}
-        for o in (o for o in outcomes if o.item.role == role):
-            data = o.data if o.data is not None else (bundle.root / o.item.engine).read_bytes()
-            shapes = {t.name: tuple(t.shape) for t in bundle.graph(role).inputs}
-            timings[o.item.precision] = trt_ops.time_engine(trt, data, o.item.engine, shapes,
-                                                            dla_core=o.item.dla_core, runs=runs)
-            refused[o.item.precision] = best_mod.refusal(bundle, role, o.item.precision, reports.get(o.item.precision))
-            _say(progress, "%s %s: %.3f ms" % (role, o.item.precision, timings[o.item.precision]))
-        precision, record = best_mod.choose(timings, refused)
-        record["excluded"] = plan.excluded.get(role, {})
-        record["engine"] = next(o.item.engine for o in outcomes if o.item.role == role and o.item.precision == precision)
-        chosen[role] = record
-        _say(progress, "%s: best is %s" % (role, precision))
+    with tempfile.TemporaryDirectory(prefix="edgevid-best-") as scratch:
+        for role in dict.fromkeys(o.item.role for o in outcomes):
+            graph = bundle.graph(role)
+            timings, refused = {}, {}
+            for o in (o for o in outcomes if o.item.role == role):
+                timings[o.item.precision] = trt_ops.time_engine(_engine_path(bundle, o, Path(scratch)), role,
+                                                                (graph.inputs, graph.outputs),
+                                                                dla_core=o.item.dla_core, runs=runs)
+                refused[o.item.precision] = best_mod.refusal(bundle, role, o.item.precision,
+                                                             reports.get(o.item.precision))
+                _say(progress, "%s %s: %.3f ms" % (role, o.item.precision, timings[o.item.precision]))
+            precision, record = best_mod.choose(timings, refused)
+            record["excluded"] = plan.excluded.get(role, {})
+            record["engine"] = next(o.item.engine for o in outcomes
+                                    if o.item.role == role and o.item.precision == precision)
+            chosen[role] = record
+            _say(progress, "%s: best is %s" % (role, precision))
     return chosen
+
+
+def _engine_path(bundle: Bundle, outcome: Outcome, scratch: Path) -> Path:
+    """The file of ``outcome``'s engine: the bundle's for a reused one, written to ``scratch`` for a new one."""
+    if outcome.data is None:
+        return bundle.root / outcome.item.engine
+    path = scratch / outcome.item.engine
+    path.write_bytes(outcome.data)
+    return path
 
 
 # ------------------------------------------------------------------------------------------------ record

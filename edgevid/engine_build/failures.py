@@ -1,12 +1,13 @@
 """The errors of a build that TensorRT reports, worded for the user (what, why, what to do). Plain Python: the
-TensorRT objects are read into plain values by trt_ops.py first, so every message is tested without TensorRT."""
+TensorRT objects are read into plain values by trt_ops.py first, so every message is tested without TensorRT.
+An engine TensorRT cannot load is the backend's error (backends/trt.py ``unloadable``), the same at a build and
+at a run."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ..backends.trt import quoted
 from ..errors import BuildError
-
-MAX_LOG_LINES = 8
 
 
 def parse_failure(role: str, source: str, errors: Sequence[Mapping[str, Any]]) -> BuildError:
@@ -26,17 +27,8 @@ def parse_failure(role: str, source: str, errors: Sequence[Mapping[str, Any]]) -
 
 def build_failure(role: str, precision: str, messages: Sequence[str]) -> BuildError:
     """build_serialized_network returned nothing: the last errors TensorRT logged."""
-    shown = list(messages)[-MAX_LOG_LINES:]
     return BuildError("TensorRT could not build the %s engine of role %s" % (precision, role),
-                      " | ".join(shown) if shown else "TensorRT logged no error",
+                      quoted(messages) or "TensorRT logged no error",
                       "a larger --workspace, another --precision, or leaving out --dla may help; run with -vv for "
                       "TensorRT's full log")
 
-
-def corrupt_engine(path: str, messages: Sequence[str]) -> BuildError:
-    """deserialize_cuda_engine returned nothing for an engine file of the bundle."""
-    shown = list(messages)[-MAX_LOG_LINES:]
-    return BuildError("engine %s cannot be loaded by this TensorRT" % path,
-                      "the file is damaged or not an engine of this TensorRT and GPU%s"
-                      % (" (%s)" % " | ".join(shown) if shown else ""),
-                      "rebuild it: edgevid build BUNDLE --force")

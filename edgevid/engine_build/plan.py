@@ -3,7 +3,8 @@
 ::
 
     bundle + precision (default | fp32 | fp16 | int8 | best) + Caps of the TensorRT that builds
-        │ per role: the family's PrecisionRule, what quantize kept FP32 (bundle.json "precision")
+        │ per role: backends.registry.role_precision (the family's PrecisionRule, what quantize kept FP32):
+        │           the rule a run on TensorRT follows too, so what is built is what a run opens
         ▼
     RolePlan(role, precision, source ONNX, builder flags or strongly typed, calibration, DLA core, engine file)
         │ decide(): reuse the engine in the bundle, or (re)build it and why
@@ -25,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..backends.engines import Device, engine_file, engines_of, mismatch, stale
+from ..backends.registry import DEFAULT, role_precision
 from ..errors import BuildError, ConfigError
 
-PRECISIONS = ("default", "fp32", "fp16", "int8", "best")
+PRECISIONS = (DEFAULT, "fp32", "fp16", "int8", "best")
 CALIBRATIONS = ("qdq", "cache", "feeds")
 ORDER = ("int8", "fp16", "fp32")  # lowest first: the candidates of ``best``
 DEFAULT_WORKSPACE_MIB = 1024
@@ -130,35 +132,6 @@ def _check_dla(bundle: Any, roles: Sequence[str], dla: int, device: Device) -> N
 def has_3d_input(bundle: Any, role: str) -> bool:
     """True for a role fed [N,C,T,H,W] clips (SlowFast): its convolutions are 3D."""
     return any(len(t.shape) == 5 for t in bundle.graph(role).inputs)
-
-
-# ------------------------------------------------------------------------------------ per-role precision
-
-def role_precision(bundle: Any, role: str, precision: str) -> Tuple[str, Optional[str]]:
-    """(precision the role is built at, why it is not the one asked) for a fixed ``precision`` or "default"
-    (the family's TensorRT default). Roles the rules keep off a precision, or that quantize kept FP32 after
-    measuring, are built FP32 (as a run at that precision uses them: backends.registry.precision_plan)."""
-    rule = bundle.rules.precision_rule(role)
-    wanted = rule.default if precision == "default" else precision
-    if wanted == "fp32":
-        return "fp32", None
-    if not rule.allows(wanted):
-        return "fp32", "the %s rules keep it off %s: %s" % (bundle.family, wanted, rule.why)
-    kept = _kept_by_quantize(bundle, role, wanted)
-    if kept:
-        return "fp32", "edgevid quantize kept it FP32: %s" % kept
-    if wanted in rule.opt_in and not _reduced_graphs(bundle, role, wanted):
-        return "fp32", "%s is opt-in for this role (edgevid quantize --role %s): %s" % (wanted, role, rule.why)
-    return wanted, None
-
-
-def _kept_by_quantize(bundle: Any, role: str, precision: str) -> Optional[str]:
-    record = (bundle.meta.get("precision") or {}).get(precision, {})
-    return (record.get("roles") or {}).get(role, {}).get("kept")
-
-
-def _reduced_graphs(bundle: Any, role: str, precision: str) -> list:
-    return bundle.graph(role).find("onnx", precision)
 
 
 # ------------------------------------------------------------------------------------------ the sources

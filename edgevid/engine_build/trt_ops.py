@@ -1,34 +1,31 @@
-"""The TensorRT (and pycuda) calls of ``edgevid build``, and nothing else: parse, configure, build, inspect,
-deserialize, time. Everything deciding *what* to build lives in plan.py and is tested without TensorRT; this
-module runs only on a device (tests marked ``trt``).
+"""The TensorRT calls of ``edgevid build`` that only a build makes: parse, configure, build, inspect, time.
+Everything deciding *what* to build lives in plan.py and is tested without TensorRT; this module runs only on a
+device (tests marked ``trt``). What a build shares with running engines is the backend's, never copied here
+(backends/trt.py, backends/cuda.py): the tensorrt module, the process's one logger (with the errors it
+collects for the build's reports), deserializing an engine, the CUDA context, device buffers, and the
+TrtSession an engine is timed through.
 
 One code path serves TensorRT 8.5 to 11: members that some versions lack are reached with getattr/hasattr,
 never by comparing version strings (tensorrt-facts.md §5): ``EXPLICIT_BATCH`` where the network needs it
 (8.x), ``STRONGLY_TYPED`` where a plan asks for it (10 on), ``BuilderFlag.FP16/INT8`` and
 ``int8_calibrator`` only where they exist (gone in 11), ``progress_monitor`` where it exists (10 on).
-Classes deriving from TensorRT's (logger, calibrator, progress monitor) are made by factory functions at call
-time, so this module imports without TensorRT.
+Classes deriving from TensorRT's (calibrator, progress monitor) are made by factory functions at call time,
+so this module imports without TensorRT.
 """
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .._optional import require
+from ..backends import cuda
+from ..backends.trt import TrtSession, deserialize, logger
 from ..errors import BuildError
-from ..log import get_logger
-from .failures import build_failure, corrupt_engine, parse_failure
+from ..spec import TensorSpec
+from .failures import build_failure, parse_failure
 from .plan import Caps, RolePlan
-
-log = get_logger(__name__)
-
-
-def tensorrt() -> Any:
-    """The tensorrt module, or DependencyError saying it comes from JetPack (never pip)."""
-    return require("tensorrt", "edgevid build (TensorRT engines)")
 
 
 def caps_of(trt: Any) -> Caps:
@@ -51,25 +48,6 @@ class Built:
 
 
 # ---------------------------------------------------------------------------------------- helper classes
-
-def make_logger(trt: Any) -> Any:
-    """A TensorRT logger that keeps error messages (for the BuildError) and passes the rest to edgevid's log."""
-    class Collecting(trt.ILogger):
-        def __init__(self) -> None:
-            super().__init__()
-            self.errors: List[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity in (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR):
-                self.errors.append(msg)
-                log.error("TensorRT: %s", msg)
-            elif severity == trt.ILogger.WARNING:
-                log.warning("TensorRT: %s", msg)
-            else:
-                log.debug("TensorRT: %s", msg)
-
-    return Collecting()
-
 
 def make_progress_monitor(trt: Any, report: Callable[[str], None]) -> Optional[Any]:
     """An IProgressMonitor reporting each build phase (TensorRT 10 on), or None where there is none."""
@@ -97,12 +75,12 @@ def make_progress_monitor(trt: Any, report: Callable[[str], None]) -> Optional[A
     return Monitor()
 
 
-def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Optional[Mapping[str, Any]],
-                    cuda: Any = None) -> Any:
+def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Optional[Mapping[str, Any]]) -> Any:
     """An implicit-INT8 calibrator (TensorRT 8.x/10.x): from a stored cache (``cache``; get_batch gives nothing,
     so TensorRT must use the cache) or from stored feeds (``feeds`` {input: [N, …]}, copied to the GPU one
-    sample at a time; needs pycuda ``cuda`` and a current context). ``algorithm`` is the cache's calibrator
-    tag: the class must match it or TensorRT discards the cache (tensorrt-facts.md §2)."""
+    sample at a time through page-locked buffers, backends/cuda.py; the build must then run with the CUDA
+    context current, ``cuda.pushed``, and call ``release()`` before leaving it). ``algorithm`` is the cache's
+    calibrator tag: the class must match it or TensorRT discards the cache (tensorrt-facts.md §2)."""
     name = "IInt8MinMaxCalibrator" if algorithm == "MinMaxCalibration" else "IInt8EntropyCalibrator2"
     base = getattr(trt, name, None)
     if base is None:
@@ -114,7 +92,8 @@ def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Opt
             super().__init__()
             self.index = 0
             self.count = 0 if feeds is None else min(len(v) for v in feeds.values())
-            self.buffers: Dict[str, Any] = {}
+            self.buffers: Dict[str, cuda.Pinned] = {}
+            self.stream: Any = None
             self.written: Optional[bytes] = None
 
         def get_batch_size(self) -> int:
@@ -123,15 +102,16 @@ def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Opt
         def get_batch(self, names: Sequence[str]) -> Optional[List[int]]:
             if feeds is None or self.index >= self.count:
                 return None
-            pointers = []
+            self.stream = self.stream or cuda.new_stream()
             for n in names:
-                sample = feeds[n][self.index:self.index + 1].copy()  # contiguous, one sample
+                sample = feeds[n][self.index:self.index + 1]  # one sample
                 if n not in self.buffers:
-                    self.buffers[n] = cuda.mem_alloc(sample.nbytes)
-                cuda.memcpy_htod(self.buffers[n], sample)
-                pointers.append(int(self.buffers[n]))
+                    self.buffers[n] = cuda.Pinned(sample.shape, sample.dtype)
+                self.buffers[n].host[...] = sample
+                self.buffers[n].to_device(self.stream)
+            self.stream.synchronize()  # TensorRT reads the buffers once get_batch returns
             self.index += 1
-            return pointers
+            return [self.buffers[n].ptr for n in names]
 
         def read_calibration_cache(self) -> Optional[bytes]:
             return cache
@@ -144,6 +124,7 @@ def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Opt
             for buffer in self.buffers.values():
                 buffer.free()
             self.buffers.clear()
+            self.stream = None
 
     return Calibrator()
 
@@ -205,26 +186,27 @@ def _configure(trt: Any, config: Any, item: RolePlan, timing_cache: bytes, calib
 def make_engine(trt: Any, item: RolePlan, onnx_bytes: bytes, *, timing_cache: bytes = b"", calibrator: Any = None,
                  progress: Optional[Callable[[str], None]] = None) -> Built:
     """Parse ``onnx_bytes``, build ``item``'s engine, read its layers back. BuildError with the parser's errors
-    (each with its node) or the builder's logged errors."""
-    logger = make_logger(trt)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_network_flags(trt, item))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_bytes):
-        raise parse_failure(item.role, item.source, _parser_errors(parser))
-    config = builder.create_builder_config()
-    monitor = make_progress_monitor(trt, progress) if progress else None
-    _configure(trt, config, item, timing_cache, calibrator, monitor)
-    started = time.perf_counter()
-    serialized = builder.build_serialized_network(network, config)
-    seconds = time.perf_counter() - started
-    if serialized is None:
-        raise build_failure(item.role, item.precision, logger.errors)
-    engine = bytes(serialized)
-    cache = bytes(config.get_timing_cache().serialize())
-    with loaded(trt, engine, item.engine, item.dla_core) as deserialized:
-        info = layer_information(trt, deserialized)
-    return Built(engine, cache, info, seconds, list(logger.errors))
+    (each with its node) or the errors TensorRT logged meanwhile (the backend's logger collects them)."""
+    with logger(trt).collecting() as errors:
+        builder = trt.Builder(logger(trt))
+        network = builder.create_network(_network_flags(trt, item))
+        parser = trt.OnnxParser(network, logger(trt))
+        if not parser.parse(onnx_bytes):
+            raise parse_failure(item.role, item.source, _parser_errors(parser))
+        config = builder.create_builder_config()
+        monitor = make_progress_monitor(trt, progress) if progress else None
+        _configure(trt, config, item, timing_cache, calibrator, monitor)
+        started = time.perf_counter()
+        serialized = builder.build_serialized_network(network, config)
+        seconds = time.perf_counter() - started
+        if serialized is None:
+            raise build_failure(item.role, item.precision, errors)
+        engine = bytes(serialized)
+        cache = bytes(config.get_timing_cache().serialize())
+    runtime, deserialized = deserialize(trt, engine, item.engine, item.dla_core)
+    info = layer_information(trt, deserialized)
+    del deserialized, runtime  # the engine before its runtime
+    return Built(engine, cache, info, seconds, list(errors))
 
 
 def layer_information(trt: Any, engine: Any) -> Optional[str]:
@@ -235,70 +217,25 @@ def layer_information(trt: Any, engine: Any) -> Optional[str]:
     return create().get_engine_information(trt.LayerInformationFormat.JSON)
 
 
-@contextlib.contextmanager
-def loaded(trt: Any, data: bytes, what: str, dla_core: Optional[int] = None) -> Iterator[Any]:
-    """The deserialized engine (its runtime kept alive meanwhile); BuildError for a file TensorRT cannot load."""
-    logger = make_logger(trt)
-    runtime = trt.Runtime(logger)
-    if dla_core is not None:
-        runtime.DLA_core = int(dla_core)
-    engine = runtime.deserialize_cuda_engine(data)
-    if engine is None:
-        raise corrupt_engine(what, logger.errors)
-    try:
-        yield engine
-    finally:
-        del engine
-
-
 # ----------------------------------------------------------------------------------------------- timing
 
-def pycuda() -> Any:
-    return require("pycuda.driver", "timing TensorRT engines (edgevid build --precision best)")
-
-
-@contextlib.contextmanager
-def primary_context(cuda: Any) -> Iterator[None]:
-    """The GPU's primary context (the one TensorRT uses) made current, popped again after (never autoinit)."""
-    cuda.init()
-    context = cuda.Device(0).retain_primary_context()
-    context.push()
-    try:
-        yield
-    finally:
-        context.pop()
-
-
-def time_engine(trt: Any, data: bytes, what: str, shapes: Mapping[str, Tuple[int, ...]], *,
+def time_engine(path: Union[str, Path], name: str, expected: Tuple[Sequence[TensorSpec], Sequence[TensorSpec]], *,
                 dla_core: Optional[int] = None, runs: int = 50, warmup: int = 10) -> float:
-    """Median milliseconds of one inference of the engine ``data`` (zero inputs: these graphs' cost does not
-    depend on values), measured with execute_async_v3 and a stream sync around each run."""
+    """Median milliseconds of one inference of the engine file ``path``, run as the runtime runs it: a TrtSession
+    with the I/O the bundle declares (``expected``: dynamic sizes come from it, and an engine whose I/O differs
+    is refused as at a run). The inputs are zeros (these graphs' cost does not depend on values), copied once;
+    each timed run is one ``enqueue`` on those device buffers and a stream sync."""
     import numpy as np
 
-    cuda = pycuda()
-    with primary_context(cuda), loaded(trt, data, what, dla_core) as engine:
-        context = engine.create_execution_context()
-        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        for name in names:
-            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT and -1 in tuple(engine.get_tensor_shape(name)):
-                context.set_input_shape(name, tuple(shapes[name]))
-        memory = []
-        for name in names:
-            shape = tuple(context.get_tensor_shape(name))
-            size = int(np.prod(shape)) * np.dtype(trt.nptype(engine.get_tensor_dtype(name))).itemsize
-            buffer = cuda.mem_alloc(max(size, 1))
-            cuda.memset_d8(buffer, 0, max(size, 1))
-            memory.append(buffer)
-            context.set_tensor_address(name, int(buffer))
-        stream = cuda.Stream()
+    session = TrtSession(path, name, dla_core=dla_core, expected=expected)
+    with session, session.thread_context():
+        session.infer({t.name: np.zeros(t.shape, t.dtype) for t in session.inputs})
+        resident = {t.name: session.device_ptr(t.name) for t in session.inputs}  # the zeros, already there
         times = []
         for i in range(warmup + runs):
             started = time.perf_counter()
-            context.execute_async_v3(stream_handle=stream.handle)
-            stream.synchronize()
+            session.enqueue(device=resident)
+            session.stream.synchronize()
             if i >= warmup:
                 times.append((time.perf_counter() - started) * 1000.0)
-        del context
-        for buffer in memory:
-            buffer.free()
     return float(statistics.median(times))

@@ -14,7 +14,7 @@ FLAG_OPTIONS = {"FP16": "--fp16", "INT8": "--int8"}
 
 def timing_cache_file(device: Device) -> str:
     """The timing cache beside the engines, one per TensorRT version and GPU (a cache only helps its own)."""
-    return "timing.trt%s.sm%s.cache" % (device.trt_short, device.sm)
+    return "timing.%s.cache" % device.tag
 
 
 def command(item: RolePlan, root: Path, timing_cache: str) -> str:

@@ -38,7 +38,10 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
 
     ``precision`` (fp32, fp16, int8) runs each role at it where the family rules allow, fp32 elsewhere
-    (backends.registry.precision_plan; stats ``sessions`` says what each role ran).
+    (backends.registry.precision_plan; stats ``sessions`` says what each role ran). None: fp32 on ONNX Runtime;
+    on TensorRT each role at what ``edgevid build`` makes by default (backends.registry.role_precision: the
+    family's TensorRT default, fp32 where the rules or quantize keep the role fp32), so a bundle built with the
+    defaults runs on its engines without flags.
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
     every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already).
     ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``,
@@ -51,10 +54,10 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
                           "leave it unset to run to the end of the source")
     bundle = load_bundle(bundle_path)
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
-    # the precision asked for, literally, also fp32 (TensorRT would otherwise take the family's defaults, FP16
-    # CNNs); an explicit backend's own artifacts must exist at it (TensorRT: engines)
+    # planned per role here, and an explicit backend's own artifacts must exist at it (TensorRT: engines); auto
+    # without a precision is left to the registry, which picks TensorRT only where the default engines exist
     kind = backend_class(backend).ARTIFACT_KIND if backend != "auto" else "onnx"
-    plan = precision_plan(bundle, precision, kind) if precision is not None else None
+    plan = precision_plan(bundle, precision, kind) if precision is not None or backend != "auto" else None
     runtime = StreamRuntime(bundle, backend, precision=plan, pipelined=pipelined, queue_size=queue_size, threads=threads,
                             **policy_options)
     with contextlib.ExitStack() as stack:

@@ -205,7 +205,9 @@ def test_the_liteeval_plan_on_real_streams_carries_each_frames_data_through(tmp_
 
 # with TensorRT ---------------------------------------------------------------------------------------------
 def build_engine(trt, onnx_bytes):
-    logger = trt.Logger(trt.Logger.WARNING)
+    from edgevid.backends.trt import logger as one_logger
+
+    logger = one_logger(trt)  # TensorRT wants one logger per process: edgevid's, as the sessions use
     builder = trt.Builder(logger)
     explicit = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)  # gone (the default) in 11
     network = builder.create_network(1 << int(explicit) if explicit is not None else 0)

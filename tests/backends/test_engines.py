@@ -21,6 +21,7 @@ def _add_engine(bundle, role, precision, device, dla_core=None, source="abc"):
 def test_names_carry_provenance():
     assert engine_file("fine_cnn", "int8", XAVIER) == "fine_cnn.int8.trt8.5.sm72.engine"
     assert engine_file("coarse_cnn", "fp16", ORIN, dla_core=1) == "coarse_cnn.fp16.trt10.3.sm87.dla1.engine"
+    assert XAVIER.tag == "trt8.5.sm72" and ORIN.tag == "trt10.3.sm87"  # also the timing caches' (trtexec.py)
     with pytest.raises(ValueError):
         Device("8.5.2", "sm72")
 

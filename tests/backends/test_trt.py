@@ -148,3 +148,39 @@ def test_a_run_at_a_precision_on_tensorrt_needs_engines_of_it(bundle):
     with pytest.raises(BuildError, match="no fp16 engine for coarse_step, fine_step"):
         registry.precision_plan(bundle, "fp16", kind="engine")  # the steps may run fp16: a run at fp16 wants it
     assert registry.precision_plan(bundle, "fp32", kind="engine") == dict.fromkeys(bundle.rules.roles, "fp32")
+
+
+def test_one_logger_for_runtime_and_builder_that_collects_what_tensorrt_reports(monkeypatch, caplog):
+    """The logger and deserialize over a stand-in for the tensorrt module (an ILogger base and a Runtime that
+    logs as TensorRT does on a foreign engine): the errors quoted are the ones logged during the load only."""
+    from edgevid.backends import trt as trt_backend
+
+    class ILogger:
+        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
+
+        def __init__(self):
+            pass
+
+    class Runtime:
+        def __init__(self, logger):
+            self.logger, self.DLA_core = logger, None
+
+        def deserialize_cuda_engine(self, data):
+            self.logger.log(ILogger.WARNING, "using an engine plan file across different models of devices")
+            self.logger.log(ILogger.ERROR, "Serialization assertion magicTagRead == kMAGIC_TAG failed")
+            return None if data.startswith(b"\0") else "engine"
+
+    trt = types.SimpleNamespace(ILogger=ILogger, Runtime=Runtime)
+    monkeypatch.setattr(trt_backend, "_loggers", {})  # a fresh process as far as the logger goes
+    caplog.set_level(logging.DEBUG, logger="edgevid")
+    logger = trt_backend.logger(trt)
+    assert trt_backend.logger(trt) is logger
+    logger.log(ILogger.ERROR, "before any load")  # not collected: no block open
+    runtime, engine = trt_backend.deserialize(trt, b"plan", "fine.engine", dla_core=1)
+    assert engine == "engine" and runtime.DLA_core == 1 and runtime.logger is logger
+    with logger.collecting() as outer:
+        with pytest.raises(EngineMismatchError, match="cannot load the engine bad.engine") as e:
+            trt_backend.deserialize(trt, b"\0" * 16, "bad.engine")
+    assert "magicTagRead" in str(e.value) and "before any load" not in str(e.value) and "--force" in str(e.value)
+    assert outer == ["Serialization assertion magicTagRead == kMAGIC_TAG failed"]  # blocks nest; warnings not kept
+    assert "TensorRT: using an engine plan file" in caplog.text  # warnings go to edgevid's log

@@ -37,7 +37,28 @@ def test_json_lines_and_stats(make_bundle, video):
     assert set(first) == {"frame_index", "timestamp", "label", "class_index", "score", "path", "latency"}
     assert first["frame_index"] == 0
     assert stats["source"] == str(video) and stats["live"] is False and stats["pipelined"] is True
+    assert {d["precision"] for d in stats["sessions"].values()} == {"fp32"}  # no precision: fp32 on ONNX Runtime
     json.dumps(stats)
+
+
+@pytest.mark.parametrize("argv,precision", [([], None), (["--precision", "fp32"], "fp32"),
+                                            (["--precision", "int8"], "int8")])
+def test_the_verb_passes_no_precision_unless_asked(edgevid_cli, monkeypatch, tmp_path, argv, precision):
+    """Without --precision each backend takes its own default (fp32 on ONNX Runtime; on TensorRT what edgevid
+    build makes by default, tests/engine_build/test_one_rule.py); never a literal fp32 that TensorRT would need
+    fp32 engines for."""
+    from edgevid.runtime import cli_run
+
+    seen = {}
+
+    def run_stream(bundle, source, **options):
+        seen.update(options)
+        raise ConfigError("stop here", None, None)
+
+    monkeypatch.setattr("edgevid.commands.run.run_stream", run_stream)
+    assert edgevid_cli(["run", str(tmp_path), "--backend", "trt", "--source", "synthetic"] + argv) == 2
+    assert seen["backend"] == "trt" and seen["precision"] == precision
+    assert cli_run.run_stream.__kwdefaults__["precision"] is None  # the library's default is the same
 
 
 def test_text_lines_max_frames_and_out_video(make_bundle, video, tmp_path):

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from edgevid.backends import trt as trt_backend
 from edgevid.backends.engines import engine_info
 from edgevid.bundle import NewArtifact, load_bundle
 from edgevid.engine_build import builder
@@ -56,8 +57,10 @@ def test_an_engine_to_build_without_tensorrt_says_it_comes_from_jetpack(quantize
 def test_the_device_is_read_from_tensorrt(quantized, no_tensorrt):
     with pytest.raises(DependencyError, match="JetPack"):
         builder.build(quantized, "fp16")
+    with pytest.raises(DependencyError, match="JetPack"):
+        builder.device_and_caps(None, None)  # through the backend: one place reads the device
     with pytest.raises(DependencyError):
-        builder.current_device()
+        trt_backend.current_device()
 
 
 def test_the_cli_exits_3_without_tensorrt(quantized, no_tensorrt, edgevid_cli, capsys):

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from edgevid.backends.trt import MAX_LOG_LINES, unloadable
 from edgevid.engine_build import calibration, failures, layers
-from edgevid.errors import BuildError
+from edgevid.errors import BuildError, EngineMismatchError
 
 
 def inspector_json(*formats, reformat=True):
@@ -86,6 +87,12 @@ def test_parser_errors_are_reported_in_full_with_their_nodes():
 def test_build_and_load_failures_say_what_to_do():
     text = str(failures.build_failure("clip", "int8", ["a"] * 20 + ["out of memory"]))
     assert "could not build the int8 engine of role clip" in text and "out of memory" in text
-    assert text.count("a |") == failures.MAX_LOG_LINES - 1 and "--workspace" in text
-    text = str(failures.corrupt_engine("clip.fp16.trt8.5.sm72.engine", []))
-    assert "cannot be loaded" in text and "edgevid build BUNDLE --force" in text
+    assert text.count("a |") == MAX_LOG_LINES - 1 and "--workspace" in text
+    assert "TensorRT logged no error" in str(failures.build_failure("clip", "int8", []))
+    # loading is the backend's, the same error at a build as at a run
+    error = unloadable("clip.fp16.trt8.5.sm72.engine", 64, ["b"] * 20 + ["magic tag does not match"])
+    text = str(error)
+    assert isinstance(error, EngineMismatchError) and error.exit_code == 6
+    assert "cannot load the engine clip.fp16.trt8.5.sm72.engine (64 bytes)" in text
+    assert "edgevid build BUNDLE --force" in text and "magic tag does not match" in text
+    assert text.count("b |") == MAX_LOG_LINES - 1

@@ -16,8 +16,7 @@ def trt():
 
 @pytest.fixture
 def device(trt):
-    pytest.importorskip("edgevid.backends.trt")
-    from edgevid.engine_build.builder import current_device
+    from edgevid.backends.trt import current_device  # the backend reads the device for building and running
 
     return current_device()
 
@@ -62,9 +61,24 @@ def test_a_graph_tensorrt_cannot_parse_reports_the_parser_errors(prernn_bundle, 
 
 
 def test_a_corrupt_engine_is_a_clear_error(trt):
-    from edgevid.engine_build.trt_ops import loaded
-    from edgevid.errors import BuildError
+    from edgevid.backends.trt import deserialize
+    from edgevid.errors import BuildError, EngineMismatchError
 
-    with pytest.raises(BuildError, match="cannot be loaded by this TensorRT.*--force"):
-        with loaded(trt, b"\0" * 1024, "x.engine"):
-            pass
+    with pytest.raises(EngineMismatchError, match="cannot load the engine x.engine.*--force") as e:
+        deserialize(trt, b"\0" * 1024, "x.engine")
+    assert isinstance(e.value, BuildError) and "TensorRT:" in str(e.value)  # what TensorRT logged, collected
+
+
+def test_the_builder_and_the_runtime_share_one_logger_that_collects_errors(trt):
+    from edgevid.backends.trt import deserialize, logger
+    from edgevid.errors import EngineMismatchError
+
+    assert logger(trt) is logger(trt)
+    with logger(trt).collecting() as outer:
+        with logger(trt).collecting() as inner:
+            with pytest.raises(EngineMismatchError):
+                deserialize(trt, b"\0" * 64, "y.engine")
+        assert inner and outer == inner
+    with logger(trt).collecting() as after:
+        pass
+    assert after == []
