@@ -132,16 +132,18 @@ def export(p):
     g.add_argument("--scene-cut", type=float, metavar="T", help="policy: zero the state on a scene-cut score (0..1) > T")
 
 
-@verb("verify", "Parity of a bundle against its PyTorch checkpoint on a stream (ONNX Runtime)")
+@verb("verify", "Parity of a bundle with its PyTorch checkpoint, or of TensorRT engines with ONNX Runtime, on a stream")
 def verify(p):
     p.add_argument("bundle", help="bundle folder")
-    p.add_argument("--checkpoint", required=True, help="the checkpoint the bundle was exported from")
+    p.add_argument("--checkpoint", help="the checkpoint the bundle was exported from: compare the backend with "
+                                        "PyTorch (without it: compare --backend with ONNX Runtime FP32, no torch needed)")
     p.add_argument("--source", default="synthetic", help="frames to compare on (default: synthetic stream)")
     p.add_argument("--frames", type=int, default=300, help="stream steps to compare (default: 300)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="backend to compare with PyTorch: ort (ONNX Runtime on CPU), trt (the bundle's TensorRT "
-                        "engines for this GPU) or auto, the best installed "
-                        "(default: auto)")
+                   help="backend to check: ort (ONNX Runtime on CPU), trt (the bundle's TensorRT engines for this "
+                        "GPU) or auto, the best installed (default: auto)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"),
+                   help="without --checkpoint: the engines' precision (default: what edgevid build makes by default)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

@@ -1,10 +1,11 @@
-"""``edgevid verify BUNDLE --checkpoint CKPT``: parity of the exported graphs with the PyTorch model."""
+"""``edgevid verify BUNDLE --checkpoint CKPT``: parity of the exported graphs with the PyTorch model;
+``edgevid verify BUNDLE --backend trt``: the bundle's engines against ONNX Runtime (verify/backends.py)."""
 from __future__ import annotations
 
 import itertools
 
 from . import print_json
-from ..errors import CheckpointError, SourceError
+from ..errors import CheckpointError, ConfigError, SourceError
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -17,6 +18,11 @@ def main(args) -> int:
     from ..models.checkpoint import open_checkpoint
 
     bundle = load_bundle(args.bundle)
+    if args.checkpoint is None:
+        return _backends(args, bundle)
+    if args.precision is not None:
+        raise ConfigError("--precision applies without --checkpoint", "parity with PyTorch is checked on the FP32 "
+                          "graphs", "drop --precision, or --checkpoint to compare engines with ONNX Runtime")
     args.checkpoint = open_checkpoint(args.checkpoint)  # read once: family, sha256 and model come from it
     check_checkpoint_family(args.checkpoint, bundle)
     # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does
@@ -29,6 +35,15 @@ def main(args) -> int:
     report, text = verify(args, bundle, frames)
     print_json(report) if args.json else print(text)
     return 0 if report["ok"] else 1
+
+
+def _backends(args, bundle) -> int:
+    from ..verify import describe_backend_report, verify_backend
+
+    report = verify_backend(bundle, args.backend, args.source, precision=args.precision, frames=args.frames)
+    text, ok = describe_backend_report(report)
+    print_json(report) if args.json else print(text)
+    return 0 if ok else 1
 
 
 def _liteeval(args, bundle, frames):

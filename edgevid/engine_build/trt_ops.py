@@ -134,8 +134,11 @@ def make_calibrator(trt: Any, algorithm: str, cache: Optional[bytes], feeds: Opt
 def _network_flags(trt: Any, item: RolePlan) -> int:
     kinds = trt.NetworkDefinitionCreationFlag
     if item.strongly_typed:
-        # by name: absent before 10 (plan.py asks for it only where caps_of found it)
-        return 1 << int(getattr(kinds, "STRONGLY_TYPED"))  # noqa: B009
+        typed = getattr(kinds, "STRONGLY_TYPED", None)  # absent before 10; plan.py asks only where caps_of found it
+        if typed is None:
+            raise BuildError("this TensorRT cannot make a strongly typed network", "the build plan was made for "
+                             "another TensorRT", "report this: plan.py chooses it from caps_of(tensorrt)")
+        return 1 << int(typed)
     explicit = getattr(kinds, "EXPLICIT_BATCH", None)
     if explicit is not None and not hasattr(kinds, "STRONGLY_TYPED"):
         return 1 << int(explicit)  # 8.x: the ONNX parser needs an explicit-batch network

@@ -76,7 +76,7 @@ def compare(bundle: Bundle, plans: Mapping[str, Mapping[str, str]], streams: Seq
                  "roles": {} if name in graphs else _roles(bundle, plan, recorders, backends.get(name, backend),
                                                            targets.get(name), same=backends.get(name, backend) == backend),
                  "stream": _end_to_end(bundle, runs["fp32"], runs[name], truth)}
-        entry["targets"] = _targets(plan, entry["stream"], report["fp32"])
+        entry["targets"] = _targets(plan, entry["stream"], report["fp32"], entry["backend"] != backend)
         report["plans"][name] = entry
     return report
 
@@ -189,9 +189,13 @@ def _matched(ref, got):
     return [(p, by_index[p.frame_index]) for p in ref if p.frame_index in by_index]
 
 
-def _targets(plan: Mapping[str, str], stream: Mapping[str, Any], fp32: Mapping[str, Any]) -> Dict[str, Any]:
-    """The issue's targets for the lowest precision in the plan, each with the measured figure."""
+def _targets(plan: Mapping[str, str], stream: Mapping[str, Any], fp32: Mapping[str, Any],
+             other_backend: bool = False) -> Dict[str, Any]:
+    """The issue's targets for the lowest precision in the plan, each with the measured figure. An FP32 plan
+    on another backend is held to FP16's: TensorRT may run FP32 layers in TF32 (Ampere and later)."""
     lowest = "int8" if "int8" in plan.values() else "fp16" if "fp16" in plan.values() else None
+    if lowest is None and other_backend:
+        lowest = "fp16"
     if lowest is None:
         return {}
     t = TARGETS[lowest]
@@ -208,11 +212,11 @@ def _targets(plan: Mapping[str, str], stream: Mapping[str, Any], fp32: Mapping[s
             for name, (v, target, op) in checks.items()}
 
 
-def markdown(report: Mapping[str, Any]) -> str:
+def markdown(report: Mapping[str, Any], title: str = "Precision report") -> str:
     """The report as Markdown tables (also what the CLI prints)."""
     fp32 = report["fp32"]
-    lines = ["# Precision report: %s bundle %s" % (report["family"], report["bundle"]), "",
-             "Held-out streams: %s" % ", ".join("`%s`" % s for s in report["streams"]), "",
+    lines = ["# %s: %s bundle %s" % (title, report["family"], report["bundle"]), "",
+             "Streams: %s" % ", ".join("`%s`" % s for s in report["streams"]), "",
              "| plan | segment accuracy | top-1 agreement | where FP32 is confident (p ≥ 0.5) | largest FP32 margin "
              "where they differ | logits min cosine | gate agreement | fine rate | targets |",
              "|---|---|---|---|---|---|---|---|---|",
