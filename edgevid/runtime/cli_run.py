@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
-from ..backends.registry import backend_class, backend_names, precision_plan
+from ..backends.registry import backend_class, backend_names, precision_plan, resolve_backend
 from ..bundle import load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
@@ -56,6 +56,8 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
     # planned per role here, and an explicit backend's own artifacts must exist at it (TensorRT: engines); auto
     # without a precision is left to the registry, which picks TensorRT only where the default engines exist
+    if backend != "auto":
+        resolve_backend(backend)  # a backend that is not installed is said first: engines could not be built here
     kind = backend_class(backend).ARTIFACT_KIND if backend != "auto" else "onnx"
     plan = precision_plan(bundle, precision, kind) if precision is not None or backend != "auto" else None
     runtime = StreamRuntime(bundle, backend, precision=plan, pipelined=pipelined, queue_size=queue_size, threads=threads,
