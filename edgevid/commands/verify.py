@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from . import print_json
+from .._optional import require
 from ..errors import CheckpointError, ConfigError, SourceError
 from ..log import get_logger
 
@@ -15,14 +16,16 @@ def main(args) -> int:
     from ..bundle import load_bundle
     from ..runtime.source import open_source
 
-    from ..models.checkpoint import open_checkpoint
-
     bundle = load_bundle(args.bundle)
     if args.checkpoint is None:
-        return _backends(args, bundle)
+        return _backends(args, bundle)  # the device's check: no torch
+
     if args.precision is not None:
         raise ConfigError("--precision applies without --checkpoint", "parity with PyTorch is checked on the FP32 "
                           "graphs", "drop --precision, or --checkpoint to compare engines with ONNX Runtime")
+    require("torch", "edgevid verify --checkpoint (parity with PyTorch; without a checkpoint it needs no torch)")
+    from ..models.checkpoint import open_checkpoint
+
     args.checkpoint = open_checkpoint(args.checkpoint)  # read once: family, sha256 and model come from it
     check_checkpoint_family(args.checkpoint, bundle)
     # SlowFast compares clips of frames at the model's spacing: sample the source as 'edgevid run' does

@@ -56,3 +56,15 @@ def test_precision_needs_the_backend_comparison(edgevid_cli, capsys, tmp_path):
     root = fixture_bundles.committed(fixture_bundles.CLIP)
     code = edgevid_cli(["verify", str(root), "--checkpoint", str(tmp_path / "x.pt"), "--precision", "fp16"])
     assert code == ConfigError.exit_code and "--precision applies without --checkpoint" in capsys.readouterr().err
+
+
+def test_parity_with_pytorch_without_torch_names_the_extra(edgevid_cli, capsys, tmp_path):
+    try:
+        import torch  # noqa: F401
+        pytest.skip("torch is installed here")
+    except ImportError:
+        pass
+    root = fixture_bundles.committed(fixture_bundles.CLIP)
+    code = edgevid_cli(["verify", str(root), "--checkpoint", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err
+    assert code == DependencyError.exit_code and "torch" in err and "Traceback" not in err
