@@ -23,7 +23,8 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence
 
-import numpy as np
+
+from ..metrics import latency_summary
 
 Recorder = Callable[[str, float], None]  # (stage or graph name, seconds): StreamStats.add_stage
 
@@ -165,8 +166,5 @@ def timed(record: Optional[Recorder], name: str, fn: Callable[..., Any], *args: 
 
 
 def _percentiles_ms(series) -> Dict[str, Optional[float]]:
-    if not series:
-        return {"p50": None, "p90": None, "p99": None, "mean": None}
-    values = np.asarray(series, dtype=np.float64) * 1000.0
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(values.mean())}
+    summary = latency_summary(list(series))
+    return {key: summary[key] for key in ("p50", "p90", "p99", "mean")}
