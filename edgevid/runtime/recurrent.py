@@ -12,6 +12,10 @@ owns the state: zeros at stream start, then reset every ``max_steps`` steps, aft
 longer than ``max_gap_s``, on a scene cut (``scene_cut`` threshold on :class:`SceneCut`'s score,
 computed in the preprocess stage), and on an explicit :meth:`RecurrentPolicy.request_reset`.
 
+When the step runs on a TensorRT engine, the stages run device/prernn.py's plan instead: the state stays on
+the GPU in ping-pong buffers (zeroed there on a reset), the backbone's output too when the backbone is an
+engine on the same GPU (a ring slot, as LiteEval's coarse features), and only the logits come back.
+
 Bundle contract (family "prernn"): graphs ``backbone`` (``frame`` [1,3,S,S] → ``v`` [1,H] (SIH / VRNN)
 or ``u`` [1,G·H] (gate-dependent, G = 4 LSTM, 3 GRU)) and ``step`` (inputs ``v``|``u``, ``h_in``,
 ``c_in`` (LSTM only) → ``h_out``, ``c_out`` (LSTM only), ``logits`` [1,C]); policy
@@ -113,12 +117,17 @@ class RecurrentPolicy(Policy):
         with self._lock:
             self._requested = True
 
-    def step(self, drive: np.ndarray, timestamp: Optional[float] = None, scene_cut: bool = False) -> np.ndarray:
-        """One serial recurrent step from the backbone output ``drive``; returns the logits."""
+    def step(self, drive: Any, timestamp: Optional[float] = None, scene_cut: bool = False) -> np.ndarray:
+        """One serial recurrent step from the backbone output ``drive`` (a host array; a DeviceFeature for
+        the device policy with its backbone on the GPU); returns the logits."""
         with self._lock:  # take the request and clear it in one go, so none that arrives meanwhile is lost
             requested, self._requested = self._requested, False
         cause = "request" if requested else "scene_cut" if scene_cut else None
         self._begin_step(timestamp, cause)
+        return self._run_step(drive)
+
+    def _run_step(self, drive: np.ndarray) -> np.ndarray:
+        """The step graph on the host state (device.prernn.DeviceRecurrentPolicy keeps it on the GPU)."""
         feeds = {self.contract.drive: drive}
         for state, name_in, _ in STATES:
             if state in self.state:
@@ -141,7 +150,7 @@ class _Work:
         self.frame = frame
         self.x = x
         self.cut = cut
-        self.drive: Optional[np.ndarray] = None
+        self.drive: Any = None  # a host array, or a device.executor.DeviceFeature (the output stays on the GPU)
 
 
 class RecurrentStages(Stages):
@@ -169,7 +178,15 @@ class RecurrentStages(Stages):
         self.gmacs = None if None in costs else sum(costs)  # both graphs run on every frame
         self.threshold = plan["settings"]["scene_cut"]
         self.scene = SceneCut()
-        self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan)
+        self.device: Any = None
+        from .device import prernn as device  # imports this module: here, not at the top
+
+        if device.step_on_device(sessions):
+            # the state stays on the step's GPU; the backbone's output too when the backbone is an engine there
+            self.device = device.DeviceRecurrent(bundle, sessions, plan, record=stats.add_stage)
+            self.policy: RecurrentPolicy = self.device.policy
+        else:
+            self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan)
 
     def as_list(self) -> List[Tuple[str, Any]]:
         return [("preprocess", self.preprocess), ("cnn", self.cnn), ("rnn", self.rnn)]
@@ -186,6 +203,10 @@ class RecurrentStages(Stages):
         return _Work(frame, x, cut)
 
     def cnn(self, work: _Work) -> _Work:
+        if self.device is not None and self.device.ring is not None:
+            work.drive = self.device.backbone(work.x)  # stays on the GPU
+            work.x = None
+            return work
         out = timed(self.stats.add_stage, "backbone", self.backbone_session.infer, {"frame": work.x})
         work.drive = np.array(out[self.policy.contract.drive])
         work.x = None  # the 224 input is not needed any more; free it while the item waits
