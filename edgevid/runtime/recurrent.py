@@ -34,6 +34,8 @@ import numpy as np
 from ..bundle import Bundle
 from ..families import prernn as rules
 from ..families.prernn import STATES
+from .device import prernn as device_plan
+from .device.prernn import DeviceStep
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict
 from .stages import Stages
@@ -94,11 +96,13 @@ class RecurrentPolicy(Policy):
     in ``resets`` and ``reset_causes``): every ``max_steps`` steps, after a stream-time gap >
     ``max_gap_s``, on a step flagged ``scene_cut``, and at the next step after :meth:`request_reset`
     (safe from any thread). ``record(name, seconds)`` receives the step graph's inference time.
+    ``device``: a device.prernn.DeviceStep that runs the step with h and c kept on the GPU (``state`` is then
+    empty; this policy still decides every reset, the device step clears the state there).
     """
 
     def __init__(self, bundle: Bundle, session: Any, *, max_steps: Optional[int] = None,
                  max_gap_s: Optional[float] = None, record: Optional[Recorder] = None,
-                 plan: Optional[Mapping[str, Any]] = None):
+                 plan: Optional[Mapping[str, Any]] = None, device: Optional[DeviceStep] = None):
         if plan is None:
             plan = RecurrentStages.check(bundle, {"max_steps": max_steps, "max_gap_s": max_gap_s})
         self.contract = plan["contract"]
@@ -107,9 +111,14 @@ class RecurrentPolicy(Policy):
         self.record = record
         self._lock = threading.Lock()  # request_reset may come from any thread
         self._requested = False
+        self.device = device  # set before the base class zeroes the state
         super().__init__(max_steps=settings["max_steps"], max_gap_s=settings["max_gap_s"])
 
     def _zero_state(self) -> None:
+        if self.device is not None:
+            self.state = {}  # h and c stay on the GPU: the device step clears them there before its next run
+            self.device.reset()
+            return
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self.contract.states.items()}
 
     def request_reset(self) -> None:
@@ -118,8 +127,8 @@ class RecurrentPolicy(Policy):
             self._requested = True
 
     def step(self, drive: Any, timestamp: Optional[float] = None, scene_cut: bool = False) -> np.ndarray:
-        """One serial recurrent step from the backbone output ``drive`` (a host array; a DeviceFeature for
-        the device policy with its backbone on the GPU); returns the logits."""
+        """One serial recurrent step from the backbone output ``drive`` (a host array; with a device step whose
+        backbone is on the GPU, a DeviceFeature); returns the logits."""
         with self._lock:  # take the request and clear it in one go, so none that arrives meanwhile is lost
             requested, self._requested = self._requested, False
         cause = "request" if requested else "scene_cut" if scene_cut else None
@@ -127,7 +136,9 @@ class RecurrentPolicy(Policy):
         return self._run_step(drive)
 
     def _run_step(self, drive: np.ndarray) -> np.ndarray:
-        """The step graph on the host state (device.prernn.DeviceRecurrentPolicy keeps it on the GPU)."""
+        """The step graph on the host state, or on the GPU's by the device step."""
+        if self.device is not None:
+            return self.device.run(drive)
         feeds = {self.contract.drive: drive}
         for state, name_in, _ in STATES:
             if state in self.state:
@@ -178,15 +189,12 @@ class RecurrentStages(Stages):
         self.gmacs = None if None in costs else sum(costs)  # both graphs run on every frame
         self.threshold = plan["settings"]["scene_cut"]
         self.scene = SceneCut()
-        self.device: Any = None
-        from .device import prernn as device  # imports this module: here, not at the top
-
-        if device.step_on_device(sessions):
+        self.device: Optional[device_plan.DeviceRecurrent] = None
+        if device_plan.step_on_device(sessions):
             # the state stays on the step's GPU; the backbone's output too when the backbone is an engine there
-            self.device = device.DeviceRecurrent(bundle, sessions, plan, record=stats.add_stage)
-            self.policy: RecurrentPolicy = self.device.policy
-        else:
-            self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan)
+            self.device = device_plan.DeviceRecurrent(sessions, plan, record=stats.add_stage)
+        self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan,
+                                      device=self.device.step if self.device is not None else None)
 
     def as_list(self) -> List[Tuple[str, Any]]:
         return [("preprocess", self.preprocess), ("cnn", self.cnn), ("rnn", self.rnn)]

@@ -176,15 +176,17 @@ def _policy(cell, slots, **options):
     bundle = load_bundle(committed(PRERNN[cell]))
     plan = RecurrentStages.check(bundle, options)
     executor = Recorder()
-    return rp.DeviceRecurrentPolicy(bundle, object(), executor, slots, plan=plan), executor, plan
+    contract = plan["contract"]
+    step = rp.DeviceStep(executor, contract.drive, rp.state_names(contract), slots)
+    return RecurrentPolicy(bundle, object(), plan=plan, device=step), executor, plan
 
 
 def _drive(policy, t, width=8):
-    return ex.DeviceFeature(t) if policy.slots is not None else np.zeros((1, width), np.float32)
+    return ex.DeviceFeature(t) if policy.device.slots is not None else np.zeros((1, width), np.float32)
 
 
 @pytest.mark.parametrize("cell, slots", [("lstm", 3), ("gru", None), ("vrnn", 3)])
-def test_the_device_policy_resets_where_the_host_policy_does_and_clears_on_the_device(cell, slots):
+def test_the_device_step_resets_where_the_host_policy_does_and_clears_on_the_device(cell, slots):
     policy, executor, plan = _policy(cell, slots, max_steps=6, max_gap_s=1.0)
     host = RecurrentPolicy(load_bundle(committed(PRERNN[cell])), object(), plan=plan)
     host._run_step = lambda drive: np.zeros((1, 3), np.float32)  # its decisions only
@@ -225,7 +227,7 @@ def test_the_device_policy_resets_where_the_host_policy_does_and_clears_on_the_d
     assert dp.hazards(executor.ops()) == []
 
 
-def test_the_device_policy_refuses_a_drive_of_the_other_kind():
+def test_the_device_step_refuses_a_drive_of_the_other_kind():
     policy, _, _ = _policy("lstm", 3)
     with pytest.raises(SessionError, match="got a ndarray drive"):
         policy.step(np.zeros((1, 8), np.float32), 0.0)
@@ -250,7 +252,7 @@ def test_the_stages_run_the_plan_when_the_step_is_an_engine(monkeypatch):
     monkeypatch.setattr(rp, "on_device", lambda sessions, roles: True)  # both roles "engines on one GPU"
     stages = RecurrentStages(bundle, {"backbone": Engine(), "step": Engine()}, StreamStats(), plan)
     device = stages.device
-    assert device is not None and device.ring.slots == dp.ring_slots(2) and stages.policy is device.policy
+    assert device is not None and device.ring.slots == dp.ring_slots(2) and stages.policy.device is device.step
     assert device.executor.prepared == rp.all_ops("v", LSTM, device.ring.slots)
     x = np.zeros((1, 3, 224, 224), np.float32)
     works = [recurrent._Work(Frame(t, 0.1 * t, None, 0.0), x, 0.9 if t == 3 else 0.0) for t in range(5)]

@@ -14,8 +14,9 @@ Two CUDA streams when both roles are engines of one GPU, and events where the dr
   the step from the host (the step's own page-locked input) and only the state stays on the device.
 - The state (``h``, and ``c`` for LSTM) lives in ping-pong buffers: step t reads ``#p`` and writes ``#q``
   (p = t mod 2), so no run reads and writes one buffer.
-- A reset (stream start, ``max_steps``, a gap, a scene cut, a request: :class:`RecurrentPolicy`'s decisions)
-  queues a :data:`ZERO` op clearing the ``#p`` state on the step stream, ahead of the step that reads it.
+- A reset (stream start, ``max_steps``, a gap, a scene cut, a request: decided by the ``RecurrentPolicy`` that
+  runs a :class:`DeviceStep`) queues a :data:`ZERO` op clearing the ``#p`` state on the step stream, ahead of
+  the step that reads it.
 
 The ops are plan.py's, checked by ``hazards`` and run by executor.py's :class:`DeviceExecutor`.
 """
@@ -27,7 +28,6 @@ import numpy as np
 
 from ...errors import SessionError
 from ...families.prernn import STATES
-from ..recurrent import RecurrentPolicy
 from ..stats import Recorder
 from .executor import DeviceExecutor, DeviceFeature, FeatureRing, on_device
 from .plan import BACKBONE, STEP, ZERO, Op, ring_slots, state
@@ -88,45 +88,44 @@ def state_names(contract: Any) -> Tuple[str, ...]:
     return tuple(name for name, _, _ in STATES if name in contract.states)
 
 
-class DeviceRecurrentPolicy(RecurrentPolicy):
-    """:class:`RecurrentPolicy` (its resets and counters) with the step run by a :class:`DeviceExecutor` on the
-    plan above: the state never leaves the device. ``step`` takes a :class:`DeviceFeature` for the drive when
-    ``slots`` is given (the backbone's output is in the ring), a host array otherwise."""
+class DeviceStep:
+    """The step run by a :class:`DeviceExecutor` on the plan above, its state never leaving the device: what a
+    ``RecurrentPolicy(device=…)`` runs instead of its host step (the policy keeps deciding the resets).
 
-    def __init__(self, bundle: Any, session: Any, executor: Any, slots: Optional[int] = None, **options):
-        self.executor, self.slots = executor, slots
+    :meth:`run` takes a :class:`DeviceFeature` for the drive when ``slots`` is given (the backbone's output is
+    in the ring), a host array otherwise, and returns the logits; :meth:`reset` clears the state before the
+    next run, on the device."""
+
+    def __init__(self, executor: Any, drive: str, states: Sequence[str], slots: Optional[int] = None):
+        self.executor, self.drive, self.states, self.slots = executor, drive, tuple(states), slots
         self.parity = 0  # the state buffers the next step reads
         self._zero_pending = True
-        super().__init__(bundle, session, **options)
-        self.states = state_names(self.contract)
-        self.state = {}  # nothing on the host: h and c stay in the executor's buffers
 
-    def _zero_state(self) -> None:
-        self._zero_pending = True  # cleared on the device, in stream order, by the next step
+    def reset(self) -> None:
+        self._zero_pending = True  # cleared on the device, in stream order, by the next run
 
-    def _run_step(self, drive: Any) -> np.ndarray:
+    def run(self, drive: Any) -> np.ndarray:
         on_ring = self.slots is not None
         if on_ring != isinstance(drive, DeviceFeature):
             raise SessionError("the PreRNN device step got a %s drive" % type(drive).__name__,
                                "its backbone output is %s" % ("in the GPU ring" if on_ring else "fed from the host"),
                                "feed what DeviceRecurrent.backbone returns" if on_ring else "feed a host array")
-        ops = plan_recurrent_step(drive.seq if on_ring else None, self.parity, self.contract.drive, self.states,
-                                  self.slots, reset=self._zero_pending)
+        ops = plan_recurrent_step(drive.seq if on_ring else None, self.parity, self.drive, self.states, self.slots,
+                                  reset=self._zero_pending)
         self._zero_pending = False
-        out = self.executor.run(ops, None if on_ring else {"step": {self.contract.drive: drive}})
+        out = self.executor.run(ops, None if on_ring else {"step": {self.drive: drive}})
         if on_ring:
-            drive.read = True
+            drive.read = True  # its ring slot may be written again (after drive_free)
         self.parity = 1 - self.parity  # the next step reads what this one wrote
         return np.array(out["step.logits"])
 
 
 class DeviceRecurrent:
-    """What RecurrentStages needs to keep PreRNN's state on the GPU: ``policy`` (a DeviceRecurrentPolicy) for
-    the rnn thread and, when the backbone is an engine on the step's GPU (``ring`` is then not None),
+    """What RecurrentStages needs to keep PreRNN's state on the GPU: ``step`` (a :class:`DeviceStep`) for its
+    policy in the rnn thread and, when the backbone is an engine on the step's GPU (``ring`` is then not None),
     ``backbone(frame)`` for the cnn thread, over one executor."""
 
-    def __init__(self, bundle: Any, sessions: Mapping[str, Any], plan: Mapping[str, Any],
-                 record: Optional[Recorder] = None):
+    def __init__(self, sessions: Mapping[str, Any], plan: Mapping[str, Any], record: Optional[Recorder] = None):
         contract = plan["contract"]
         self.drive, states = contract.drive, state_names(contract)
         self.ring: Optional[FeatureRing] = None
@@ -138,14 +137,13 @@ class DeviceRecurrent:
         slots = self.ring.slots if self.ring is not None else None
         self.executor = DeviceExecutor(roles, sessions["step"].device, record).prepare(
             all_ops(self.drive, states, slots))
-        self.policy = DeviceRecurrentPolicy(bundle, sessions["step"], self.executor, slots, record=record,
-                                            plan=plan)
+        self.step = DeviceStep(self.executor, self.drive, states, slots)
 
     def backbone(self, frame: np.ndarray) -> DeviceFeature:
         """Queue the backbone on ``frame``; its output stays in the ring slot of the returned feature."""
         if self.ring is None:
             raise SessionError("the PreRNN backbone is not an engine on the step's GPU", None,
-                               "run it on the host and feed its output to policy.step")
+                               "run it on the host and feed its output to the policy's step")
         feature = self.ring.claim()
         self.executor.run(plan_backbone(feature.seq, self.ring.slots, self.drive), {"backbone": {"frame": frame}})
         return feature
