@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "tensorrt", "pycuda", "cv2", "matplotlib"]
 DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "edgevid.backends",
                   "edgevid.backends.ort", "edgevid.backends.trt", "edgevid.backends.cuda", "edgevid.preprocess",
-                  "edgevid.runtime.source", "edgevid.runtime.stream", "edgevid.runtime.gpu_plan", "edgevid.runtime.cli_run",
+                  "edgevid.runtime.source", "edgevid.runtime.stream", "edgevid.runtime.device.liteeval",
+                  "edgevid.runtime.device.prernn", "edgevid.runtime.cli_run",
                   "edgevid.runtime.annotate", "edgevid.verify", "edgevid.data", "edgevid.commands.info",
                   "edgevid.commands.run", "edgevid.commands.build", "edgevid.engine_build.builder",
                   "edgevid.engine_build.trt_ops", "edgevid.engine_build.trtexec"]

@@ -14,7 +14,7 @@ plumbing every user of TensorRT in edgevid shares (the runtime here, ``edgevid b
                 per I/O tensor, by name: a page-locked host array + device memory, bound with set_tensor_address
     infer       host ─H2D─► inputs ─ execute_async_v3(stream) ─► outputs ─D2H─► host; synchronize
     enqueue     the same without the wait, and with any tensor bound to device memory elsewhere (another
-                session's output, a recurrent state buffer): the device-resident chain of runtime/cuda_plan.py
+                session's output, a recurrent state buffer): the device-resident plans of runtime/device/
 
 Only the name-based I/O API is used (``num_io_tensors``, ``get_tensor_name/mode/shape/dtype``,
 ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``): it exists from TensorRT 8.5 to 11, so one

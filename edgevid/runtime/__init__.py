@@ -4,7 +4,8 @@ Modules: ``source`` (open_source, Frame, csi_pipeline), ``policies`` (GatedPolic
 ``edgevid.preprocess``, shared with training),
 ``pipeline`` (threads and bounded queues), ``stages`` (the per-family stage contract; LiteEval's in
 ``gated``, SlowFast's in ``clip``, PreRNN's in ``recurrent``), ``stream`` (StreamRuntime), ``prediction`` (Prediction), ``stats``,
-``annotate`` (AnnotatedVideoWriter), ``cli_run`` (run_stream for ``edgevid run``).
+``annotate`` (AnnotatedVideoWriter), ``cli_run`` (run_stream for ``edgevid run``), ``device`` (LiteEval's and
+PreRNN's plans on TensorRT engines with their tensors kept on the GPU).
 Names below are imported on first use, so ``import edgevid.runtime`` stays light.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ The stateless coarse CNN runs ahead of the serial chain on later frames; the fin
 chain because whether it runs at all depends on the gate of the same step (policies.GatedPolicy). The
 fine input is made there too, from the crop the work item carries, and only when the gate asks for it.
 
-When every role runs on a TensorRT engine of one GPU, the same stages run gpu_plan's plan instead: the coarse
+When every role runs on a TensorRT engine of one GPU, the same stages run device/liteeval.py's plan instead: the coarse
 stage leaves its feature on the device (a ring slot) and the chain reads it there, the state stays on the
 device between steps, and only the gate and the logits come back.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..families import liteeval as rules
-from . import gpu_plan
+from .device import liteeval as device_plan
 from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
 from .stages import Stages
@@ -33,7 +33,7 @@ from .threads import ALL
 class _Work:
     """One frame on its way through the stages."""
 
-    __slots__ = ("frame", "crop", "coarse_input", "feat_c")  # feat_c: an array, or a gpu_plan.DeviceFeature
+    __slots__ = ("frame", "crop", "coarse_input", "feat_c")  # feat_c: an array, or a DeviceFeature
 
     def __init__(self, frame: Any, crop: np.ndarray, coarse_input: np.ndarray):
         self.frame = frame
@@ -70,9 +70,9 @@ class GatedStages(Stages):
         self.fine_pre = Preprocessor(bundle.preprocess)  # the chain's own: a Preprocessor belongs to one thread
         self.coarse_cnn = sessions["coarse_cnn"]
         self.stats = stats
-        self.device: Optional[gpu_plan.DeviceChain] = None
-        if gpu_plan.on_device(sessions):
-            self.device = gpu_plan.DeviceChain(bundle, sessions, plan, record=stats.add_stage)
+        self.device: Optional[device_plan.DeviceChain] = None
+        if device_plan.on_device(sessions):
+            self.device = device_plan.DeviceChain(bundle, sessions, plan, record=stats.add_stage)
             self.policy: GatedPolicy = self.device.policy
         else:
             self.policy = GatedPolicy(bundle, sessions, record=stats.add_stage, plan=plan)

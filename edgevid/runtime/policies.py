@@ -141,7 +141,7 @@ class GatedPolicy(Policy):
             self.fine_capped += 1
         return self._skip_step(), "coarse"
 
-    # the three graph steps: host arrays here, device buffers in gpu_plan.DeviceGatedPolicy ------------------
+    # the three graph steps: host arrays here, device buffers in device.liteeval.DeviceGatedPolicy -------
     def _coarse_step(self, feat_c: np.ndarray) -> np.ndarray:
         """Run coarse_step, commit the coarse state; returns the gate logits (flat)."""
         s = self.state

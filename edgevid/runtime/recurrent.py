@@ -12,6 +12,10 @@ owns the state: zeros at stream start, then reset every ``max_steps`` steps, aft
 longer than ``max_gap_s``, on a scene cut (``scene_cut`` threshold on :class:`SceneCut`'s score,
 computed in the preprocess stage), and on an explicit :meth:`RecurrentPolicy.request_reset`.
 
+When the step runs on a TensorRT engine, the stages run device/prernn.py's plan instead: the state stays on
+the GPU in ping-pong buffers (zeroed there on a reset), the backbone's output too when the backbone is an
+engine on the same GPU (a ring slot, as LiteEval's coarse features), and only the logits come back.
+
 Bundle contract (family "prernn"): graphs ``backbone`` (``frame`` [1,3,S,S] → ``v`` [1,H] (SIH / VRNN)
 or ``u`` [1,G·H] (gate-dependent, G = 4 LSTM, 3 GRU)) and ``step`` (inputs ``v``|``u``, ``h_in``,
 ``c_in`` (LSTM only) → ``h_out``, ``c_out`` (LSTM only), ``logits`` [1,C]); policy
@@ -30,6 +34,8 @@ import numpy as np
 from ..bundle import Bundle
 from ..families import prernn as rules
 from ..families.prernn import STATES
+from .device import prernn as device_plan
+from .device.prernn import DeviceStep
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict
 from .stages import Stages
@@ -90,11 +96,13 @@ class RecurrentPolicy(Policy):
     in ``resets`` and ``reset_causes``): every ``max_steps`` steps, after a stream-time gap >
     ``max_gap_s``, on a step flagged ``scene_cut``, and at the next step after :meth:`request_reset`
     (safe from any thread). ``record(name, seconds)`` receives the step graph's inference time.
+    ``device``: a device.prernn.DeviceStep that runs the step with h and c kept on the GPU (``state`` is then
+    empty; this policy still decides every reset, the device step clears the state there).
     """
 
     def __init__(self, bundle: Bundle, session: Any, *, max_steps: Optional[int] = None,
                  max_gap_s: Optional[float] = None, record: Optional[Recorder] = None,
-                 plan: Optional[Mapping[str, Any]] = None):
+                 plan: Optional[Mapping[str, Any]] = None, device: Optional[DeviceStep] = None):
         if plan is None:
             plan = RecurrentStages.check(bundle, {"max_steps": max_steps, "max_gap_s": max_gap_s})
         self.contract = plan["contract"]
@@ -103,9 +111,14 @@ class RecurrentPolicy(Policy):
         self.record = record
         self._lock = threading.Lock()  # request_reset may come from any thread
         self._requested = False
+        self.device = device  # set before the base class zeroes the state
         super().__init__(max_steps=settings["max_steps"], max_gap_s=settings["max_gap_s"])
 
     def _zero_state(self) -> None:
+        if self.device is not None:
+            self.state = {}  # h and c stay on the GPU: the device step clears them there before its next run
+            self.device.reset()
+            return
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self.contract.states.items()}
 
     def request_reset(self) -> None:
@@ -113,12 +126,19 @@ class RecurrentPolicy(Policy):
         with self._lock:
             self._requested = True
 
-    def step(self, drive: np.ndarray, timestamp: Optional[float] = None, scene_cut: bool = False) -> np.ndarray:
-        """One serial recurrent step from the backbone output ``drive``; returns the logits."""
+    def step(self, drive: Any, timestamp: Optional[float] = None, scene_cut: bool = False) -> np.ndarray:
+        """One serial recurrent step from the backbone output ``drive`` (a host array; with a device step whose
+        backbone is on the GPU, a DeviceFeature); returns the logits."""
         with self._lock:  # take the request and clear it in one go, so none that arrives meanwhile is lost
             requested, self._requested = self._requested, False
         cause = "request" if requested else "scene_cut" if scene_cut else None
         self._begin_step(timestamp, cause)
+        return self._run_step(drive)
+
+    def _run_step(self, drive: np.ndarray) -> np.ndarray:
+        """The step graph on the host state, or on the GPU's by the device step."""
+        if self.device is not None:
+            return self.device.run(drive)
         feeds = {self.contract.drive: drive}
         for state, name_in, _ in STATES:
             if state in self.state:
@@ -141,7 +161,7 @@ class _Work:
         self.frame = frame
         self.x = x
         self.cut = cut
-        self.drive: Optional[np.ndarray] = None
+        self.drive: Any = None  # a host array, or a device.executor.DeviceFeature (the output stays on the GPU)
 
 
 class RecurrentStages(Stages):
@@ -169,7 +189,12 @@ class RecurrentStages(Stages):
         self.gmacs = None if None in costs else sum(costs)  # both graphs run on every frame
         self.threshold = plan["settings"]["scene_cut"]
         self.scene = SceneCut()
-        self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan)
+        self.device: Optional[device_plan.DeviceRecurrent] = None
+        if device_plan.step_on_device(sessions):
+            # the state stays on the step's GPU; the backbone's output too when the backbone is an engine there
+            self.device = device_plan.DeviceRecurrent(sessions, plan, record=stats.add_stage)
+        self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan,
+                                      device=self.device.step if self.device is not None else None)
 
     def as_list(self) -> List[Tuple[str, Any]]:
         return [("preprocess", self.preprocess), ("cnn", self.cnn), ("rnn", self.rnn)]
@@ -186,6 +211,10 @@ class RecurrentStages(Stages):
         return _Work(frame, x, cut)
 
     def cnn(self, work: _Work) -> _Work:
+        if self.device is not None and self.device.ring is not None:
+            work.drive = self.device.backbone(work.x)  # stays on the GPU
+            work.x = None
+            return work
         out = timed(self.stats.add_stage, "backbone", self.backbone_session.infer, {"frame": work.x})
         work.drive = np.array(out[self.policy.contract.drive])
         work.x = None  # the 224 input is not needed any more; free it while the item waits

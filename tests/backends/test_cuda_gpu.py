@@ -2,8 +2,8 @@
 faked): the primary context pushed per thread, page-locked round trips, two streams ordered by an event, and the
 plan executed by the real DeviceExecutor, its engines replaced by device-to-device copies (real CUDA work on the
 streams) so that every feature, state and logit can be traced to the frame it came from. With TensorRT as well:
-TrtSession on an engine built here, a corrupt engine refused, and the LiteEval fixture bundle streamed on
-engines against ONNX Runtime."""
+TrtSession on an engine built here, a corrupt engine refused, and the LiteEval and PreRNN fixture bundles
+streamed on engines (PreRNN's state on the device, zeroed there at its resets) against ONNX Runtime."""
 from __future__ import annotations
 
 import threading
@@ -157,7 +157,7 @@ def coarse_frame(t, fine):
 def test_the_liteeval_plan_on_real_streams_carries_each_frames_data_through(tmp_path):
     cuda = driver()
     from edgevid.backends import cuda as cudalib
-    from edgevid.runtime import gpu_plan as gp
+    from edgevid.runtime.device import liteeval as gp
 
     steps, queue_size = 40, 2
     rng = np.random.RandomState(0)
@@ -278,3 +278,71 @@ def test_liteeval_streams_on_engines_as_on_onnx_runtime(tmp_path):
     assert len(runs["ort", True]) == 24 and len({p for _, p in runs["ort", True]}) == 2  # both branches ran
     # fp32 engines against ONNX Runtime: same gates and labels, frame by frame, pipelined or not
     assert runs["trt", True] == runs["trt", False] == runs["ort", True]
+
+
+def add_fp32_engines(trt, bundle):
+    """The bundle with an fp32 engine of every role built here (reloaded)."""
+    from edgevid.backends.engines import engine_file, engine_info
+    from edgevid.backends.trt import current_device
+    from edgevid.bundle import NewArtifact, load_bundle
+
+    device = current_device()
+    new = []
+    for role in bundle.rules.roles:
+        plan = build_engine(trt, bundle.path(bundle.graph(role).source).read_bytes())
+        info = engine_info(device, dla_core=None, workspace_mib=0, source_sha256="test")
+        new.append(NewArtifact(role, "engine", engine_file(role, "fp32", device),
+                               lambda p, plan=plan: p.write_bytes(plan), precision="fp32", info=info))
+    bundle.add_artifacts(new)
+    return load_bundle(bundle.root)
+
+
+@pytest.mark.trt
+@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm_u"])
+def test_prernn_streams_on_engines_with_its_state_on_the_device_as_on_onnx_runtime(tmp_path, monkeypatch, cell):
+    driver()
+    trt = pytest.importorskip("tensorrt")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("cv2")  # the preprocessing resizes with OpenCV
+    from edgevid.backends import open_role
+    from edgevid.bundle import load_bundle
+    from edgevid.runtime import StreamRuntime
+    from edgevid.runtime.device import prernn as rp
+    from tests.helpers.bundles import PRERNN, copy_bundle
+
+    bundle = add_fp32_engines(trt, load_bundle(copy_bundle(PRERNN[cell], tmp_path / "b")))
+    source = "synthetic:seed=5,segments=3,frames=40"
+    # resets on the device: every 7 steps, and at the scene cuts (two on this source at this threshold)
+    options = {"max_steps": 7, "scene_cut": 0.05}
+
+    def step_engine_only(bundle, role):  # the backbone on ONNX Runtime: its output goes up with the step
+        return open_role(bundle, role, "trt" if role == "step" else "ort", "fp32")
+
+    made = []
+
+    class Spied(rp.DeviceRecurrent):  # which device plan each engine run took
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self.ring is not None)
+
+    monkeypatch.setattr(rp, "DeviceRecurrent", Spied)
+    runs, stats = {}, {}
+    for name, sessions, backend, pipelined in (("ort", None, "ort", True), ("trt", None, "trt", True),
+                                               ("trt seq", None, "trt", False),
+                                               ("ort+trt", step_engine_only, "auto", True)):
+        with StreamRuntime(bundle, backend, precision="fp32", sessions=sessions, queue_size=2,
+                           pipelined=pipelined, **options) as runtime:
+            runs[name] = [(p.label, p.logits.copy()) for p in runtime.run(source)]
+        stats[name] = runtime.stats.to_dict()
+    assert {d["backend"] for d in stats["trt"]["sessions"].values()} == {"trt"}
+    assert {r: d["backend"] for r, d in stats["ort+trt"]["sessions"].items()} == {"backbone": "ort", "step": "trt"}
+    ref = runs["ort"]
+    assert len(ref) == 120 and set(stats["ort"]["resets_by_cause"]) == {"max_steps", "scene_cut"}
+    for name in ("trt", "trt seq", "ort+trt"):
+        assert stats[name]["resets_by_cause"] == stats["ort"]["resets_by_cause"], name
+        assert [label for label, _ in runs[name]] == [label for label, _ in ref], name
+        # fp32 engines against ONNX Runtime, the state carried on the device over 120 steps and its resets
+        err = max(float(np.abs(a - b).max()) for (_, a), (_, b) in zip(runs[name], ref))
+        assert err < 1e-2, (name, err)  # (TensorRT may run fp32 convolutions in TF32)
+    # the state on the device in every engine run; the backbone's output too where the backbone is an engine
+    assert made == [True, True, False]

@@ -21,7 +21,7 @@ sys.meta_path.insert(0, Block())
 import edgevid.runtime as rt
 from edgevid.runtime import source, policies, pipeline, stream, stats, annotate, cli_run, gated, stages, prediction, recurrent, clip  # noqa
 from edgevid import preprocess, families, backends  # noqa
-from edgevid.runtime import gpu_plan  # noqa
+from edgevid.runtime.device import plan, executor, liteeval, prernn  # noqa
 from edgevid.backends import trt, cuda, registry  # noqa
 assert rt.StreamRuntime is stream.StreamRuntime and rt.run_stream is cli_run.run_stream
 from edgevid.errors import DependencyError

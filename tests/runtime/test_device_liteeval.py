@@ -1,4 +1,4 @@
-"""LiteEval's GPU plan (runtime/gpu_plan.py) checked without CUDA: which stream each op runs on, which event it
+"""LiteEval's GPU plan (runtime/device/liteeval.py) checked without CUDA: which stream each op runs on, which event it
 waits for, which tensors stay on the device, that no schedule the pipeline can produce races on a buffer, and
 the policy over the plan (the executor, the CUDA boundary, replaced by a recorder)."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from edgevid.bundle import load_bundle
 from edgevid.errors import SessionError
-from edgevid.runtime import gpu_plan as gp
+from edgevid.runtime.device import liteeval as gp
 from edgevid.runtime.gated import GatedStages
 from tests.helpers.bundles import LITEEVAL, committed
 
