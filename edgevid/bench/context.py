@@ -123,7 +123,7 @@ def matmul_peak(n: int = PEAK_N, reps: int = 5, threads: int = 0) -> Dict[str, A
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
     out: Dict[str, Any] = {"n": n, "threads": threads or os.cpu_count(), "reps": reps,
-                           "numpy_gflops": 2.0 * n ** 3 / _best(lambda: np.matmul(a, b), reps) / 1e9}
+                           "numpy_gflops": 2.0 * n ** 3 / best_seconds(lambda: np.matmul(a, b), reps) / 1e9}
     try:
         out["onnxruntime_gflops"] = 2.0 * ort_matmul_rate(n, "MatMul", threads, reps)
     except Exception as e:  # onnx or onnxruntime missing or broken: the numpy figure still stands
@@ -152,7 +152,7 @@ def ort_matmul_rate(n: int, op: str = "MatMul", threads: int = 0, reps: int = 5)
         path.write_bytes(_matmul_model(n, op))
         with OrtSession(path, "matmul", threads=threads) as session:
             session.infer(feeds)  # warm: the first run allocates
-            best = _best(lambda: session.infer(feeds), reps)
+            best = best_seconds(lambda: session.infer(feeds), reps)
     return n ** 3 / best / 1e9
 
 
@@ -169,7 +169,7 @@ def _matmul_model(n: int, op: str) -> bytes:
     return model.SerializeToString()
 
 
-def _best(fn: Callable[[], Any], reps: int) -> float:
+def best_seconds(fn: Callable[[], Any], reps: int) -> float:
     """The fastest of ``reps`` timed calls of ``fn`` in seconds (after one untimed call)."""
     fn()
     best: Optional[float] = None
