@@ -117,7 +117,8 @@ def _gpu_name() -> str:
 def matmul_peak(n: int = PEAK_N, reps: int = 5, threads: int = 0) -> Dict[str, Any]:
     """GFLOP/s (2·n³ per product) of float32 n×n matmul by numpy and by ONNX Runtime's MatMul (best of ``reps``
     each, ``threads`` intra-op threads, 0: all), and ``peak_gflops``, the best of them: each library ships its own
-    GEMM and ONNX Runtime's conv kernels can beat its own MatMul, so one figure alone would understate the peak."""
+    GEMM and ONNX Runtime's conv kernels can beat its own MatMul, so one figure alone would understate the peak.
+    Also ``int8_peak_gops`` (:func:`int8_peak`)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -131,7 +132,17 @@ def matmul_peak(n: int = PEAK_N, reps: int = 5, threads: int = 0) -> Dict[str, A
     rates = {k[:-len("_gflops")]: v for k, v in out.items() if k.endswith("_gflops") and isinstance(v, float)}
     out["peak_by"] = max(rates, key=rates.get)
     out["peak_gflops"] = rates[out["peak_by"]]
+    out["int8_peak_gops"] = int8_peak(n, reps, threads)
     return out
+
+
+def int8_peak(n: int = PEAK_N, reps: int = 5, threads: int = 0) -> Any:
+    """GOP/s (2·n³ per product) of ONNX Runtime's u8×s8 MatMulInteger, the kernel of the CPU INT8 form: what an
+    INT8 graph's rate is measured against (integer units do several times the float32 work per cycle)."""
+    try:
+        return 2.0 * ort_matmul_rate(n, "MatMulInteger", threads, reps)
+    except Exception as e:  # onnx or onnxruntime missing or broken
+        return unavailable(e)
 
 
 def ort_matmul_rate(n: int, op: str = "MatMul", threads: int = 0, reps: int = 5) -> float:

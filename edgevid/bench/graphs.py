@@ -8,7 +8,7 @@ on zeros. A backend that cannot run the bundle is listed with the reason, never 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..backends import engines, registry
 from ..errors import BuildError, CalibrationError, ConfigError, ManifestError
@@ -105,6 +105,15 @@ def time_session(session: Any, feeds: Sequence[Dict[str, Any]], runs: int, warmu
     return seconds
 
 
+def peak_for(peak: Mapping[str, Any], precision: str) -> Tuple[Optional[float], str]:
+    """(the peak a graph at ``precision`` is measured against, its name in ``context.matmul_peak``): INT8 graphs
+    run integer kernels, which do several times the float work per cycle; every other precision the float32 one
+    (ONNX Runtime on a CPU has no fast FP16 GEMM; on a GPU the CPU's peak is no yardstick, so it reads as context)."""
+    key = "int8_peak_gops" if precision == "int8" else "peak_gflops"
+    value = peak.get(key)
+    return (float(value) if isinstance(value, (int, float)) else None), key
+
+
 def rates(gmacs: Optional[float], summary: Dict[str, Any], peak_gflops: Optional[float]) -> Dict[str, Any]:
     """Achieved GFLOP/s (2 × GMACs per call over the mean latency) and its share of the matmul peak; None with
     the reason when the bundle declares no GMACs for the role or there is no peak or timing."""
@@ -122,7 +131,7 @@ def rates(gmacs: Optional[float], summary: Dict[str, Any], peak_gflops: Optional
 
 
 def time_role(bundle: Any, role: str, backend: str, precision: str, feeds: Sequence[Dict[str, Any]], *,
-              runs: int, warmup: int, peak_gflops: Optional[float]) -> Dict[str, Any]:
+              runs: int, warmup: int, peak: Mapping[str, Any]) -> Dict[str, Any]:
     """One result: what ran, its latency summary and achieved rate."""
     session = registry.open_role(bundle, role, backend, precision)
     with session:
@@ -131,26 +140,36 @@ def time_role(bundle: Any, role: str, backend: str, precision: str, feeds: Seque
     summary = latency_summary(seconds)
     result = {"role": role, "backend": ran["backend"], "precision": ran["precision"], "artifact": ran["artifact"],
               "warmup": warmup, "latency_ms": summary}
-    result.update(rates(bundle.graph(role).gmacs, summary, peak_gflops))
+    value, key = peak_for(peak, ran["precision"])
+    result.update(rates(bundle.graph(role).gmacs, summary, value), peak=key)
     return result
 
 
+def plan_graphs(bundle: Any, backend: str = "auto", precision: Optional[str] = None
+                ) -> Tuple[List[Tuple[str, str, str]], Dict[str, str]]:
+    """([(role, backend, precision) to time], {backend skipped: why}); raises for a backend or precision the
+    bundle cannot run here, so callers check it before measuring anything else."""
+    chosen, skipped = backends_to_time(bundle, backend, precision)
+    plan = [(role, name, p) for role in bundle.rules.roles for name in chosen
+            for p in precisions_to_time(bundle, role, name, precision)]
+    return plan, skipped
+
+
 def measure_graphs(bundle: Any, *, backend: str = "auto", precision: Optional[str] = None, runs: int = 50,
-                   warmup: int = 5, peak_gflops: Optional[float] = None,
+                   warmup: int = 5, peak: Optional[Mapping[str, Any]] = None,
                    progress: Optional[Progress] = None) -> Dict[str, Any]:
     """The ``graphs`` section: a result per role × backend × precision, the inputs used per role, the backends
-    skipped and why, and each result's speed-up over FP32 of the same role and backend."""
+    skipped and why, and each result's speed-up over FP32 of the same role and backend. ``peak`` is
+    ``context.matmul_peak`` (no share of peak without it)."""
     check_counts(runs, warmup)
-    chosen, skipped = backends_to_time(bundle, backend, precision)
-    results, inputs = [], {}
-    for role in bundle.rules.roles:
-        feeds, inputs[role] = role_inputs(bundle, role)
-        for name in chosen:
-            for p in precisions_to_time(bundle, role, name, precision):
-                if progress:
-                    progress("graphs: %s on %s at %s (%d warm-up + %d runs)" % (role, name, p, warmup, runs))
-                results.append(time_role(bundle, role, name, p, feeds, runs=runs, warmup=warmup,
-                                         peak_gflops=peak_gflops))
+    plan, skipped = plan_graphs(bundle, backend, precision)
+    results, inputs, feeds = [], {}, {}
+    for role, name, p in plan:
+        if role not in feeds:
+            feeds[role], inputs[role] = role_inputs(bundle, role)
+        if progress:
+            progress("graphs: %s on %s at %s (%d warm-up + %d runs)" % (role, name, p, warmup, runs))
+        results.append(time_role(bundle, role, name, p, feeds[role], runs=runs, warmup=warmup, peak=peak or {}))
     add_speedups(results)
     return {"runs": runs, "warmup": warmup, "precision_asked": precision, "kept_fp32": kept_fp32(bundle, precision),
             "inputs": inputs, "results": results, "skipped_backends": skipped,

@@ -1,11 +1,10 @@
 """The per-graph plot of a bench report (docs/bench.md §4): matplotlib's Agg backend, imported when a plot is
-drawn (the device may have no matplotlib: the report then says so instead of listing a PNG)."""
+drawn (the device may have no matplotlib: edgevid.bench.run then writes no PNG and the report says so)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .._optional import available
 from ..fsutil import atomic_path
 
 GRAPHS_PNG = "graphs.png"
@@ -13,9 +12,9 @@ GRAPHS_PNG = "graphs.png"
 
 def write_graph_plots(report: Dict[str, Any], out_dir: Path) -> List[str]:
     """graphs.png: per role × backend × precision, latency (p50 and mean, a line from min to p99, log scale) and
-    achieved GFLOP/s against the matmul peak. Returns the names written (none without results or matplotlib)."""
+    achieved GFLOP/s against the matmul peak. Returns the names written (none without results); needs matplotlib."""
     results = (report.get("graphs") or {}).get("results") or []
-    if not results or not available("matplotlib"):
+    if not results:
         return []
     import matplotlib
 
@@ -24,7 +23,7 @@ def write_graph_plots(report: Dict[str, Any], out_dir: Path) -> List[str]:
 
     fig, (lat, rate) = plt.subplots(1, 2, figsize=(12, 0.45 * len(results) + 1.8), sharey=True)
     _latency_panel(lat, results)
-    _rate_panel(rate, results, ((report.get("context") or {}).get("matmul_peak") or {}).get("peak_gflops"))
+    _rate_panel(rate, results, (report.get("context") or {}).get("matmul_peak") or {})
     fig.suptitle("edgevid bench: %s (%s), %d runs per graph" % (
         Path(report["bundle"]["root"]).name, report["bundle"]["family"], report["graphs"]["runs"]))
     fig.tight_layout()
@@ -56,21 +55,22 @@ def _latency_panel(ax: Any, results: List[Dict[str, Any]]) -> None:
     ax.grid(axis="x", which="both", alpha=0.3)
 
 
-def _rate_panel(ax: Any, results: List[Dict[str, Any]], peak: Any) -> None:
+def _rate_panel(ax: Any, results: List[Dict[str, Any]], peak: Dict[str, Any]) -> None:
     y = [k for k, r in enumerate(results) if r["gflops"] is not None]
-    rates = [results[k]["gflops"] for k in y]
-    above = [isinstance(peak, (int, float)) and g > peak for g in rates]
-    ax.plot([g for g, a in zip(rates, above) if not a], [k for k, a in zip(y, above) if not a], "s", color="#55a868",
-            label="achieved")
-    if any(above):  # more than the machine's measured peak: the declared GMACs cannot be what ran
-        ax.plot([g for g, a in zip(rates, above) if a], [k for k, a in zip(y, above) if a], "s", color="#c44e52",
-                label="above the peak: check the bundle's gmacs")
+    # flagged where graphs.rates flagged it (above the peak its precision is measured against): one rule
+    above = [results[k].get("why") is not None for k in y]
+    for flag, colour, label in ((False, "#55a868", "achieved"), (True, "#c44e52", "above the peak: check gmacs")):
+        picked = [k for k, a in zip(y, above) if a == flag]
+        if picked:
+            ax.plot([results[k]["gflops"] for k in picked], picked, "s", color=colour, label=label)
     for k, r in enumerate(results):
         if r["gflops"] is None:  # no GMACs declared: say so instead of drawing a zero
             ax.text(0.02, k, "no GMACs declared", va="center", fontsize=8, transform=ax.get_yaxis_transform())
-    if isinstance(peak, (int, float)):
-        ax.axvline(peak, color="#c44e52", linestyle="--", label="float32 matmul peak %.0f GFLOP/s" % peak)
-    if rates:
+    for key, style, name in (("peak_gflops", "--", "float32 matmul peak %.0f GFLOP/s"),
+                             ("int8_peak_gops", ":", "int8 matmul peak %.0f GOP/s")):
+        if isinstance(peak.get(key), (int, float)) and any(r.get("peak") == key for r in results):
+            ax.axvline(peak[key], color="#8172b3", linestyle=style, label=name % peak[key])
+    if y:
         ax.set_xscale("log")
     ax.set_xlabel("GFLOP/s (2 × GMACs / mean latency)")
     ax.legend(loc="best", fontsize=8)

@@ -93,7 +93,8 @@ def markdown(report: Dict[str, Any]) -> str:
     lines += _context_md(report["context"]) + _graphs_md(report["graphs"]) + _files_md(report["files"])
     for name in ("streams", "memory"):
         lines += ["", "## %s" % name.capitalize(), ""] + _leaves_md(report[name])
-    lines += ["", "## Plots", ""] + (["![%s](%s)" % (p, p) for p in report["plots"]] or ["none written"])
+    lines += ["", "## Plots", ""] + (["![%s](%s)" % (p, p) for p in report["plots"]]
+                                      or ["none written: %s" % report.get("plots_not_written", "nothing to plot")])
     return "\n".join(lines) + "\n"
 
 
@@ -105,9 +106,10 @@ def _context_md(context: Dict[str, Any]) -> List[str]:
         cpu["model"], cpu["cores"], cpu["usable_cores"], " ".join(cpu["flags"]) if isinstance(cpu["flags"], list)
         else cpu["flags"]),
              "- Python %s, %s" % (context["python"], ", ".join("%s %s" % kv for kv in context["libraries"].items())),
-             "- float32 matmul peak (%d×%d): %s GFLOP/s by %s (numpy %s, ONNX Runtime %s)" % (
-                 peak["n"], peak["n"], _num(peak["peak_gflops"]), peak["peak_by"], _num(peak["numpy_gflops"]),
-                 _num(peak["onnxruntime_gflops"]))]
+             "- float32 matmul peak (%d×%d): %s GFLOP/s by %s (numpy %s, ONNX Runtime %s); int8 (ONNX Runtime "
+             "MatMulInteger) %s GOP/s" % (peak["n"], peak["n"], _num(peak["peak_gflops"]), peak["peak_by"],
+                                          _num(peak["numpy_gflops"]), _num(peak["onnxruntime_gflops"]),
+                                          _num(peak.get("int8_peak_gops")))]
     lines += ["- Jetson: %s" % "; ".join("%s: %s" % kv for kv in context["jetson"].items())]
     return lines
 
@@ -116,7 +118,8 @@ def _graphs_md(graphs: Dict[str, Any]) -> List[str]:
     lines = ["", "## Graphs", ""]
     if "not_measured" in graphs:
         return lines + ["not measured: %s" % graphs["not_measured"]]
-    lines += ["%d timed runs after %d warm-up runs per graph; ms; GFLOP/s = 2 × GMACs / mean." % (
+    lines += ["%d timed runs after %d warm-up runs per graph; ms; GFLOP/s = 2 × GMACs / mean; of peak: INT8 of "
+              "the int8 matmul peak, every other precision of the float32 one." % (
         graphs["runs"], graphs["warmup"]), "",
         "| role | backend | precision | mean | p50 | p90 | p99 | min | max | FPS | GFLOP/s | of peak | vs FP32 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

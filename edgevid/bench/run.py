@@ -44,16 +44,18 @@ def measure(bundle_path: Any, *, source: str = "synthetic", backend: str = "auto
     """(the report without plots, the errors of sections that could not be measured). Graph-level errors (a backend
     or precision the bundle does not have) raise: nothing would be left to report."""
     from .context import machine_context, matmul_peak
-    from .graphs import measure_graphs
+    from .graphs import check_counts, measure_graphs, plan_graphs
 
     say = progress or (lambda message: None)
     bundle = load_bundle(bundle_path)
+    check_counts(runs, warmup)
+    plan_graphs(bundle, backend, precision)  # a backend or precision the bundle lacks fails before any measuring
     report = rep.new_report(bundle, {"source": source, "backend": backend, "precision": precision, "runs": runs,
                                      "warmup": warmup, "frames": frames})
     say("context: machine, and the float32 matmul peak (n=%d)" % peak_n)
     report["context"] = dict(machine_context(), matmul_peak=matmul_peak(peak_n))
     report["graphs"] = measure_graphs(bundle, backend=backend, precision=precision, runs=runs, warmup=warmup,
-                                      peak_gflops=report["context"]["matmul_peak"]["peak_gflops"], progress=say)
+                                      peak=report["context"]["matmul_peak"], progress=say)
     report["files"] = rep.artifact_files(bundle)
     say("streams: %s, %d frames" % (source, frames))
     report["streams"], e1 = optional_section("stream", "measure_streams", bundle, source, backend=backend,
@@ -66,6 +68,11 @@ def measure(bundle_path: Any, *, source: str = "synthetic", backend: str = "auto
 
 def write_plots(report: Dict[str, Any], out_dir: Path) -> List[str]:
     """The PNGs of the graphs and, when this build has them, of the streams; their names in ``out_dir``."""
+    from .._optional import available
+
+    if not available("matplotlib"):  # the one check: the plot modules import it when they draw
+        report["plots_not_written"] = "matplotlib is not installed (pip install matplotlib)"
+        return []
     from .plots import write_graph_plots
 
     names = write_graph_plots(report, out_dir)

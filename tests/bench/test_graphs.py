@@ -18,7 +18,8 @@ def bundle(name, tmp_path):
 
 def test_every_role_is_timed_with_ordered_real_figures(tmp_path):
     b = bundle(fixture_bundles.LITEEVAL["mixed"], tmp_path)
-    section = graphs.measure_graphs(b, backend="ort", runs=12, warmup=2, peak_gflops=100.0)
+    section = graphs.measure_graphs(b, backend="ort", runs=12, warmup=2,
+                                   peak={"peak_gflops": 100.0, "int8_peak_gops": 400.0})
     assert [r["role"] for r in section["results"]] == list(b.rules.roles)
     for r in section["results"]:
         s = r["latency_ms"]
@@ -28,7 +29,7 @@ def test_every_role_is_timed_with_ordered_real_figures(tmp_path):
         assert s["fps"] == pytest.approx(1000.0 / s["mean"])
         assert r["gflops"] == pytest.approx(2.0 * b.graph(r["role"]).gmacs / (s["mean"] / 1000.0))
         assert r["peak_share"] == pytest.approx(r["gflops"] / 100.0)
-        assert (r["backend"], r["precision"], r["vs_fp32"]) == ("ort", "fp32", 1.0)
+        assert (r["backend"], r["precision"], r["vs_fp32"], r["peak"]) == ("ort", "fp32", 1.0, "peak_gflops")
     assert section["inputs"]["coarse_cnn"]["kind"].startswith("zeros")  # the fixture has no feeds, and says so
     assert "not_measured" in section["torch"]
 
@@ -119,12 +120,15 @@ def calibrated(tmp_path_factory):
 
 
 def test_recorded_feeds_and_every_precision_held_are_timed(calibrated):
-    section = graphs.measure_graphs(calibrated, backend="ort", runs=4, warmup=1)
+    section = graphs.measure_graphs(calibrated, backend="ort", runs=4, warmup=1,
+                                    peak={"peak_gflops": 100.0, "int8_peak_gops": 400.0})
     assert section["inputs"]["coarse_cnn"]["kind"] == "calibration feeds"
     assert section["inputs"]["coarse_cnn"]["samples"] >= 4
     coarse = {r["precision"]: r for r in section["results"] if r["role"] == "coarse_cnn"}
     assert sorted(coarse) == ["fp32", "int8"]
     assert coarse["int8"]["artifact"].endswith(".onnx") and coarse["int8"]["artifact"] != coarse["fp32"]["artifact"]
+    assert coarse["int8"]["peak"] == "int8_peak_gops"  # integer kernels against the integer peak
+    assert coarse["int8"]["peak_share"] == pytest.approx(coarse["int8"]["gflops"] / 400.0)
     assert coarse["int8"]["vs_fp32"] == pytest.approx(coarse["fp32"]["latency_ms"]["mean"]
                                                       / coarse["int8"]["latency_ms"]["mean"])
     only = graphs.measure_graphs(calibrated, backend="ort", precision="int8", runs=2, warmup=0)

@@ -113,3 +113,21 @@ def test_a_section_module_absent_or_failing_is_recorded_not_measured(monkeypatch
     monkeypatch.setattr(run, "optional_module", lambda name: (Failing, None))
     section, error = run.optional_section("stream", "measure")
     assert isinstance(error, SourceError) and section == {"not_measured": str(error), "error": "SourceError"}
+
+
+def test_without_matplotlib_the_report_says_no_plot_was_written(tmp_path, monkeypatch):
+    import edgevid._optional
+
+    r = sample_report()
+    monkeypatch.setattr(edgevid._optional, "available", lambda name: name != "matplotlib")
+    assert run.write_plots(r, tmp_path) == [] and not list(tmp_path.iterdir())
+    assert "matplotlib" in r["plots_not_written"]
+    assert "none written: matplotlib is not installed" in rep.markdown(r)
+
+
+def test_the_graph_plot_is_a_png_listing_what_it_drew(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = sample_report()
+    r["context"] = {"matmul_peak": {"peak_gflops": 100.0}}
+    assert run.write_plots(r, tmp_path) == ["graphs.png"]
+    assert (tmp_path / "graphs.png").read_bytes()[:4] == b"\x89PNG"
