@@ -77,10 +77,13 @@ def library_versions() -> Dict[str, str]:
 
 
 def jetson_info(release: Path = TEGRA_RELEASE) -> Dict[str, Any]:
-    """L4T release, power mode and clocks on a Jetson; on any other machine one line saying it is not one."""
+    """L4T release, JetPack package version, power mode, clocks and GPU on a Jetson; on any other machine one line
+    saying it is not one."""
     if not release.is_file():
         return {"not_a_jetson": "%s does not exist" % release}
-    return {"l4t": _read(release), "power_mode": _command(["nvpmodel", "-q"]),
+    return {"l4t": _read(release), "jetpack": _command(["dpkg-query", "--show", "--showformat=${Version}",
+                                                        "nvidia-jetpack"]),
+            "power_mode": _command(["nvpmodel", "-q"]),
             "clocks": _command(["jetson_clocks", "--show"]), "gpu": _gpu_name()}
 
 

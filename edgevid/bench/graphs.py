@@ -134,7 +134,7 @@ def time_role(bundle: Any, role: str, backend: str, precision: str, feeds: Seque
               runs: int, warmup: int, peak: Mapping[str, Any]) -> Dict[str, Any]:
     """One result: what ran, its latency summary and achieved rate."""
     session = registry.open_role(bundle, role, backend, precision)
-    with session:
+    with session, session.thread_context():  # TensorRT: this thread's CUDA context (engine_build/trt_ops.py too)
         seconds = time_session(session, feeds, runs, warmup)
         ran = session.describe()
     summary = latency_summary(seconds)

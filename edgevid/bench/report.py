@@ -194,8 +194,11 @@ def graph_figures(report: Dict[str, Any]) -> Dict[str, float]:
 
 
 def numeric_figures(report: Dict[str, Any]) -> Dict[str, float]:
-    """Every number a report compares on: the graphs' figures, and the numeric leaves of streams and memory."""
+    """Every number a report compares on: the graphs' figures, the machine's matmul peaks, and the numeric leaves
+    of streams and memory."""
     out = graph_figures(report)
+    peak = (report.get("context") or {}).get("matmul_peak") or {}
+    out.update(("context.matmul_peak.%s" % k, peak.get(k)) for k in ("peak_gflops", "int8_peak_gops"))
     for name in ("streams", "memory"):
         out.update(("%s.%s" % (name, k), v) for k, v in leaves(report.get(name) or {}))
     return {k: float(v) for k, v in out.items()

@@ -23,11 +23,12 @@ def test_cpu_model_and_flags_from_cpuinfo(tmp_path):
 def test_jetson_readings_fall_back_to_why(tmp_path, monkeypatch):
     assert "does not exist" in context.jetson_info(tmp_path / "nv_tegra_release")["not_a_jetson"]
     (tmp_path / "nv_tegra_release").write_text("# R35 (release), REVISION: 4.1\n")
-    monkeypatch.setenv("PATH", str(tmp_path))  # no nvpmodel, no jetson_clocks
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvpmodel, jetson_clocks or dpkg-query
     info = context.jetson_info(tmp_path / "nv_tegra_release")
     assert info["l4t"] == "# R35 (release), REVISION: 4.1"
     assert info["power_mode"].startswith("unavailable: nvpmodel")
     assert info["clocks"].startswith("unavailable: jetson_clocks")
+    assert info["jetpack"].startswith("unavailable: dpkg-query")
 
 
 def test_library_versions_say_when_absent():
@@ -46,3 +47,16 @@ def test_matmul_peak_is_the_best_measured_figure():
     assert all(isinstance(v, float) and v > 0 for v in figures.values())
     assert peak["peak_gflops"] == max(figures.values()) and figures[peak["peak_by"]] == peak["peak_gflops"]
     assert context.ort_matmul_rate(128, "MatMulInteger", reps=1) > 0
+
+
+def test_jetson_tools_are_read_when_present_and_their_failures_recorded(tmp_path, monkeypatch):
+    (tmp_path / "nv_tegra_release").write_text("# R35\n")
+    for name, body in (("nvpmodel", "echo 'NV Power Mode: MAXN'; echo 0"),
+                       ("jetson_clocks", "echo 'needs root' >&2; exit 1")):
+        tool = tmp_path / name
+        tool.write_text("#!/bin/sh\n%s\n" % body)
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    info = context.jetson_info(tmp_path / "nv_tegra_release")
+    assert info["power_mode"] == "NV Power Mode: MAXN\n0"
+    assert info["clocks"] == "unavailable: jetson_clocks --show exited 1: needs root"

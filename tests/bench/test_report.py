@@ -74,13 +74,17 @@ def test_compare_gives_b_over_a_for_figures_both_hold():
     a, b = sample_report(), sample_report()
     b["graphs"]["results"] = [result("clip", "fp32", 4.0, 25.0), result("clip", "int8", 1.0)]
     b["streams"]["throughput"]["fps"] = 20.0
+    a["context"] = {"matmul_peak": {"peak_gflops": 100.0, "int8_peak_gops": "unavailable: no onnx"}}
+    b["context"] = {"matmul_peak": {"peak_gflops": 150.0, "int8_peak_gops": 600.0}}
     out = rep.compare(a, b)
     rows = {r["figure"]: r for r in out["rows"]}
     assert rows["graphs.clip/ort/fp32.mean"]["ratio"] == pytest.approx(2.0)
     assert rows["graphs.clip/ort/fp32.fps"]["ratio"] == pytest.approx(0.5)
     assert rows["graphs.clip/ort/fp32.gflops"]["ratio"] == pytest.approx(0.5)
     assert rows["streams.throughput.fps"]["ratio"] == pytest.approx(0.5)
+    assert rows["context.matmul_peak.peak_gflops"]["ratio"] == pytest.approx(1.5)
     assert "graphs.clip/ort/int8.mean" in out["only_b"] and not out["only_a"]
+    assert "context.matmul_peak.int8_peak_gops" in out["only_b"]  # unavailable in A: listed, not a ratio
     text = rep.compare_markdown(out)
     assert "| graphs.clip/ort/fp32.mean | 2 | 4 | 2.000 |" in text and "only in B" in text
 
