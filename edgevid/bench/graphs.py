@@ -26,14 +26,12 @@ TORCH_NOT_MEASURED = ("a bundle holds ONNX graphs and engines, not PyTorch modul
 def backends_to_time(bundle: Any, backend: str = "auto", precision: Optional[str] = None
                      ) -> Tuple[List[str], Dict[str, str]]:
     """(backends to time, {backend: why it is skipped}). "auto": every backend that can run the bundle here. An
-    explicit one that cannot is an error: DependencyError when its packages are missing, ConfigError otherwise."""
+    explicit one that cannot raises the registry's own error, as ``edgevid run --backend`` does: DependencyError
+    naming the package, BuildError saying to build the engines, EngineMismatchError for another device's."""
     if backend != "auto":
         registry.resolve_backend(backend)  # ConfigError for an unknown name, DependencyError naming the package
-        why = registry.cannot_run(backend, bundle, precision)
-        if why:
-            raise ConfigError("backend %s cannot run bundle %s here" % (backend, bundle.root), why,
-                              "build its engines on this device (edgevid build %s) or use --backend auto"
-                              % bundle.root)
+        if registry.backend_class(backend).ARTIFACT_KIND == engines.KIND:
+            check_engines(bundle, backend, precision)
         return [backend], {}
     chosen, skipped = [], {}
     for name in registry.BACKENDS:
@@ -46,6 +44,14 @@ def backends_to_time(bundle: Any, backend: str = "auto", precision: Optional[str
         raise ConfigError("no backend can run bundle %s here" % bundle.root,
                           "; ".join("%s: %s" % kv for kv in skipped.items()), "install onnxruntime")
     return chosen, skipped
+
+
+def check_engines(bundle: Any, backend: str, precision: Optional[str]) -> None:
+    """Every role has an engine for this device at what ``precision`` means for it, or the registry's error."""
+    plan = registry.precision_plan(bundle, precision, engines.KIND)  # BuildError: edgevid build
+    device = registry.this_device(backend)
+    for role, p in plan.items():
+        registry.select_engine_for(bundle, role, p, device)  # EngineMismatchError: built for another device
 
 
 def precisions_to_time(bundle: Any, role: str, backend: str, precision: Optional[str] = None) -> List[str]:

@@ -6,7 +6,7 @@ import pytest
 
 from edgevid.bench import graphs
 from edgevid.bundle import load_bundle
-from edgevid.errors import ConfigError, DependencyError, ManifestError
+from edgevid.errors import BuildError, ConfigError, DependencyError, ManifestError
 from tests.helpers import bundles as fixture_bundles
 
 pytest.importorskip("onnxruntime")
@@ -93,12 +93,11 @@ def test_tensorrt_without_its_packages_is_a_dependency_error(tmp_path):
     assert chosen == ["ort"] and "not installed" in skipped["trt"]
 
 
-def test_a_backend_that_cannot_run_the_bundle_is_refused(tmp_path, monkeypatch):
-    # the branch for an installed backend without engines for this device, which needs TensorRT to reach for real
+def test_a_backend_without_engines_for_the_bundle_is_the_registrys_build_error(tmp_path, monkeypatch):
+    # TensorRT installed (resolve_backend passes) but the bundle has no engines: what edgevid run says too
     b = bundle(fixture_bundles.CLIP, tmp_path)
     monkeypatch.setattr(graphs.registry, "resolve_backend", lambda name, *a: name)
-    monkeypatch.setattr(graphs.registry, "cannot_run", lambda name, bundle, precision=None: "no engine for sm_87")
-    with pytest.raises(ConfigError, match="cannot run bundle") as e:
+    with pytest.raises(BuildError, match="no engine") as e:
         graphs.backends_to_time(b, "trt")
     assert "edgevid build" in str(e.value)
 
