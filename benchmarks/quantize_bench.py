@@ -92,40 +92,12 @@ def latency(bundle, rounds: int = 5, reps: int = 20) -> dict:
 
 
 def matmul_peak(n: int = 2048, reps: int = 5) -> dict:
-    """GMAC/s of ONNX Runtime's FP32 MatMul and u8×s8 MatMulInteger on n×n matrices, at 1 and 2 threads."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper
+    """GMAC/s of ONNX Runtime's FP32 MatMul and u8×s8 MatMulInteger on n×n matrices, at 1 and 2 threads (the
+    package's one measurement, edgevid.bench.context.ort_matmul_rate)."""
+    from edgevid.bench.context import ort_matmul_rate
 
-    from edgevid.backends.ort import OrtSession
-
-    out = {}
-    rng = np.random.default_rng(0)
-    for name, op, ta, tb in (("fp32", "MatMul", TensorProto.FLOAT, TensorProto.FLOAT),
-                             ("int8", "MatMulInteger", TensorProto.UINT8, TensorProto.INT8)):
-        graph = helper.make_graph([helper.make_node(op, ["a", "b"], ["y"])], "peak",
-                                  [helper.make_tensor_value_info("a", ta, [n, n]),
-                                   helper.make_tensor_value_info("b", tb, [n, n])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT if name == "fp32"
-                                                                 else TensorProto.INT32, [n, n])])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "peak.onnx"
-            onnx.save(model, str(path))
-            dtype = {"fp32": (np.float32, np.float32), "int8": (np.uint8, np.int8)}[name]
-            feeds = {"a": rng.integers(0, 100, (n, n)).astype(dtype[0]), "b": rng.integers(-50, 50, (n, n)).astype(dtype[1])}
-            for t in THREADS:
-                with OrtSession(path, "peak", threads=t) as s:
-                    s.infer(feeds)
-                    best = min(_timed(s, feeds) for _ in range(reps))
-                out.setdefault(name, {})["%dt" % t] = n ** 3 / best / 1e9
-    return out
-
-
-def _timed(session, feeds) -> float:
-    start = time.perf_counter()
-    session.infer(feeds)
-    return time.perf_counter() - start
+    return {name: {"%dt" % t: ort_matmul_rate(n, op, threads=t, reps=reps) for t in THREADS}
+            for name, op in (("fp32", "MatMul"), ("int8", "MatMulInteger"))}
 
 
 def markdown(results: dict) -> str:

@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,42 +40,18 @@ from common import time_calls, write_results  # noqa: E402
 
 
 def matmul_peak(n: int, reps: int = 5) -> dict:
-    """GFLOP/s of float32 N×N matmul with torch, numpy and ONNX Runtime (best run each); the peak is the best
-    of the three, since each library ships its own GEMM kernels and the clips run on ONNX Runtime's."""
+    """GFLOP/s of float32 N×N matmul with numpy and ONNX Runtime (edgevid.bench.context.matmul_peak, the package's
+    one measurement) and torch (this script's eager reference); the peak is the best of the three, since each
+    library ships its own GEMM kernels and the clips run on ONNX Runtime's."""
+    from edgevid.bench.context import best_seconds, matmul_peak as package_peak
+
+    out = package_peak(n, reps, threads=torch.get_num_threads())
     a, b = torch.randn(n, n), torch.randn(n, n)
-    an, bn = a.numpy(), b.numpy()
-    ort_matmul = _ort_matmul(n, torch.get_num_threads())
-    out = {"n": n, "threads": torch.get_num_threads()}
-    for name, fn in (("torch", lambda: torch.matmul(a, b)), ("numpy", lambda: np.matmul(an, bn)),
-                     ("onnxruntime", lambda: ort_matmul({"a": an, "b": bn}))):
-        fn()
-        best = min(_seconds(fn) for _ in range(reps))
-        out[name + "_gflops"] = 2.0 * n ** 3 / best / 1e9
-    out["peak_gflops"] = max(out["torch_gflops"], out["numpy_gflops"], out["onnxruntime_gflops"])
+    out["torch_gflops"] = 2.0 * n ** 3 / best_seconds(lambda: torch.matmul(a, b), reps) / 1e9
+    rates = {k: out[k] for k in ("torch_gflops", "numpy_gflops", "onnxruntime_gflops") if isinstance(out[k], float)}
+    out["peak_gflops"] = max(rates.values())
+    out["peak_by"] = max(rates, key=rates.get)[:-len("_gflops")]
     return out
-
-
-def _ort_matmul(n: int, threads: int):
-    """A one-MatMul ONNX graph in an ONNX Runtime session: feeds -> output."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in ("a", "b", "c")]
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul", io[:2], io[2:])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    onnx.checker.check_model(model)
-    return lambda feeds: session.run(None, feeds)
-
-
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def export_once(model, path: Path, size: int, policy=None) -> dict:

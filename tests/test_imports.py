@@ -18,11 +18,14 @@ DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "e
                   "edgevid.runtime.device.prernn", "edgevid.runtime.cli_run",
                   "edgevid.runtime.annotate", "edgevid.verify", "edgevid.data", "edgevid.commands.info",
                   "edgevid.commands.run", "edgevid.commands.build", "edgevid.engine_build.builder",
-                  "edgevid.engine_build.trt_ops", "edgevid.engine_build.trtexec"]
+                  "edgevid.engine_build.trt_ops", "edgevid.engine_build.trtexec", "edgevid.bench.context",
+                  "edgevid.bench.graphs", "edgevid.bench.report", "edgevid.bench.run", "edgevid.bench.plots",
+                  "edgevid.commands.bench"]
 DEVICE_FILES = ["edgevid/__init__.py", "edgevid/__main__.py", "edgevid/errors.py", "edgevid/log.py",
                 "edgevid/_optional.py", "edgevid/spec.py", "edgevid/bundle.py", "edgevid/fsutil.py",
                 "edgevid/cli.py", "edgevid/commands", "edgevid/backends", "edgevid/runtime", "edgevid/verify",
-                "edgevid/data", "edgevid/models/modes.py", "edgevid/engine_build", "edgevid/telemetry.py"]
+                "edgevid/data", "edgevid/models/modes.py", "edgevid/engine_build", "edgevid/telemetry.py",
+                "edgevid/bench", "edgevid/metrics.py"]
 
 BLOCKER = textwrap.dedent("""
     import sys
@@ -61,7 +64,7 @@ def test_cli_help_without_heavy_packages():
             main(["--help"])
         except SystemExit as e:
             assert e.code == 0
-        for verb in ("demo", "train", "export", "run", "info", "verify", "analyze-saturation", "build"):
+        for verb in ("demo", "train", "export", "run", "info", "verify", "analyze-saturation", "build", "bench"):
             try:
                 main([verb, "--help"])
             except SystemExit as e:

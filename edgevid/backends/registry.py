@@ -79,6 +79,15 @@ def _packages(name: str) -> Tuple[str, ...]:
     return (BACKENDS[name][2],) + ALSO_NEEDS.get(name, ())
 
 
+def cannot_run(name: str, bundle: Any, precision: Precision = None) -> Optional[str]:
+    """Why backend ``name`` cannot run ``bundle`` here (a package missing, no GPU, no engine for this device),
+    or None when it can: the rule "auto" picks by, for callers that try every backend (edgevid bench)."""
+    missing = [p for p in _packages(name) if not available(p)]
+    if missing:
+        return "%s not installed" % ", ".join(missing)
+    return _cannot_run(name, bundle, precision)
+
+
 def _cannot_run(name: str, bundle: Any, precision: Precision) -> Optional[str]:
     """Why "auto" must not pick backend ``name`` for ``bundle`` (None: it can run it)."""
     if backend_class(name).ARTIFACT_KIND != engines.KIND:

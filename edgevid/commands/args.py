@@ -248,3 +248,25 @@ def build(p):
     p.add_argument("--sm", metavar="SM", help="with --print-trtexec: the device's GPU, e.g. 72 (Xavier) or 87 "
                                               "(Orin) (default: this machine's)")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
+
+
+@verb("bench", "Time a bundle's graphs per backend and precision, end to end on a source, memory; "
+               "bench.json + bench.md + plots (docs/bench.md), or --compare two reports")
+def bench(p):
+    p.add_argument("bundle", nargs="?", help="bundle folder (not with --compare)")
+    p.add_argument("--out", help="folder for bench.json, bench.md and the PNG plots (required unless --compare)")
+    p.add_argument("--source", default="synthetic",
+                   help="frames for the end-to-end measures: as for 'edgevid run --source' (default: synthetic)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="time this backend only; auto: every backend installed and able to run the bundle here "
+                        "(default: auto)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"),
+                   help="time each role at this precision (fp32 where the family keeps the role off it) "
+                        "(default: every precision the bundle holds)")
+    p.add_argument("--runs", type=int, default=50, help="timed runs per graph after the warm-up (default: 50)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs per graph first (default: 5)")
+    p.add_argument("--frames", type=int, default=300, help="frames of the end-to-end measures (default: 300)")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds files")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                   help="print the ratios B / A of two bench reports instead of measuring")
+    p.add_argument("--json", action="store_true", help="print the report (or the comparison) as JSON")
