@@ -21,6 +21,7 @@ source is opened.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -276,6 +277,59 @@ class SyntheticSource(Source):
         self._count += 1
         # the generator may reuse its buffer; a frame travels through queues, so it must own its pixels
         return np.array(image, dtype=np.uint8, copy=True), stamp
+
+
+class PacedSource:
+    """``source`` handed over at its own pace, as a camera does: frame k is released no earlier than
+    ``start + (timestamp_k - timestamp_0)`` of wall time, and its ``captured`` is the release time, so the
+    capture-to-label latency does not count waiting for the frame's time to come. Live: a pipeline that lags
+    drops the oldest queued frames instead of falling behind. Frames the source delivers late go out at once."""
+
+    live = True
+
+    def __init__(self, source: Any, clock: Callable[[], float] = time.perf_counter):
+        self.source = source
+        self.name = "paced " + str(getattr(source, "name", source))
+        self.fps = getattr(source, "fps", None)
+        self.segments = getattr(source, "segments", None)
+        self._clock = clock
+        self._stop = threading.Event()
+
+    @property
+    def reconnects(self) -> int:
+        return getattr(self.source, "reconnects", 0)
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = first = None
+        for frame in self.source:
+            if start is None:
+                start, first = self._clock(), frame.timestamp
+            wait = start + (frame.timestamp - first) - self._clock()
+            if (wait > 0 and self._stop.wait(wait)) or self._stop.is_set():
+                return
+            yield dataclasses.replace(frame, captured=self._clock())
+
+    def interrupt(self) -> None:
+        self._stop.set()
+        _interrupt_source(self.source)
+
+    def close(self) -> None:
+        self._stop.set()
+        close = getattr(self.source, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> "PacedSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _interrupt_source(source: Any) -> None:
+    interrupt = getattr(source, "interrupt", None)
+    if callable(interrupt):
+        interrupt()
 
 
 # opening ---------------------------------------------------------------------------------------
