@@ -41,10 +41,7 @@ def measure_streams(bundle: Any, source: Any, *, backend: str = "auto", precisio
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     say = progress or (lambda message: None)
     opts = dict(backend=backend, precision=precision, frames=frames, warmup=warmup)
-    say("stream: pipelined, as fast as the source delivers")
-    pipelined = run_once(b, source, pipelined=True, **opts)
-    say("stream: sequential")
-    sequential = run_once(b, source, pipelined=False, **opts)
+    pipelined, sequential = _throughput_runs(b, source, opts, say)
     say("stream: paced at the source's frame rate")
     paced = run_once(b, source, pipelined=True, paced=True, **opts)
     always = _always_fine(b, source, opts, say)
@@ -53,9 +50,8 @@ def measure_streams(bundle: Any, source: Any, *, backend: str = "auto", precisio
         "source": str(source), "family": b.family, "warmup_predictions": warmup, "frames_limit": frames,
         "backend": pipelined["backend"], "segments": truth if truth is not None else not_measured(
             "the source has no ground truth (a synthetic stream or a video with a .labels.json sidecar has)"),
-        "throughput": {"pipelined": summary(pipelined), "sequential": summary(sequential),
-                       "pipelined_over_sequential": _ratio(pipelined["fps"], sequential["fps"])},
-        "paced": paced_summary(paced),
+        "throughput": throughput_summary(pipelined, sequential),
+        "paced": paced_summary(paced, sequential),
         "stages": {"pipelined": stage_summaries(pipelined), "sequential": stage_summaries(sequential)},
         "fine_rate": fine_rate_series(pipelined),
         "gmacs_per_frame": _or_why(pipelined["stats"]["gmacs_per_frame"], "the bundle records no GMACs per graph"),
@@ -65,6 +61,26 @@ def measure_streams(bundle: Any, source: Any, *, backend: str = "auto", precisio
     }
     report["gated_vs_always_fine"] = gated_vs_always_fine(report, always, truth)
     return report
+
+
+def throughput(bundle: Any, source: Any, *, backend: str = "auto", precision: Optional[str] = None,
+               frames: Optional[int] = None, progress: Progress = None, warmup: int = WARMUP) -> Dict[str, Any]:
+    """The ``throughput`` part alone: pipelined and sequential over the source read as fast as it delivers."""
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    opts = dict(backend=backend, precision=precision, frames=frames, warmup=warmup)
+    return throughput_summary(*_throughput_runs(b, source, opts, progress or (lambda message: None)))
+
+
+def throughput_summary(pipelined: Dict[str, Any], sequential: Dict[str, Any]) -> Dict[str, Any]:
+    return {"pipelined": summary(pipelined), "sequential": summary(sequential),
+            "pipelined_over_sequential": _ratio(pipelined["fps"], sequential["fps"])}
+
+
+def _throughput_runs(bundle: Bundle, source: Any, opts: Dict[str, Any], say: Callable[[str], None]):
+    say("stream: pipelined, as fast as the source delivers")
+    pipelined = run_once(bundle, source, pipelined=True, **opts)
+    say("stream: sequential")
+    return pipelined, run_once(bundle, source, pipelined=False, **opts)
 
 
 # one run ---------------------------------------------------------------------------------------------
@@ -137,9 +153,13 @@ def summary(run: Dict[str, Any]) -> Dict[str, Any]:
             "sessions": stats["sessions"]}
 
 
-def paced_summary(run: Dict[str, Any]) -> Dict[str, Any]:
-    """The paced run: its summary, the source's frame rate and the rate frames were released at."""
+def paced_summary(run: Dict[str, Any], sequential: Dict[str, Any]) -> Dict[str, Any]:
+    """The paced run: its summary, the source's frame rate, and its p99 capture-to-label latency over the
+    per-frame compute (the sequential run's mean capture-to-label latency: one frame at a time, no queueing)."""
     out = summary(run)
+    compute = summary(sequential)["latency_ms"]["mean"]
+    out["per_frame_compute_ms"] = compute
+    out["p99_over_per_frame_compute"] = _ratio(out["latency_ms"]["p99"], compute)
     out["source_fps"] = _or_why(run["source_fps"], "the source has no frame rate")
     out["dropped_by_queue"] = run["stats"]["dropped_by_queue"]
     out["latency_samples_ms"] = [1000.0 * p["latency"] for p in run["predictions"][run["warmup"]:]]

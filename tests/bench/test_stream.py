@@ -142,3 +142,21 @@ def test_frames_caps_every_run():
     from edgevid.bench.stream import measure_streams
     r = measure_streams(committed(LITEEVAL["fine"]), SOURCE, backend="ort", frames=12, warmup=4)
     assert r["throughput"]["sequential"]["source_frames"] == r["paced"]["source_frames"] == 12
+
+
+def test_gate_setting_is_model_or_fine():
+    from edgevid.errors import ConfigError
+    from edgevid.runtime.stream import StreamRuntime
+
+    with pytest.raises(ConfigError, match="gate"):
+        StreamRuntime(committed(LITEEVAL["mixed"]), "ort", gate="always")
+    with pytest.raises(ConfigError, match="does not apply"):
+        StreamRuntime(committed(PRERNN["lstm"]), "ort", gate="fine")
+
+
+def test_throughput_alone_matches_the_streams_section_shape():
+    from edgevid.bench.stream import throughput
+
+    t = throughput(committed(LITEEVAL["coarse"]), SOURCE, backend="ort", warmup=4)
+    assert set(t) == {"pipelined", "sequential", "pipelined_over_sequential"}
+    assert t["pipelined"]["fine_rate"] == 0.0  # the coarse fixture's gate never asks for the fine model
