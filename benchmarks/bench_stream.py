@@ -24,8 +24,9 @@ from edgevid.bench.memory import measure_memory  # noqa: E402
 from edgevid.bench.stream import measure_streams  # noqa: E402
 from edgevid.bench.stream_plots import write_stream_plots  # noqa: E402
 
-# the demo's held-out stream seed (seed + 2000), segments several windows long, at a camera's 30 fps
-DEFAULT_SOURCE = "synthetic:seed=2000,segments=10,frames=32,fps=30"
+# the demo's held-out stream seed (seed + 2000), segments of four 8-frame clips (the demo's training clips), at a
+# camera's 30 fps
+DEFAULT_SOURCE = "synthetic:seed=2000,segments=10,frames=32,clip=8,fps=30"
 
 
 def targets(streams: dict, memory: dict) -> list:
@@ -34,8 +35,10 @@ def targets(streams: dict, memory: dict) -> list:
     return [("pipelined / sequential", t["pipelined_over_sequential"], ">= 1.6", _ge(t["pipelined_over_sequential"], 1.6)),
             ("pipelined / compute-bound limit", cb.get("pipelined_over_limit"), ">= 0.85",
              _ge(cb.get("pipelined_over_limit"), 0.85)),
-            ("paced p99 / per-frame compute", paced["p99_over_per_frame_compute"], "<= 2",
+            ("paced p99 / per-frame compute (mean)", paced["p99_over_per_frame_compute"], "<= 2",
              _le(paced["p99_over_per_frame_compute"], 2.0)),
+            ("paced p99 / per-frame compute (p99)", paced["p99_over_per_frame_compute_p99"], "<= 2",
+             _le(paced["p99_over_per_frame_compute_p99"], 2.0)),
             ("runtime peak RSS (MB)", memory["peak_rss_mb"], "<= 220", _le(memory["peak_rss_mb"], 220.0)),
             ("torch imported by the runtime", memory["torch_loaded"], "False", memory["torch_loaded"] is False)]
 
@@ -65,8 +68,9 @@ def markdown(r: dict) -> str:
         lat = run["latency_ms"]
         lines.append("| %s | %s | %s / %s | %s |" % (name, _f(run["fps"]), _f(lat["p50"]), _f(lat["p99"]), run["dropped"]))
     lines += ["", "Compute-bound limit %s FPS (%s ms per frame of graphs, from the sequential run's graph "
-              "timings at the measured fine rate); per-frame compute %s ms (sequential capture-to-label mean)." % (
-                  _f(cb.get("limit_fps")), _f(cb.get("compute_ms_per_frame")), _f(paced["per_frame_compute_ms"]))]
+              "timings at the measured fine rate); per-frame compute mean %s / p99 %s ms (sequential capture-to-label)." % (
+                  _f(cb.get("limit_fps")), _f(cb.get("compute_ms_per_frame")), _f(paced["per_frame_compute_ms"]["mean"]),
+                  _f(paced["per_frame_compute_ms"]["p99"]))]
     if "not_measured" not in acc:
         d = acc["change_delay"]
         lines += ["", "Accuracy: segment %s, per frame %s; change delay p50 / max %s / %s frames (%s / %s ms), "

@@ -113,7 +113,9 @@ def make_data(root: Path, s: Any, seed: int) -> Dict[str, Any]:
 
     generate_dataset(root / "train", s.train_per_class, num_frames=s.frames, fps=s.fps, seed=seed)
     generate_dataset(root / "val", s.val_per_class, num_frames=s.frames, fps=s.fps, seed=seed + 1000)
-    stream = generate_stream(root / "stream.avi", s.stream_segments, s.stream_frames, fps=s.fps, seed=seed + 2000)
+    # long segments are consecutive training-length clips of one class: the motion keeps its training speed
+    stream = generate_stream(root / "stream.avi", s.stream_segments, s.stream_frames, fps=s.fps, seed=seed + 2000,
+                             clip_frames=s.frames)
     stress = (generate_stream(root / "stress.avi", s.stress_segments, s.frames, fps=s.fps, seed=seed + 2500)
               if s.stress_segments else None)
     return {"root": root, "stream": stream, "stress": stress, "classes": list(CLASSES),

@@ -8,7 +8,7 @@
 - a network stream ``rtsp://…``, ``http(s)://…``,
 - a GStreamer pipeline string (contains ``!``, ends in ``appsink``; live unless it starts with filesrc),
 - ``synthetic`` or ``synthetic:seed=3,segments=20,frames=16,fps=10`` (the synthetic motion stream with
-  ground truth, ``edgevid.data.synthetic``).
+  ground truth, ``edgevid.data.synthetic``; ``clip=8``: segments made of 8-frame clips of their class).
 
 Every source yields :class:`Frame` objects. File and synthetic sources are not live: timestamps are
 ``index / fps`` of the stream and nothing is ever dropped. Cameras, network streams and pipelines are
@@ -43,7 +43,7 @@ SourceSpec = Union[str, int, "os.PathLike[str]"]
 
 # what to tell a user whose spec we cannot read
 _FORMS = ("use a video file path, a camera index (0) or /dev/videoN, csi://N, rtsp:// or http(s):// URL, "
-          "a GStreamer pipeline ending in appsink, or synthetic[:seed=S,segments=N,frames=F,fps=R]")
+          "a GStreamer pipeline ending in appsink, or synthetic[:seed=S,segments=N,frames=F,clip=C,fps=R]")
 _VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
 _DEFAULT_FPS = 30.0
 
@@ -407,7 +407,7 @@ def _synthetic_params(text: str) -> Dict[str, Any]:
     """'synthetic:seed=3,segments=20' -> {'seed': 3, 'segments': 20}."""
     params: Dict[str, Any] = {}
     body = text.partition(":")[2]
-    casts = {"seed": int, "segments": int, "frames": int, "fps": float}
+    casts = {"seed": int, "segments": int, "frames": int, "clip": int, "fps": float}
     for item in filter(None, (p.strip() for p in body.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip()
@@ -495,7 +495,8 @@ def _open_synthetic(params: Dict[str, Any], *, fps: Optional[float], loop: bool)
     except ImportError as e:
         raise SourceError("the synthetic source is not available", "edgevid.data.synthetic cannot be imported (%s)" % e,
                           "use a video file or camera, or update edgevid") from e
-    kwargs = {"seed": "seed", "segments": "num_segments", "frames": "segment_frames", "fps": "fps"}
+    kwargs = {"seed": "seed", "segments": "num_segments", "frames": "segment_frames", "clip": "clip_frames",
+              "fps": "fps"}
     args = dict(SYNTHETIC_DEFAULTS)
     args.update({kwargs[k]: v for k, v in params.items()})
 

@@ -160,3 +160,10 @@ def test_throughput_alone_matches_the_streams_section_shape():
     t = throughput(committed(LITEEVAL["coarse"]), SOURCE, backend="ort", warmup=4)
     assert set(t) == {"pipelined", "sequential", "pipelined_over_sequential"}
     assert t["pipelined"]["fine_rate"] == 0.0  # the coarse fixture's gate never asks for the fine model
+
+
+def test_synthetic_spec_takes_the_clip_length():
+    from edgevid.runtime.source import open_source
+
+    with open_source("synthetic:seed=4,segments=2,frames=8,clip=4,fps=10") as src:
+        assert src.stream.clip_frames == 4 and len(list(src)) == 16
