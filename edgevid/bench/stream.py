@@ -17,14 +17,14 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..bundle import Bundle, load_bundle
 from ..data.scoring import score_stream
-from ..errors import SourceError
+from ..errors import ConfigError, SourceError
 from ..metrics import latency_summary
 from ..runtime.cli_run import make_runtime
 from ..runtime.source import PacedSource, open_source
 
 Progress = Optional[Callable[[str], None]]
 WARMUP = 8  # predictions left out of a run's FPS and latency
-FINE_WINDOW = 16  # frames per point of the fine-rate series
+FINE_WINDOW = 16  # predictions per point of the fine-rate series
 
 
 def not_measured(why: str) -> Dict[str, str]:
@@ -36,8 +36,9 @@ def measure_streams(bundle: Any, source: Any, *, backend: str = "auto", precisio
                     frames: Optional[int] = None, progress: Progress = None, warmup: int = WARMUP) -> Dict[str, Any]:
     """The ``streams`` section of bench.json for ``bundle`` over the source spec ``source`` (JSON-ready).
 
-    ``frames`` caps every run at that many source frames (None: the whole source). SourceError when the
-    source ends before ``warmup`` predictions and one more."""
+    ``frames`` caps every run at that many source frames (None: the whole source; a live source needs it,
+    and is never paced again: a camera hands frames over at its own rate). SourceError when the source ends
+    before ``warmup`` predictions and one more."""
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     say = progress or (lambda message: None)
     opts = dict(backend=backend, precision=precision, frames=frames, warmup=warmup)
@@ -45,7 +46,7 @@ def measure_streams(bundle: Any, source: Any, *, backend: str = "auto", precisio
     say("stream: paced at the source's frame rate")
     paced = run_once(b, source, pipelined=True, paced=True, **opts)
     always = _always_fine(b, source, opts, say)
-    truth = _segments(source)
+    truth = _segments(source, pipelined["segments"])
     report = {
         "source": str(source), "family": b.family, "warmup_predictions": warmup, "frames_limit": frames,
         "backend": pipelined["backend"], "segments": truth if truth is not None else not_measured(
@@ -92,8 +93,12 @@ def run_once(bundle: Bundle, source: Any, *, pipelined: bool, paced: bool = Fals
     runtime = make_runtime(bundle, backend=backend, precision=precision, pipelined=pipelined, **options)
     predictions: List[Dict[str, Any]] = []
     with open_source(source, fps=bundle.policy.get("step_fps")) as src:
-        source_fps = src.fps
-        stream = PacedSource(_Take(src, frames)) if paced else _Take(src, frames)
+        if src.live and frames is None:
+            raise ConfigError("a live source (%s) never ends by itself" % src.name, None,
+                              "give the benchmark a number of frames")
+        source_fps, segments = src.fps, getattr(src, "segments", None)
+        # a live source hands frames over at its own pace already
+        stream = PacedSource(_Take(src, frames)) if paced and not src.live else _Take(src, frames)
         gen = runtime.run(stream)
         try:
             for pred in gen:
@@ -107,7 +112,7 @@ def run_once(bundle: Bundle, source: Any, *, pipelined: bool, paced: bool = Fals
     stats = runtime.stats.to_dict()
     return {"predictions": predictions, "stats": stats, "series": runtime.stats.stage_series(), "warmup": warmup,
             "fps": _fps(predictions[warmup:]), "backend": _backend(stats["sessions"]), "pipelined": pipelined,
-            "source_fps": source_fps, "family": bundle.rules.title}
+            "source_fps": source_fps, "segments": segments, "family": bundle.rules.title}
 
 
 class _Take:
@@ -240,10 +245,8 @@ def _always_fine(bundle: Bundle, source: Any, opts: Dict[str, Any], say: Callabl
     return run_once(bundle, source, pipelined=True, gate="fine", **opts)
 
 
-def _segments(source: Any) -> Optional[List[Dict[str, Any]]]:
-    """The ground-truth segments of a source spec: a synthetic stream's, or a video's .labels.json sidecar."""
-    with open_source(source) as src:
-        segments = getattr(src, "segments", None)
+def _segments(source: Any, segments: Optional[List[Dict[str, Any]]]) -> Optional[List[Dict[str, Any]]]:
+    """The ground-truth segments: the source's own (a synthetic stream's), or a video's .labels.json sidecar."""
     if segments is not None:
         return [dict(s) for s in segments]
     from ..data.synthetic import labels_path, read_stream_labels

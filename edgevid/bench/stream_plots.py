@@ -74,6 +74,7 @@ def _fine_rate(ax, streams: Dict[str, Any]) -> bool:
     colours = {c: "C%d" % (i % 10) for i, c in enumerate(classes)}
     for seg in segments:
         ax.axvspan(seg["start"], seg["end"], color=colours[seg["class"]], alpha=0.18, lw=0)
+        ax.axvline(seg["start"], color="grey", lw=0.6)  # a boundary also between two segments of one class
     ax.step(fine["start_frame"], fine["rate"], where="post", color="k",
             label="fine rate per %d predictions" % fine["window_predictions"])
     ax.axhline(fine["overall"], color="k", ls=":", label="overall %.2f" % fine["overall"])
