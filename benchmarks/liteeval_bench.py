@@ -39,7 +39,7 @@ from edgevid.demo.liteeval import FULL, QUICK  # noqa: E402
 from edgevid.export import export_bundle  # noqa: E402
 from edgevid.export.liteeval import liteeval_roles  # noqa: E402
 from edgevid.models.liteeval import LiteEvalConfig, LiteEvalHead  # noqa: E402
-from edgevid.runtime.cli_run import run_stream  # noqa: E402
+from edgevid.bench.stream import throughput  # noqa: E402
 from edgevid.train.liteeval import extract_features, liteeval_evaluate, liteeval_loss_fn, train_liteeval  # noqa: E402
 from edgevid.train.loop import Trainer  # noqa: E402
 
@@ -126,13 +126,9 @@ def _mean(values) -> float:
 
 
 def stream_fps(bundle_dir: Path, stream: Path) -> dict:
-    out = {}
-    for name, pipelined in (("sequential", False), ("pipelined", True)):
-        stats = run_stream(bundle_dir, str(stream), backend="ort", pipelined=pipelined)  # the runtime's threads
-        out[name] = {"fps": stats["fps"], "frames": stats["frames"], "latency_ms": stats["latency_ms"],
-                     "fine_rate": stats["fine_rate"]}
-    out["speedup"] = out["pipelined"]["fps"] / out["sequential"]["fps"]
-    return out
+    """Pipelined and sequential with the runtime's threads (edgevid.bench.stream.throughput, warm-up left out)."""
+    t = throughput(bundle_dir, str(stream), backend="ort")
+    return {"sequential": t["sequential"], "pipelined": t["pipelined"], "speedup": t["pipelined_over_sequential"]}
 
 
 def graph_latency(model, bundle_dir: Path, reps: int) -> dict:
@@ -168,7 +164,7 @@ def markdown(r: dict) -> str:
             g["gmacs_per_frame"], g["gmacs_ratio"], g["accuracy_delta_points"],
             "met" if g["target_met"] else "not met"))
     lines += [
-        "", "## Stream through ONNX Runtime (%d frames)" % r["stream"]["pipelined"]["frames"], "",
+        "", "## Stream through ONNX Runtime (%d frames)" % r["stream"]["pipelined"]["predictions"], "",
         "| mode | FPS | latency p50 / p90 / p99 (ms) |", "|---|---|---|"]
     for mode in ("sequential", "pipelined"):
         m = r["stream"][mode]

@@ -19,6 +19,27 @@ def main(args) -> int:
     return 0
 
 
+def _change_lines(acc, what: str) -> list:
+    """The change delay, printed under the segment and per-frame accuracy (none for a stream without changes)."""
+    d = acc.get("change_delay")
+    if not d or not d["changes"]:
+        return []
+    if d["frames"]["p50"] is None:
+        return ["  change delay    %sno action change labelled correctly (%d changes)" % (what, d["changes"])]
+    return ["  change delay    %sp50 %.0f / max %.0f frames (%.0f / %.0f ms) after an action change, %d of %d never" % (
+        what, d["frames"]["p50"], d["frames"]["max"], d["ms"]["p50"], d["ms"]["max"], d["missed"], d["changes"])]
+
+
+def _stress_lines(report) -> list:
+    stress = report.get("stress")
+    if not stress:
+        return []
+    acc = stress["accuracy"]
+    return ["  stress stream   %.1f%% of %d segments of %d frames (per frame %.1f%%)" % (
+        100 * acc["segment_accuracy"], acc["segments"], stress["segment_frames"], 100 * (acc["frame_accuracy"] or 0.0))
+    ] + _change_lines(acc, "stress: ")
+
+
 def format_report(report, out) -> str:
     from ..demo import family_demo
 
@@ -32,7 +53,8 @@ def format_report(report, out) -> str:
         "  accuracy        %.1f%% of %d held-out segments (per frame %.1f%%)%s" % (
             100 * acc["segment_accuracy"], acc["segments"], 100 * (acc["frame_accuracy"] or 0.0),
             ", not meaningful in a quick run" if quick else ""),
-    ] + family_demo(report["model"]).summary_lines(report) + _precision_lines(report) + [
+    ] + _change_lines(acc, "") + _stress_lines(report) + family_demo(report["model"]).summary_lines(report)
+      + _precision_lines(report) + [
         "  speed           %.1f FPS reading the stream file as fast as possible" % report["fps"],
         "  latency         p50 %.1f / p90 %.1f / p99 %.1f ms from capture to label" % (lat["p50"], lat["p90"],
                                                                                     lat["p99"]),

@@ -116,12 +116,18 @@ class SyntheticStream:
     Iterating yields uint8 BGR frames one at a time (nothing is pre-rendered). ``segments`` holds
     the ground truth: dicts {start, end (exclusive), label, class}. Iterating again replays the same
     frames.
+
+    A clip's motion spans the clip (a ``grow`` goes from small to large over its frames), so a long clip moves
+    slower per frame than the short clips a model was trained on. ``clip_frames`` keeps that speed in long
+    segments: each segment is then consecutive ``clip_frames``-frame clips of its class (the last one cut to
+    fit), an action that lasts several clips, as real actions do. None: one clip per segment.
     """
 
     def __init__(self, num_segments: int, segment_frames: int, fps: float = 10.0, seed: int = 0,
-                 size: int = 256, classes: Optional[Sequence[str]] = None):
+                 size: int = 256, classes: Optional[Sequence[str]] = None, clip_frames: Optional[int] = None):
         self.num_segments = _check_positive("num_segments", num_segments)
         self.segment_frames = _check_positive("segment_frames", segment_frames)
+        self.clip_frames = None if clip_frames is None else _check_positive("clip_frames", clip_frames)
         if not fps or fps <= 0:
             raise DataError("fps is %r" % (fps,), "a stream needs a positive frame rate", "pass e.g. fps=10")
         self.fps, self.seed, self.size = float(fps), int(seed), _check_positive("size", size, 32)
@@ -140,15 +146,21 @@ class SyntheticStream:
         return self.num_segments * self.segment_frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        clip = self.clip_frames or self.segment_frames
         for seg, seed in zip(self.segments, self._seeds):
-            scene = make_scene(seg["class"], seed, self.segment_frames, self.size)
-            for t in range(self.segment_frames):
-                yield scene.frame(t)
+            for k, start in enumerate(range(0, self.segment_frames, clip)):
+                # k = 0 renders with the segment's seed: a one-clip segment is what it always was
+                scene = make_scene(seg["class"], seed + k, clip, self.size)
+                for t in range(min(clip, self.segment_frames - start)):
+                    yield scene.frame(t)
 
     def labels(self) -> Dict[str, Any]:
         """The ground truth as written to the sidecar file."""
-        return {"fps": self.fps, "classes": list(self.classes), "num_frames": len(self),
-                "segments": [dict(s) for s in self.segments]}
+        out = {"fps": self.fps, "classes": list(self.classes), "num_frames": len(self),
+               "segments": [dict(s) for s in self.segments]}
+        if self.clip_frames is not None:
+            out["clip_frames"] = self.clip_frames
+        return out
 
 
 def labels_path(video_path: Union[str, Path]) -> Path:
@@ -157,13 +169,14 @@ def labels_path(video_path: Union[str, Path]) -> Path:
 
 
 def generate_stream(path: Union[str, Path], num_segments: int, segment_frames: int, fps: float = 10.0,
-                    seed: int = 0, size: int = 256, classes: Optional[Sequence[str]] = None) -> Path:
+                    seed: int = 0, size: int = 256, classes: Optional[Sequence[str]] = None,
+                    clip_frames: Optional[int] = None) -> Path:
     """Write one long video of consecutive random-class segments plus ``<path>.labels.json``.
 
     Both files are written atomically; the video goes first so a sidecar never describes a video
     that is not there. Returns the video path.
     """
-    stream = SyntheticStream(num_segments, segment_frames, fps, seed, size, classes)
+    stream = SyntheticStream(num_segments, segment_frames, fps, seed, size, classes, clip_frames)
     path = Path(path)
     write_video(path, iter(stream), stream.fps, (size, size))
     write_json(labels_path(path), stream.labels())

@@ -21,7 +21,9 @@ class DemoSettings:
     val_per_class: int = 10
     frames: int = 8              # steps per clip = training sequence length = policy max_steps
     fps: float = 10.0
-    stream_segments: int = 30
+    stream_segments: int = 20
+    stream_frames: int = 32       # held-out segment length: several clips / reset horizons, as real actions last
+    stress_segments: int = 30     # an extra held-out stream of `frames`-long segments (0: none)
     epochs: int = 60
     batch_size: int = 16
     fine_fraction: float = 0.35  # γ: target share of frames on the fine CNN (benchmarks: 0.35 keeps accuracy)
@@ -41,7 +43,7 @@ class DemoSettings:
 
 FULL = DemoSettings()
 QUICK = DemoSettings(train_per_class=3, val_per_class=1, frames=8, stream_segments=4, epochs=2, batch_size=8,
-                     bn_frames=32, parity_frames=8, parity_steps=32)
+                     bn_frames=32, parity_frames=8, parity_steps=32, stream_frames=8, stress_segments=0)
 
 
 def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars: bool):

@@ -24,7 +24,9 @@ class DemoSettings:
     val_per_class: int = 8
     frames: int = 8              # steps per clip = training sequence length = policy max_steps
     fps: float = 10.0
-    stream_segments: int = 30
+    stream_segments: int = 20
+    stream_frames: int = 32       # held-out segment length: several clips / reset horizons, as real actions last
+    stress_segments: int = 30     # an extra held-out stream of `frames`-long segments (0: none)
     image_size: int = 112
     arch: str = "small_vgg"
     layer: str = "fc6"
@@ -42,7 +44,7 @@ class DemoSettings:
 
 FULL = DemoSettings()
 QUICK = DemoSettings(train_per_class=2, val_per_class=1, stream_segments=3, cnn_epochs=1, cnn_every=4, epochs=2,
-                     batch_size=8, parity_frames=8)
+                     batch_size=8, parity_frames=8, stream_frames=8, stress_segments=0)
 
 
 @dataclass

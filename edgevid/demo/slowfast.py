@@ -1,13 +1,15 @@
 """SlowFast's demo steps: a narrow R50-layout SlowFast (T_fast 8, α 4, crop 128 from short side 144; export needs a multiple of 32).
 
 The clips are ``frames`` = T_fast frames at ``fps`` with a frame stride of 1 (τ = α), so the model
-sees its training spacing when the stream is sampled at ``fps``. The stream's segments are T frames
-long and the clip policy runs a clip every T slots without padding: the first clip runs on the last
-frame of segment 0 and every later one on the last frame of its segment, on a window of exactly
-that segment. Scoring (:func:`edgevid.data.scoring.score_stream`): per segment, the clip at its last frame;
-per frame, the label each frame shows, which the first T-1 frames of a segment hold from the
-previous segment's clip (a causal clip model cannot know a new segment before it has seen it), so
-per-frame accuracy sits below per-segment accuracy by design.
+sees its training spacing when the stream is sampled at ``fps``. The held-out stream's segments are
+``stream_frames`` = 32 frames long (four clip windows, as real actions outlast a clip) and the clip policy
+runs a clip every T slots without padding: the first clip on frame T-1, then every T frames, so the
+last frame of every segment gets a clip over the segment's last T frames. Scoring
+(:func:`edgevid.data.scoring.score_stream`): per segment, the clip at its last frame; per frame, the label
+each frame shows, which the first frames after a change hold from the clip before it (a causal clip model
+cannot know a new action before it has seen it): the change delay says how long. The stress stream's
+segments are T frames long, one clip each, so every frame but a segment's last carries the previous
+segment's label.
 
 Training uses no horizontal flips here: the synthetic classes include clockwise and
 anticlockwise rotation, which a mirror image swaps (with flips the model plateaued near 75%).
@@ -29,7 +31,9 @@ class DemoSettings:
     val_per_class: int = 10
     frames: int = 8              # T_fast = clip length = stream segment length = clip period
     fps: float = 10.0
-    stream_segments: int = 30
+    stream_segments: int = 20
+    stream_frames: int = 32       # held-out segment length: several clips / reset horizons, as real actions last
+    stress_segments: int = 30     # an extra held-out stream of `frames`-long segments (0: none)
     epochs: int = 10
     batch_size: int = 8
     lr: float = 2e-3
@@ -46,7 +50,7 @@ class DemoSettings:
 
 FULL = DemoSettings()
 QUICK = DemoSettings(train_per_class=2, val_per_class=1, stream_segments=3, epochs=1, batch_size=4,
-                     parity_frames=16)
+                     parity_frames=16, stream_frames=8, stress_segments=0)
 
 
 def config(s: DemoSettings, labels: List[str]):

@@ -35,6 +35,9 @@ SETTINGS = {
     "step_fps": Setting("float"),
     "fine_cap": Setting("int", allow_zero=True),
     "fine_window": Setting("int"),
+    # "fine" forces every gate to the fine branch (the always-fine comparison of ``edgevid bench``); a stream
+    # option only: an exported policy keeps the model's gate
+    "gate": Setting("choice", default="model", choices=("model", "fine")),
 }
 POLICY_DEFAULTS: Dict[str, Any] = {"kind": "gated", "max_steps": 129, "max_gap_s": 2.0, "step_fps": None,
                                    "fine_cap": None, "fine_window": None}
@@ -82,7 +85,7 @@ def contract(bundle: Any) -> Dict[str, Any]:
 
 FAMILY = Family(
     name="liteeval", title="LiteEval", roles=("coarse_cnn", "coarse_step", "fine_cnn", "fine_step"),
-    policy_kind="gated", settings=SETTINGS, stream_options=("fine_cap", "fine_window"), precision=PRECISION,
+    policy_kind="gated", settings=SETTINGS, stream_options=("fine_cap", "fine_window", "gate"), precision=PRECISION,
     state=STATE, gated_roles=("fine_cnn", "fine_step"), preprocess=preprocess_spec, contract=contract,
     entries={"stages": "edgevid.runtime.gated:GatedStages", "exporter": "edgevid.export.bundle:export_bundle",
              "verifier": "edgevid.verify.liteeval:verify_liteeval", "demo": "edgevid.demo.liteeval"},

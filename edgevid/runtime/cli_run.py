@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
 from ..backends.registry import backend_class, backend_names, precision_plan, resolve_backend
-from ..bundle import load_bundle
+from ..bundle import Bundle, load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
 from .source import open_source
@@ -27,6 +27,18 @@ def format_prediction(pred: Prediction, json_lines: bool = False) -> str:
         return json.dumps(pred.to_dict())
     return "#%6d %8.2fs  %-16s %.3f  %-6s %7.1f ms" % (pred.frame_index, pred.timestamp, pred.label, pred.score,
                                                         pred.path, pred.latency * 1000.0)
+
+
+def make_runtime(bundle: Bundle, *, backend: str = "auto", precision: Optional[str] = None,
+                 **runtime_options: Any) -> StreamRuntime:
+    """The StreamRuntime of ``edgevid run``: ``precision`` planned per role (``run_stream`` says how)."""
+    # planned per role here, and an explicit backend's own artifacts must exist at it (TensorRT: engines); auto
+    # without a precision is left to the registry, which picks TensorRT only where the default engines exist
+    if backend != "auto":
+        resolve_backend(backend)  # a backend that is not installed is said first: engines could not be built here
+    kind = backend_class(backend).ARTIFACT_KIND if backend != "auto" else "onnx"
+    plan = precision_plan(bundle, precision, kind) if precision is not None or backend != "auto" else None
+    return StreamRuntime(bundle, backend, precision=plan, **runtime_options)
 
 
 def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "auto", precision: Optional[str] = None,
@@ -54,14 +66,8 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
                           "leave it unset to run to the end of the source")
     bundle = load_bundle(bundle_path)
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
-    # planned per role here, and an explicit backend's own artifacts must exist at it (TensorRT: engines); auto
-    # without a precision is left to the registry, which picks TensorRT only where the default engines exist
-    if backend != "auto":
-        resolve_backend(backend)  # a backend that is not installed is said first: engines could not be built here
-    kind = backend_class(backend).ARTIFACT_KIND if backend != "auto" else "onnx"
-    plan = precision_plan(bundle, precision, kind) if precision is not None or backend != "auto" else None
-    runtime = StreamRuntime(bundle, backend, precision=plan, pipelined=pipelined, queue_size=queue_size, threads=threads,
-                            **policy_options)
+    runtime = make_runtime(bundle, backend=backend, precision=precision, pipelined=pipelined, queue_size=queue_size,
+                           threads=threads, **policy_options)
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(open_source(source, fps=step_fps, loop=loop))
         writer = None

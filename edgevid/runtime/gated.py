@@ -26,7 +26,7 @@ from .device import liteeval as device_plan
 from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
 from .stages import Stages
-from .stats import StreamStats
+from .stats import StreamStats, timed
 from .threads import ALL
 
 
@@ -89,7 +89,8 @@ class GatedStages(Stages):
         if self.device is not None:
             work.feat_c = self.device.coarse(work.coarse_input)  # stays on the GPU
         else:
-            work.feat_c = np.array(self.coarse_cnn.infer({"frame": work.coarse_input})["feat"])
+            out = timed(self.stats.add_stage, "coarse_cnn", self.coarse_cnn.infer, {"frame": work.coarse_input})
+            work.feat_c = np.array(out["feat"])
         work.coarse_input = None  # used: free it while the item waits for the chain
         return work
 

@@ -91,6 +91,7 @@ class GatedPolicy(Policy):
     ``step(feat_c, frame_fine, timestamp)`` returns ``(logits, path)`` with ``path`` "fine" or "coarse".
     ``frame_fine`` is the [1,3,224,224] input or a callable returning it, called only on fine steps;
     ``feat_f=`` (an array or callable) gives the fine CNN's feature instead (verify on recorded features).
+    Setting ``gate="fine"`` forces every step to the fine branch (the always-fine comparison; the cap still applies).
     ``fine_cap`` fine calls per ``fine_window`` steps (sliding; without a window: per reset segment) caps the
     fine branch: over the cap a fine choice becomes a skip, counted in ``fine_capped``.
     ``record(name, seconds)`` receives each graph's inference time. ``plan`` is what
@@ -112,6 +113,7 @@ class GatedPolicy(Policy):
         self._shapes = plan["contract"]["states"]
         settings = plan["settings"]
         self.fine_cap, self.fine_window = settings["fine_cap"], settings["fine_window"]
+        self.force_fine = settings.get("gate") == "fine"
         self.record = record
         self.fine_steps = 0
         self.fine_capped = 0
@@ -130,7 +132,7 @@ class GatedPolicy(Policy):
         self._begin_step(timestamp)
         gate = self._coarse_step(feat_c)
         # ties go to channel 0 (fine): np.argmax returns the first maximum
-        wants_fine = int(np.argmax(gate)) == FINE
+        wants_fine = self.force_fine or int(np.argmax(gate)) == FINE
         self.last_capped = wants_fine and not self._fine_allowed()
         if wants_fine and not self.last_capped:
             logits = self._fine_step(frame_fine, feat_f)

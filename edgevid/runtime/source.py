@@ -8,7 +8,7 @@
 - a network stream ``rtsp://…``, ``http(s)://…``,
 - a GStreamer pipeline string (contains ``!``, ends in ``appsink``; live unless it starts with filesrc),
 - ``synthetic`` or ``synthetic:seed=3,segments=20,frames=16,fps=10`` (the synthetic motion stream with
-  ground truth, ``edgevid.data.synthetic``).
+  ground truth, ``edgevid.data.synthetic``; ``clip=8``: segments made of 8-frame clips of their class).
 
 Every source yields :class:`Frame` objects. File and synthetic sources are not live: timestamps are
 ``index / fps`` of the stream and nothing is ever dropped. Cameras, network streams and pipelines are
@@ -21,6 +21,7 @@ source is opened.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -42,7 +43,7 @@ SourceSpec = Union[str, int, "os.PathLike[str]"]
 
 # what to tell a user whose spec we cannot read
 _FORMS = ("use a video file path, a camera index (0) or /dev/videoN, csi://N, rtsp:// or http(s):// URL, "
-          "a GStreamer pipeline ending in appsink, or synthetic[:seed=S,segments=N,frames=F,fps=R]")
+          "a GStreamer pipeline ending in appsink, or synthetic[:seed=S,segments=N,frames=F,clip=C,fps=R]")
 _VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
 _DEFAULT_FPS = 30.0
 
@@ -278,6 +279,59 @@ class SyntheticSource(Source):
         return np.array(image, dtype=np.uint8, copy=True), stamp
 
 
+class PacedSource:
+    """``source`` handed over at its own pace, as a camera does: frame k is released no earlier than
+    ``start + (timestamp_k - timestamp_0)`` of wall time, and its ``captured`` is the release time, so the
+    capture-to-label latency does not count waiting for the frame's time to come. Live: a pipeline that lags
+    drops the oldest queued frames instead of falling behind. Frames the source delivers late go out at once."""
+
+    live = True
+
+    def __init__(self, source: Any, clock: Callable[[], float] = time.perf_counter):
+        self.source = source
+        self.name = "paced " + str(getattr(source, "name", source))
+        self.fps = getattr(source, "fps", None)
+        self.segments = getattr(source, "segments", None)
+        self._clock = clock
+        self._stop = threading.Event()
+
+    @property
+    def reconnects(self) -> int:
+        return getattr(self.source, "reconnects", 0)
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = first = None
+        for frame in self.source:
+            if start is None:
+                start, first = self._clock(), frame.timestamp
+            wait = start + (frame.timestamp - first) - self._clock()
+            if (wait > 0 and self._stop.wait(wait)) or self._stop.is_set():
+                return
+            yield dataclasses.replace(frame, captured=self._clock())
+
+    def interrupt(self) -> None:
+        self._stop.set()
+        _interrupt_source(self.source)
+
+    def close(self) -> None:
+        self._stop.set()
+        close = getattr(self.source, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> "PacedSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _interrupt_source(source: Any) -> None:
+    interrupt = getattr(source, "interrupt", None)
+    if callable(interrupt):
+        interrupt()
+
+
 # opening ---------------------------------------------------------------------------------------
 def open_source(spec: SourceSpec, *, fps: Optional[float] = None, loop: bool = False, retries: int = 5,
                 backoff_s: float = 0.5) -> Source:
@@ -353,7 +407,7 @@ def _synthetic_params(text: str) -> Dict[str, Any]:
     """'synthetic:seed=3,segments=20' -> {'seed': 3, 'segments': 20}."""
     params: Dict[str, Any] = {}
     body = text.partition(":")[2]
-    casts = {"seed": int, "segments": int, "frames": int, "fps": float}
+    casts = {"seed": int, "segments": int, "frames": int, "clip": int, "fps": float}
     for item in filter(None, (p.strip() for p in body.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip()
@@ -441,7 +495,8 @@ def _open_synthetic(params: Dict[str, Any], *, fps: Optional[float], loop: bool)
     except ImportError as e:
         raise SourceError("the synthetic source is not available", "edgevid.data.synthetic cannot be imported (%s)" % e,
                           "use a video file or camera, or update edgevid") from e
-    kwargs = {"seed": "seed", "segments": "num_segments", "frames": "segment_frames", "fps": "fps"}
+    kwargs = {"seed": "seed", "segments": "num_segments", "frames": "segment_frames", "clip": "clip_frames",
+              "fps": "fps"}
     args = dict(SYNTHETIC_DEFAULTS)
     args.update({kwargs[k]: v for k, v in params.items()})
 

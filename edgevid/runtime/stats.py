@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 
 from ..metrics import latency_summary
@@ -115,6 +115,11 @@ class StreamStats:
     def fine_rate(self) -> Optional[float]:
         """Share of steps on the gated (fine) roles; None for families without gated roles."""
         return self.fine_steps / self.steps if self.steps and self.gated_roles else None
+
+    def stage_series(self) -> Dict[str, List[float]]:
+        """The recent seconds of every stage and graph (the last ``window`` of each), copies."""
+        with self._lock:
+            return {name: list(series) for name, series in self._stages.items()}
 
     def to_dict(self) -> Dict[str, Any]:
         with self._lock:

@@ -208,3 +208,20 @@ def test_two_pixel_textures_vanish_in_the_coarse_view_only(cls):
         coarse_diff = np.abs(coarse_a.astype(int) - coarse_b.astype(int))
         assert fine_diff.max() > 40            # the texture is there at 224 px
         assert coarse_diff.max() <= 2 and coarse_diff.mean() < 0.1  # and gone at 112 px
+
+
+def test_stream_segments_of_training_length_clips():
+    """clip_frames: a long segment is consecutive clips of its class, each moving at a short clip's speed."""
+    long = list(SyntheticStream(2, 16, seed=1, size=48, clip_frames=8))
+    short = list(SyntheticStream(2, 8, seed=1, size=48))
+    stream = SyntheticStream(2, 16, seed=1, size=48, clip_frames=8)
+    assert len(long) == 32 and [s["class"] for s in stream.segments] == [
+        s["class"] for s in SyntheticStream(2, 8, seed=1).segments]
+    for a, b in zip(long[:8], short[:8]):  # the first clip of a long segment is the short segment
+        assert np.array_equal(a, b)
+    assert not np.array_equal(long[8], long[0])  # then another clip of the same class
+    assert stream.labels()["clip_frames"] == 8 and "clip_frames" not in SyntheticStream(2, 8).labels()
+
+
+def test_stream_clip_frames_cut_to_the_segment():
+    assert len(list(SyntheticStream(1, 10, seed=2, size=48, clip_frames=4))) == 10
