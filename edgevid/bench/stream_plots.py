@@ -13,6 +13,8 @@ def write_stream_plots(report: Dict[str, Any], out_dir: Path) -> List[str]:
     """Write the plots of ``report["streams"]`` (or of a streams section itself) into ``out_dir``; returns the
     file names written."""
     streams = report.get("streams", report)
+    if not _measured(streams):
+        return []  # the report says why the streams were not measured
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -46,10 +48,11 @@ def _measured(value: Any) -> bool:
 def _latency(ax, streams: Dict[str, Any]) -> bool:
     """Distributions of every stage and graph (pipelined, read as fast as possible) and of the paced
     capture-to-label latency."""
-    stages = streams["stages"]["pipelined"]
-    names = [n for n in stages if stages[n]["samples_ms"]]
+    stages = streams.get("stages", {}).get("pipelined", {})
+    stages = stages if _measured(stages) else {}
+    names = [n for n in stages if stages[n].get("samples_ms")]
     data = [stages[n]["samples_ms"] for n in names]
-    paced = streams["paced"].get("latency_samples_ms") or []
+    paced = streams["paced"].get("latency_samples_ms") or [] if _measured(streams.get("paced")) else []
     if paced:
         names.append("capture→label\n(paced %s fps)" % _fmt(streams["paced"].get("source_fps")))
         data.append(paced)
@@ -66,10 +69,10 @@ def _latency(ax, streams: Dict[str, Any]) -> bool:
 
 
 def _fine_rate(ax, streams: Dict[str, Any]) -> bool:
-    fine = streams["fine_rate"]
+    fine = streams.get("fine_rate")
     if not _measured(fine):
         return False
-    segments = streams["segments"] if isinstance(streams["segments"], list) else []
+    segments = streams.get("segments") if isinstance(streams.get("segments"), list) else []
     classes = sorted({s["class"] for s in segments})
     colours = {c: "C%d" % (i % 10) for i, c in enumerate(classes)}
     for seg in segments:
@@ -90,6 +93,8 @@ def _fine_rate(ax, streams: Dict[str, Any]) -> bool:
 
 def _breakdown(ax, streams: Dict[str, Any]) -> bool:
     """Mean time per source frame of each stage and graph (mean × runs per frame), sequential and pipelined."""
+    if not _measured(streams.get("stages")):
+        return False
     modes = [m for m in ("sequential", "pipelined") if streams["stages"].get(m)]
     names = sorted({n for m in modes for n in streams["stages"][m]}, key=_stage_order)
     if not names:
@@ -110,7 +115,7 @@ def _breakdown(ax, streams: Dict[str, Any]) -> bool:
 
 
 def _gated_vs_fine(ax, streams: Dict[str, Any]) -> bool:
-    cmp = streams["gated_vs_always_fine"]
+    cmp = streams.get("gated_vs_always_fine")
     if not _measured(cmp):
         return False
     gated, fine = streams["throughput"]["pipelined"], streams["always_fine"]
