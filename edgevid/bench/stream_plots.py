@@ -73,6 +73,9 @@ def _fine_rate(ax, streams: Dict[str, Any]) -> bool:
     if not _measured(fine):
         return False
     segments = streams.get("segments") if isinstance(streams.get("segments"), list) else []
+    if fine["start_frame"]:  # a run capped by --frames covers the start of the source: draw that part only
+        last = fine["start_frame"][-1] + fine["window_predictions"]
+        segments = [dict(seg, end=min(seg["end"], last)) for seg in segments if seg["start"] < last]
     classes = sorted({s["class"] for s in segments})
     colours = {c: "C%d" % (i % 10) for i, c in enumerate(classes)}
     for seg in segments:

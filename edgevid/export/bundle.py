@@ -127,7 +127,9 @@ def check_labels(cfg, labels) -> list:
 
 def _policy(policy) -> Dict[str, Any]:
     merged = merge_policy(POLICY_DEFAULTS, policy)
-    merged.update(liteeval_rules.FAMILY.check_policy(merged))  # ConfigError for a bad value
+    checked = liteeval_rules.FAMILY.check_policy(merged)  # ConfigError for a bad value
+    # stream-only options (the bench's gate="fine") are the runtime's, never written into a bundle
+    merged.update({k: v for k, v in checked.items() if k in merged})
     return merged
 
 
