@@ -91,8 +91,8 @@ def markdown(report: Dict[str, Any]) -> str:
              "schema `%s`; options: %s" % (report["schema"], ", ".join("%s=%s" % kv for kv in
                                                                       sorted(report["options"].items())))]
     lines += _context_md(report["context"]) + _graphs_md(report["graphs"]) + _files_md(report["files"])
-    for name in ("streams", "memory"):
-        lines += ["", "## %s" % name.capitalize(), ""] + _leaves_md(report[name])
+    lines += ["", "## Streams", ""] + _streams_md(report["streams"])
+    lines += ["", "## Memory", ""] + _memory_md(report["memory"])
     lines += ["", "## Plots", ""] + (["![%s](%s)" % (p, p) for p in report["plots"]]
                                       or ["none written: %s" % report.get("plots_not_written", "nothing to plot")])
     return "\n".join(lines) + "\n"
@@ -152,6 +152,73 @@ def _files_md(files: Dict[str, Any]) -> List[str]:
                                                                       else f["bytes"] / 2 ** 20, "%.3f"))
                   for f in rows]
     return lines
+
+
+RUNS = (("pipelined", "read as fast as possible, pipelined"), ("sequential", "read as fast as possible, sequential"),
+        ("paced", "paced at the source's frame rate"), ("always_fine", "every gate forced to fine, pipelined"))
+
+
+def _streams_md(streams: Any) -> List[str]:
+    """The stream runs as one table, then the limit, accuracy and gated lines (all figures stay in bench.json)."""
+    if not isinstance(streams, dict) or "not_measured" in streams:
+        return _leaves_md(streams)
+    runs = dict(streams.get("throughput") or {}, paced=streams.get("paced"), always_fine=streams.get("always_fine"))
+    lines = ["Source `%s` (%s backend); the first %s predictions of each run are warm-up." % (
+        streams.get("source"), streams.get("backend"), streams.get("warmup_predictions")), "",
+        "| run | FPS | capture-to-label p50 / p99 ms | dropped | fine rate | GMACs / frame |", "|---|---|---|---|---|---|"]
+    for key, what in RUNS:
+        run = runs.get(key)
+        if not isinstance(run, dict) or "not_measured" in run:
+            reason = run.get("not_measured") if isinstance(run, dict) else "not run"
+            lines.append("| %s | not measured: %s | | | | |" % (what, reason))
+            continue
+        lat = run.get("latency_ms") or {}
+        lines.append("| %s | %s | %s / %s | %s | %s | %s |" % (what, _num(run.get("fps")), _num(lat.get("p50")),
+                     _num(lat.get("p99")), run.get("dropped"), _pct(run.get("fine_rate")), _num(run.get("gmacs_per_frame"))))
+    lines += [""] + _stream_lines(streams)
+    return lines
+
+
+def _stream_lines(streams: Dict[str, Any]) -> List[str]:
+    out = []
+    ratio = (streams.get("throughput") or {}).get("pipelined_over_sequential")
+    out.append("- pipelined / sequential FPS: %s" % _num(ratio, "%.2f"))
+    bound = streams.get("compute_bound") or {}
+    if "not_measured" not in bound:
+        out.append("- compute-bound limit %s FPS (%s ms of graphs per frame); pipelined reaches %s of it" % (
+            _num(bound.get("limit_fps")), _num(bound.get("compute_ms_per_frame")), _pct(bound.get("pipelined_over_limit"))))
+    paced = streams.get("paced") or {}
+    if "not_measured" not in paced:
+        out.append("- paced capture-to-label p99 / per-frame compute: %s × the mean, %s × the p99" % (
+            _num(paced.get("p99_over_per_frame_compute"), "%.2f"), _num(paced.get("p99_over_per_frame_compute_p99"), "%.2f")))
+    acc = streams.get("accuracy") or {}
+    if "not_measured" in acc:
+        out.append("- accuracy: not measured: %s" % acc["not_measured"])
+    else:
+        delay = acc.get("change_delay") or {}
+        out.append("- accuracy: %s of %s segments, %s of frames; a change is labelled right after %s frames "
+                   "(p50; %s ms), %s of %s changes never" % (
+                       _pct(acc.get("segment_accuracy")), acc.get("segments"), _pct(acc.get("frame_accuracy")),
+                       _num((delay.get("frames") or {}).get("p50")), _num((delay.get("ms") or {}).get("p50")),
+                       delay.get("missed"), delay.get("changes")))
+    gated = streams.get("gated_vs_always_fine") or {}
+    if isinstance(gated, dict) and "not_measured" not in gated:
+        out.append("- gated / always-fine: time per frame %s, GMACs per frame %s, accuracy points %s" % (
+            _num(gated.get("time_per_frame"), "%.2f"), _num(gated.get("gmacs_per_frame"), "%.2f"),
+            gated.get("accuracy_points")))
+    return out
+
+
+def _memory_md(memory: Any) -> List[str]:
+    if not isinstance(memory, dict) or "not_measured" in memory:
+        return _leaves_md(memory)
+    tegra = memory.get("tegrastats")
+    return ["- peak resident memory of the runtime path: %s MB (%s MB after `import edgevid`); torch loaded: %s" % (
+                _num(memory.get("peak_rss_mb"), "%.1f"), _num(memory.get("baseline_rss_mb"), "%.1f"),
+                memory.get("torch_loaded")),
+            "- measured: %s" % memory.get("measures"),
+            "- tegrastats: %s" % (tegra.get("not_measured") if isinstance(tegra, dict) and "not_measured" in tegra
+                                  else "; ".join("%s: %s" % kv for kv in leaves(tegra)))]
 
 
 def _leaves_md(section: Any) -> List[str]:

@@ -198,7 +198,14 @@ def fine_rate_series(run: Dict[str, Any], window: int = FINE_WINDOW) -> Dict[str
 def accuracy(run: Dict[str, Any], truth: Optional[List[Dict[str, Any]]], fps: Optional[float]) -> Dict[str, Any]:
     if truth is None:
         return not_measured("the source has no ground truth")
-    return score_stream(run["predictions"], truth, fps)
+    return score_stream(run["predictions"], reached(truth, run["predictions"]), fps)
+
+
+def reached(truth: List[Dict[str, Any]], predictions: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The segments the run streamed to their end: a --frames cap stops inside the source, and a segment never
+    reached is not a wrong one."""
+    last = max((p["frame_index"] for p in predictions), default=-1)
+    return [seg for seg in truth if seg["end"] - 1 <= last]
 
 
 def compute_bound(sequential: Dict[str, Any], stream_fps: Optional[float]) -> Dict[str, Any]:
@@ -231,7 +238,7 @@ def gated_vs_always_fine(report: Dict[str, Any], always: Dict[str, Any],
     if truth is None:
         out["accuracy_points"] = not_measured("the source has no ground truth")
         return out
-    fine = score_stream(always["predictions"], truth)
+    fine = score_stream(always["predictions"], reached(truth, always["predictions"]))
     out["always_fine_accuracy"] = {k: fine[k] for k in ("segment_accuracy", "frame_accuracy")}
     gated_acc = report["accuracy"]
     out["accuracy_points"] = {k: _points(gated_acc[k], fine[k]) for k in ("segment_accuracy", "frame_accuracy")}

@@ -136,3 +136,19 @@ def test_the_graph_plot_is_a_png_listing_what_it_drew(tmp_path):
     r["streams"] = {"not_measured": "this test draws the graphs only"}
     assert run.write_plots(r, tmp_path) == ["graphs.png"]
     assert (tmp_path / "graphs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_streams_and_memory_read_as_tables_and_say_what_was_not_measured():
+    from edgevid.bench.report import _memory_md, _streams_md
+
+    run = {"fps": 100.0, "latency_ms": {"p50": 2.0, "p99": 9.0}, "dropped": 1, "fine_rate": 0.4, "gmacs_per_frame": 0.8}
+    lines = _streams_md({"source": "s", "backend": "ort", "warmup_predictions": 8,
+                         "throughput": {"pipelined": run, "sequential": dict(run, fps=80.0),
+                                        "pipelined_over_sequential": 1.25},
+                         "paced": {"not_measured": "a file source"}, "always_fine": {"not_measured": "no gate"},
+                         "accuracy": {"not_measured": "no ground truth"}})
+    text = "\n".join(lines)
+    assert "| read as fast as possible, pipelined | 100 | 2 / 9 | 1 | 40% | 0.8 |" in text
+    assert "not measured: a file source" in text and "not measured: no gate" in text
+    assert "pipelined / sequential FPS: 1.25" in text and "accuracy: not measured: no ground truth" in text
+    assert _memory_md({"not_measured": "no child"}) == ["not measured: no child"]

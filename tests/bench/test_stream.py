@@ -167,3 +167,12 @@ def test_synthetic_spec_takes_the_clip_length():
 
     with open_source("synthetic:seed=4,segments=2,frames=8,clip=4,fps=10") as src:
         assert src.stream.clip_frames == 4 and len(list(src)) == 16
+
+
+def test_segments_past_a_frames_cap_are_not_scored():
+    from edgevid.bench.stream import reached
+
+    truth = [{"start": 0, "end": 4, "class": "a"}, {"start": 4, "end": 8, "class": "b"},
+             {"start": 8, "end": 12, "class": "a"}]
+    preds = [{"frame_index": i, "label": "a"} for i in range(9)]
+    assert reached(truth, preds) == truth[:2] and reached(truth, []) == []
