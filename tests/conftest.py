@@ -49,19 +49,27 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture
-def edgevid_cli():
-    """``edgevid.cli.main`` for in-process CLI tests; the logging setup it installs is undone afterwards
-    (its stderr handler would outlive the test's captured stream and hide records from caplog)."""
+@pytest.fixture(autouse=True)
+def _edgevid_logging_restored():
+    """Undo the logging setup an in-process ``edgevid.cli.main`` call installs, after every test: its stderr
+    handler would outlive the test's captured stream ("I/O operation on closed file") and, with propagation
+    off, hide later tests' records from caplog."""
     import logging
 
-    from edgevid.cli import main
     from edgevid.log import ROOT
 
     root = logging.getLogger(ROOT)
     saved = (list(root.handlers), root.level, root.propagate)
-    yield main
+    yield
     root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]
+
+
+@pytest.fixture
+def edgevid_cli():
+    """``edgevid.cli.main`` for in-process CLI tests (the logging it installs is undone after each test)."""
+    from edgevid.cli import main
+
+    return main
 
 
 # --- committed fixture bundles (tests/fixtures/bundles), one copy per session ---------------------------------
