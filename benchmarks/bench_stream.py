@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 from edgevid.bench.memory import measure_memory  # noqa: E402
+from edgevid.bench.report import points_text  # noqa: E402
 from edgevid.bench.stream import measure_streams  # noqa: E402
 from edgevid.bench.stream_plots import write_stream_plots  # noqa: E402
 
@@ -79,8 +80,8 @@ def markdown(r: dict) -> str:
                                                         _f((d["ms"] or {}).get("p50")), _f((d["ms"] or {}).get("max")),
                                                         d["missed"], d["changes"])]
     if "not_measured" not in cmp:
-        lines += ["", "Gated / always-fine: time per frame %s, GMACs per frame %s, accuracy points %s (%s)." % (
-            _f(cmp["time_per_frame"]), _f(cmp["gmacs_per_frame"]), cmp.get("accuracy_points"),
+        lines += ["", "Gated / always-fine: time per frame %s, GMACs per frame %s, accuracy %s (%s)." % (
+            _f(cmp["time_per_frame"]), _f(cmp["gmacs_per_frame"]), points_text(cmp.get("accuracy_points")),
             cmp["always_fine_means"])]
     lines += ["", "Memory: baseline after import edgevid %s MB, peak %s MB (%s); tegrastats: %s." % (
         _f(m["baseline_rss_mb"]), _f(m["peak_rss_mb"]), m["measures"],

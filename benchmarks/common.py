@@ -2,28 +2,20 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edgevid.bench import timing  # noqa: E402
 from edgevid.fsutil import atomic_path, write_json  # noqa: E402
+from edgevid.metrics import latency_summary  # noqa: E402
 
 
-def time_calls(fn: Callable[[], Any], reps: int) -> Dict[str, float]:
-    """Milliseconds per call of ``fn`` over ``reps`` calls after a warm-up: p50, p90, mean."""
-    for _ in range(max(3, reps // 10)):
-        fn()
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    p50, p90 = np.percentile(samples, [50, 90])
-    return {"p50": float(p50), "p90": float(p90), "mean": float(np.mean(samples))}
+def time_calls(fn: Callable[[], Any], reps: int) -> Dict[str, Any]:
+    """Milliseconds per call of ``fn`` over ``reps`` calls after a warm-up (the package's timing loop and
+    summary: mean, p50, p90, p99, min, max, fps)."""
+    return latency_summary(timing.time_calls(fn, reps, warmup=max(3, reps // 10)))
 
 
 def write_results(out: Path, name: str, result: Dict[str, Any], markdown: str) -> None:

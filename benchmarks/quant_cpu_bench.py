@@ -25,6 +25,8 @@ variant of fine_cnn (which ops stayed float). Writes quant_cpu.json and quant_cp
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import json
 import os
 import platform
@@ -41,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_results  # noqa: E402
+from edgevid.bench import timing  # noqa: E402
 
 ROLES = ("coarse_cnn", "fine_cnn")
 CPU = {"method": "minmax", "activation": "uint8", "weight": "int8", "symmetric": False}
@@ -106,6 +109,10 @@ def calls(feeds):
     return [{k: np.ascontiguousarray(feeds[k][i:i + 1]) for k in names} for i in range(n)]
 
 
+def _run_next(session, feeds) -> None:
+    session.run(None, next(feeds))
+
+
 def latency(files, feeds, rounds: int, reps: int):
     sessions = {(r, v, t): session(files[(r, v)], t) for r in ROLES for v in TIMED for t in THREADS}
     inputs = {r: calls(feeds[r]) for r in ROLES}
@@ -115,14 +122,9 @@ def latency(files, feeds, rounds: int, reps: int):
             for t in THREADS:
                 for v in TIMED:
                     s, data = sessions[(role, v, t)], inputs[role]
-                    for i in range(3):
-                        s.run(None, data[i])
-                    times = []
-                    for i in range(reps):
-                        start = time.perf_counter()
-                        s.run(None, data[i % len(data)])
-                        times.append((time.perf_counter() - start) * 1000.0)
-                    per_round[(role, v, t)].append(statistics.median(times))
+                    feeds = itertools.cycle(data)
+                    seconds = timing.time_calls(functools.partial(_run_next, s, feeds), reps, warmup=3)
+                    per_round[(role, v, t)].append(1000.0 * statistics.median(seconds))
     out = {}
     for (role, v, t), ms in per_round.items():
         base = per_round[(role, "fp32", t)]

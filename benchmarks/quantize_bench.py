@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
+from edgevid.bench.graphs import time_session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = (1, 2)
@@ -76,11 +77,7 @@ def latency(bundle, rounds: int = 5, reps: int = 20) -> dict:
         times = {key: [] for key in sessions}
         for _ in range(rounds):
             for key, s in sessions.items():
-                s.infer(feeds[0])  # warm
-                start = time.perf_counter()
-                for f in feeds:
-                    s.infer(f)
-                times[key].append(1e3 * (time.perf_counter() - start) / len(feeds))
+                times[key].append(1e3 * float(np.mean(time_session(s, feeds, runs=len(feeds), warmup=1))))
         for s in sessions.values():
             s.deactivate()
         gmacs = bundle.graph(role).gmacs

@@ -7,13 +7,13 @@ on zeros. A backend that cannot run the bundle is listed with the reason, never 
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..backends import engines, registry
 from ..errors import BuildError, CalibrationError, ConfigError, ManifestError
 from ..metrics import latency_summary
 from ..spec import ARTIFACT_PRECISIONS
+from .timing import time_calls
 
 Progress = Callable[[str], None]
 # ONNX Runtime's conv kernels can beat its own MatMul by a little; beyond this the declared GMACs must be wrong
@@ -101,14 +101,7 @@ def cycled(feeds: Sequence[Dict[str, Any]], count: int) -> Iterator[Dict[str, An
 def time_session(session: Any, feeds: Sequence[Dict[str, Any]], runs: int, warmup: int) -> List[float]:
     """Seconds of each of ``runs`` ``session.infer`` calls after ``warmup`` untimed ones (the session active)."""
     stream = cycled(feeds, warmup + runs)
-    for _ in range(warmup):
-        session.infer(next(stream))
-    seconds = []
-    for feed in stream:
-        start = time.perf_counter()
-        session.infer(feed)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+    return time_calls(lambda: session.infer(next(stream)), runs, warmup)
 
 
 def peak_for(peak: Mapping[str, Any], precision: str) -> Tuple[Optional[float], str]:

@@ -203,10 +203,18 @@ def _stream_lines(streams: Dict[str, Any]) -> List[str]:
                        delay.get("missed"), delay.get("changes")))
     gated = streams.get("gated_vs_always_fine") or {}
     if isinstance(gated, dict) and "not_measured" not in gated:
-        out.append("- gated / always-fine: time per frame %s, GMACs per frame %s, accuracy points %s" % (
+        out.append("- gated / always-fine: time per frame %s, GMACs per frame %s, accuracy %s" % (
             _num(gated.get("time_per_frame"), "%.2f"), _num(gated.get("gmacs_per_frame"), "%.2f"),
-            gated.get("accuracy_points")))
+            points_text(gated.get("accuracy_points"))))
     return out
+
+
+def points_text(points: Any) -> str:
+    """Gated minus always-fine accuracy as a reader says it: "segments +0.0, frames +5.0 points"."""
+    if not isinstance(points, dict) or "not_measured" in points:
+        return "not measured: %s" % (points or {}).get("not_measured", "no figures")
+    return ", ".join("%s %s" % (name, "not measured" if points.get(key) is None else "%+.1f" % points[key])
+                     for key, name in (("segment_accuracy", "segments"), ("frame_accuracy", "frames"))) + " points"
 
 
 def _memory_md(memory: Any) -> List[str]:

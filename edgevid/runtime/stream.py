@@ -21,6 +21,7 @@ from ..backends import Session, session_factory
 from ..bundle import Bundle, load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
+from . import heap
 from .pipeline import Pipeline
 from .prediction import Prediction
 from .stats import StreamStats
@@ -139,16 +140,24 @@ class StreamRuntime:
                 yield pred
 
     def _activate(self, stack: contextlib.ExitStack) -> Dict[str, Session]:
-        sessions = {}
-        for role in self.family.roles:
-            session = self._sessions(self.bundle, role)
-            if not session.active:
-                stack.enter_context(session)
-            sessions[role] = session
+        sessions = {role: self._sessions(self.bundle, role) for role in self.family.roles}
+        # the largest graph first: its load-time copies come and go while little else is resident (peak memory)
+        with heap.loading_graphs():
+            for session in sorted(sessions.values(), key=_file_size, reverse=True):
+                if not session.active:
+                    stack.enter_context(session)
         return sessions
 
     def _gmacs(self) -> Dict[str, Optional[float]]:
         return {role: self.bundle.graphs[role].gmacs for role in self.family.roles}
+
+
+def _file_size(session: Session) -> int:
+    path = getattr(session, "path", None)
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0  # a missing file is reported by the session itself when it opens
 
 
 def _entered(contexts) -> contextlib.ExitStack:
