@@ -32,8 +32,8 @@ START, END = "<!-- perf-table -->", "<!-- /perf-table -->"
 ANCHORS = {
     "liteeval": "paper: 51.8% of GMACs saved at equal mAP on FCVID (94.3 vs 195.5 GMACs per video, ResNet-101 "
                 "fine at 7.82 GMACs/frame; seed 004 Table 4.1)",
-    "slowfast": "published R50 4×16 / 8×8: 36.69 / 65.71 GMACs per view at 256² (PyTorchVideo zoo; the demo is "
-                "a small SlowFast on 64² frames)",
+    "slowfast": "published R50 4×16 / 8×8: 36.69 / 65.71 GMACs per view at 256² (PyTorchVideo zoo); the demo is "
+                "a small SlowFast, 8 frames at 128²",
     "prernn": "paper: best AUC 0.768 for SIH-GRU on fc6, up to 82% fewer recurrent parameters (seed 001 [0067], "
               "[0068]); no cost figures",
 }
@@ -62,7 +62,8 @@ def measure(family: str, work: Path, frames: int, runs: int) -> Dict[str, Any]:
         run(python + ["demo", "--model", family, "--out", str(demo)], work / (family + ".demo.log"))
     bench = demo / "bench"
     run(python + ["bench", str(demo / "bundle"), "--source", str(demo / "data" / "stream.avi"), "--out", str(bench),
-                  "--overwrite", "--frames", str(frames), "--runs", str(runs)], work / (family + ".bench.log"))
+                  "--checkpoint", str(demo / "checkpoint.pt"), "--overwrite", "--frames", str(frames),
+                  "--runs", str(runs)], work / (family + ".bench.log"))
     return json.loads((bench / "bench.json").read_text())
 
 
@@ -77,7 +78,7 @@ def _get(d: Any, *path: str) -> Optional[Any]:
 def row(family: str, report: Dict[str, Any]) -> Dict[str, Any]:
     """The figures of one family's table row, every one read from its bench report (None: not measured)."""
     streams, memory = report.get("streams", {}), report.get("memory", {})
-    graphs = {r["role"]: r["latency_ms"]["p50"] for r in _get(report, "graphs", "results") or []
+    graphs = {r["role"]: (r["latency_ms"]["p50"], r.get("vs_torch")) for r in _get(report, "graphs", "results") or []
               if r["backend"] == "ort" and r["precision"] == "fp32"}
     pipelined = _get(streams, "throughput", "pipelined") or {}
     gated = _get(streams, "gated_vs_always_fine") or {}
@@ -109,13 +110,14 @@ def _n(value: Optional[float], fmt: str = "%.1f", scale: float = 1.0) -> str:
 
 def markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
     lines = ["Measured by `python benchmarks/readme_table.py --readme README.md` on %s (%s; %s). Each family: "
-             "`edgevid demo`, then `edgevid bench` on the demo's held-out stream (`--frames %d`), ONNX Runtime "
-             "FP32." % (meta["date"], meta["machine"], meta["libraries"], meta["frames"]), "",
+             "`edgevid demo`, then `edgevid bench --checkpoint` on the demo's held-out stream (`--frames %d`), "
+             "ONNX Runtime FP32; × eager: PyTorch eager's time for the same graph over ONNX Runtime's." % (meta["date"], meta["machine"], meta["libraries"], meta["frames"]), "",
              "| model | graph p50 (ms) | stream FPS: pipelined / sequential (ratio; of compute limit) | paced "
              "%s: capture → label p50 / p99 | GMACs per frame | frames right / segments right | peak RSS, "
              "torch loaded | compare with |" % "at the stream's fps", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        graphs = ", ".join("%s %.2f" % (role, ms) for role, ms in sorted(r["graph_p50_ms"].items()))
+        graphs = ", ".join("%s %.2f (%s)" % (role, ms, _n(eager, "%.1f× eager")) for role, (ms, eager)
+                           in sorted(r["graph_p50_ms"].items()))
         gmacs = _n(r["gmacs_per_frame"], "%.4f")
         if r["gmacs_vs_always_fine"] is not None:
             gmacs += " (fine model on %s of frames: %s saved vs always-fine)" % (

@@ -20,7 +20,7 @@ Progress = Callable[[str], None]
 ABOVE_PEAK = 1.5
 # a torch module is no part of a bundle: eager timing needs the checkpoint, which the device never has
 TORCH_NOT_MEASURED = ("a bundle holds ONNX graphs and engines, not PyTorch modules; eager PyTorch as a reference "
-                      "needs the checkpoint (benchmarks/slowfast_bench.py times it on the workstation)")
+                      "needs the checkpoint: edgevid bench --checkpoint CKPT (where torch is installed)")
 
 
 def backends_to_time(bundle: Any, backend: str = "auto", precision: Optional[str] = None
@@ -159,7 +159,7 @@ def measure_graphs(bundle: Any, *, backend: str = "auto", precision: Optional[st
                    progress: Optional[Progress] = None) -> Dict[str, Any]:
     """The ``graphs`` section: a result per role × backend × precision, the inputs used per role, the backends
     skipped and why, and each result's speed-up over FP32 of the same role and backend. ``peak`` is
-    ``context.matmul_peak`` (no share of peak without it)."""
+    ``context.matmul_peak`` (no share of peak without it); ``add_eager`` adds PyTorch eager."""
     check_counts(runs, warmup)
     plan, skipped = plan_graphs(bundle, backend, precision)
     results, inputs, feeds = [], {}, {}
@@ -173,6 +173,26 @@ def measure_graphs(bundle: Any, *, backend: str = "auto", precision: Optional[st
     return {"runs": runs, "warmup": warmup, "precision_asked": precision, "kept_fp32": kept_fp32(bundle, precision),
             "inputs": inputs, "results": results, "skipped_backends": skipped,
             "torch": {"not_measured": TORCH_NOT_MEASURED}}
+
+
+def add_eager(section: Dict[str, Any], bundle: Any, eager: Mapping[str, Any], *,
+              peak: Optional[Mapping[str, Any]] = None, progress: Optional[Progress] = None) -> None:
+    """PyTorch eager per role (``eager``: role -> RoleGraph from the checkpoint) into a ``graphs`` section, on the
+    feeds the graphs got, and every result's speed-up over it (``vs_torch``). Called after every other measure:
+    torch's OpenMP threads keep spinning after a call and would slow what runs next."""
+    from .eager import time_eager
+
+    runs, warmup = section["runs"], section["warmup"]
+    for role in bundle.rules.roles:
+        if progress:
+            progress("graphs: %s on PyTorch eager (%d warm-up + %d runs)" % (role, warmup, runs))
+        result = time_eager(role, eager[role], role_inputs(bundle, role)[0], runs=runs, warmup=warmup)
+        value, key = peak_for(peak or {}, "fp32")
+        result.update(rates(bundle.graph(role).gmacs, result["latency_ms"], value), peak=key)
+        section["results"].append(result)
+    section["torch"] = {"roles": list(bundle.rules.roles), "threads": section["results"][-1]["threads"],
+                        "what": "the checkpoint's export wrappers, eager, in inference mode, on the same feeds"}
+    add_speedups(section["results"])
 
 
 def kept_fp32(bundle: Any, precision: Optional[str]) -> Dict[str, str]:
@@ -194,5 +214,10 @@ def add_speedups(results: List[Dict[str, Any]]) -> None:
     """``vs_fp32``: FP32's mean latency over this one's, for the same role and backend (None without an FP32)."""
     fp32 = {(r["role"], r["backend"]): r["latency_ms"]["mean"] for r in results if r["precision"] == "fp32"}
     for r in results:
-        base = fp32.get((r["role"], r["backend"]))
-        r["vs_fp32"] = base / r["latency_ms"]["mean"] if base and r["latency_ms"]["mean"] else None
+        r["vs_fp32"] = _over(fp32.get((r["role"], r["backend"])), r["latency_ms"]["mean"])
+        if r["backend"] != "torch" and (r["role"], "torch") in fp32:
+            r["vs_torch"] = _over(fp32[(r["role"], "torch")], r["latency_ms"]["mean"])
+
+
+def _over(base: Optional[float], mean: Optional[float]) -> Optional[float]:
+    return base / mean if base and mean else None

@@ -121,19 +121,23 @@ def _graphs_md(graphs: Dict[str, Any]) -> List[str]:
     lines += ["%d timed runs after %d warm-up runs per graph; ms; GFLOP/s = 2 × GMACs / mean; of peak: INT8 of "
               "the int8 matmul peak, every other precision of the float32 one." % (
         graphs["runs"], graphs["warmup"]), "",
-        "| role | backend | precision | mean | p50 | p90 | p99 | min | max | FPS | GFLOP/s | of peak | vs FP32 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| role | backend | precision | mean | p50 | p90 | p99 | min | max | FPS | GFLOP/s | of peak | vs FP32 | vs eager |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in graphs["results"]:
         s = r["latency_ms"]
         lines.append("| %s | %s | %s | %s |" % (r["role"], r["backend"], r["precision"], " | ".join(
             [_num(s[k]) for k in ("mean", "p50", "p90", "p99", "min", "max", "fps")]
-            + [_num(r["gflops"]), _pct(r["peak_share"]), _num(r["vs_fp32"], "%.2f×")])))
+            + [_num(r["gflops"]), _pct(r["peak_share"]), _num(r["vs_fp32"], "%.2f×"),
+               _num(r.get("vs_torch"), "%.2f×")])))
     lines += [""] + ["- inputs of %s: %s" % (role, _inputs(i)) for role, i in graphs["inputs"].items()]
     lines += ["- GFLOP/s of %s on %s at %s: %s" % (r["role"], r["backend"], r["precision"], r["why"])
               for r in graphs["results"] if r.get("why")]
     lines += ["- %s at fp32, not %s: %s" % (role, graphs["precision_asked"], why) for role, why in graphs["kept_fp32"].items()]
     lines += ["- %s not timed: %s" % kv for kv in graphs["skipped_backends"].items()]
-    lines += ["- PyTorch eager not timed: %s" % graphs["torch"]["not_measured"]]
+    torch = graphs["torch"]
+    lines += ["- PyTorch eager not timed: %s" % torch["not_measured"] if "not_measured" in torch else
+              "- PyTorch eager (backend torch, %d threads): %s; vs eager = its mean over the graph's" % (
+                  torch["threads"], torch["what"])]
     return lines
 
 

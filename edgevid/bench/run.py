@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..bundle import load_bundle
 from ..errors import EdgevidError
@@ -40,11 +40,13 @@ def optional_section(module: str, function: str, *args: Any, **kwargs: Any) -> T
 
 def measure(bundle_path: Any, *, source: str = "synthetic", backend: str = "auto", precision: Optional[str] = None,
             runs: int = 50, warmup: int = 5, frames: int = 300, peak_n: int = 2048,
-            progress: Optional[Progress] = None) -> Tuple[Dict[str, Any], List[EdgevidError]]:
+            progress: Optional[Progress] = None, eager: Optional[Mapping[str, Any]] = None
+            ) -> Tuple[Dict[str, Any], List[EdgevidError]]:
     """(the report without plots, the errors of sections that could not be measured). Graph-level errors (a backend
-    or precision the bundle does not have) raise: nothing would be left to report."""
+    or precision the bundle does not have) raise: nothing would be left to report. ``eager`` (role -> RoleGraph of
+    the checkpoint, commands/checkpoints.py) adds PyTorch eager to the graphs, timed last."""
     from .context import machine_context, matmul_peak
-    from .graphs import check_counts, measure_graphs, plan_graphs
+    from .graphs import add_eager, check_counts, measure_graphs, plan_graphs
 
     say = progress or (lambda message: None)
     bundle = load_bundle(bundle_path)
@@ -63,6 +65,8 @@ def measure(bundle_path: Any, *, source: str = "synthetic", backend: str = "auto
     say("memory: a separate process")
     report["memory"], e2 = optional_section("memory", "measure_memory", bundle.root, source, backend=backend,
                                             precision=precision, frames=frames)
+    if eager:
+        add_eager(report["graphs"], bundle, eager, peak=report["context"]["matmul_peak"], progress=say)
     return report, [e for e in (e1, e2) if e is not None]
 
 

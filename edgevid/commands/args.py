@@ -266,6 +266,8 @@ def bench(p):
     p.add_argument("--runs", type=int, default=50, help="timed runs per graph after the warm-up (default: 50)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs per graph first (default: 5)")
     p.add_argument("--frames", type=int, default=300, help="frames of the end-to-end measures (default: 300)")
+    p.add_argument("--checkpoint", help="the checkpoint the bundle was exported from: also time PyTorch eager per "
+                                        "role, as the reference (needs torch)")
     p.add_argument("--overwrite", action="store_true", help="write into an --out folder that already holds files")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="print the ratios B / A of two bench reports instead of measuring")

@@ -18,7 +18,7 @@ def main(args) -> int:
 
     report, errors = bench(args.bundle, args.out, overwrite=args.overwrite, source=args.source,
                            backend=args.backend, precision=args.precision, runs=args.runs, warmup=args.warmup,
-                           frames=args.frames, progress=None if args.quiet else progress)
+                           frames=args.frames, progress=None if args.quiet else progress, eager=eager_roles(args))
     if args.json:
         print_json(report)
     else:
@@ -26,6 +26,18 @@ def main(args) -> int:
     for e in errors:  # the report says what it could not measure; the exit code says the run was incomplete
         print("edgevid bench: not measured: %s" % e, file=sys.stderr)
     return errors[0].exit_code if errors else 0
+
+
+def eager_roles(args):
+    """role -> RoleGraph of ``--checkpoint`` (PyTorch eager as the reference), or None without one."""
+    if args.checkpoint is None:
+        return None
+    from ..bundle import load_bundle
+    from .checkpoints import load_model, open_for, role_graphs
+
+    bundle = load_bundle(args.bundle)
+    checkpoint = open_for(bundle, args.checkpoint, "edgevid bench --checkpoint (PyTorch eager as the reference)")
+    return role_graphs(load_model(checkpoint, bundle), bundle)
 
 
 def progress(message: str) -> None:

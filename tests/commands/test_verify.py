@@ -61,7 +61,7 @@ def test_a_foreign_file_for_a_bundle_exported_from_an_edgevid_checkpoint(edgevid
 def test_another_checkpoint_of_the_right_family_is_named_in_a_warning(tmp_path, caplog):
     import logging
 
-    from edgevid.commands.verify import check_checkpoint_family
+    from edgevid.commands.checkpoints import check_checkpoint_family
 
     ckpt = checkpoint(tmp_path, "liteeval")
 
