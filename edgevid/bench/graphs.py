@@ -190,7 +190,9 @@ def add_eager(section: Dict[str, Any], bundle: Any, eager: Mapping[str, Any], *,
         value, key = peak_for(peak or {}, "fp32")
         result.update(rates(bundle.graph(role).gmacs, result["latency_ms"], value), peak=key)
         section["results"].append(result)
-    section["torch"] = {"roles": list(bundle.rules.roles), "threads": section["results"][-1]["threads"],
+    roles = list(bundle.rules.roles)
+    section["results"].sort(key=lambda r: (roles.index(r["role"]), r["backend"] == "torch"))  # eager by its graph
+    section["torch"] = {"roles": roles, "threads": section["results"][-1]["threads"],
                         "what": "the checkpoint's export wrappers, eager, in inference mode, on the same feeds"}
     add_speedups(section["results"])
 

@@ -59,7 +59,8 @@ def format_report(report, out) -> str:
         "  latency         p50 %.1f / p90 %.1f / p99 %.1f ms from capture to label" % (lat["p50"], lat["p90"],
                                                                                     lat["p99"]),
         "                  (the file is read as fast as possible, so frames queue and this includes queueing;",
-        "                  latency at a camera's pace comes with the planned bench command)",
+        "                  at a camera's pace: edgevid bench %s/%s --source %s/%s --out DIR)" % (
+            out, files["bundle"], out, files["stream"]),
         "report:          %s/report.json" % out,
         "annotated video: %s/%s" % (out, files["annotated_video"]),
         "bundle:          %s/%s  (try: edgevid run %s/%s --source %s/%s)" % (

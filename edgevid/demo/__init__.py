@@ -148,8 +148,8 @@ def _stress(tmp: Path, stream_path: Path, options: Dict[str, Any]) -> Dict[str, 
 
 QUICK_NOTE = "quick run: a smoke test of the pipeline (tiny data, a few training steps); accuracy is not meaningful"
 LATENCY_NOTE = ("capture-to-label latency of a file source read as fast as possible: frames wait in the queues, so "
-                "it includes queueing; the latency at a camera's pace needs a paced source (the planned bench "
-                "command)")
+                "it includes queueing; edgevid bench BUNDLE measures it with the source paced at its frame rate, as a "
+                "camera hands frames over")
 
 
 def _report(model, family, s, seed, data, trained, parity, stream, timings, quick: bool = False) -> Dict[str, Any]:
