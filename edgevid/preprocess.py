@@ -24,10 +24,7 @@ class Preprocessor:
     def __init__(self, spec: PreprocessSpec):
         self.spec = spec
         self._cv2 = require("cv2", "frame preprocessing")
-        # fold scale, mean and std into one multiply-add per channel (RGB order)
-        std = np.asarray(spec.std, np.float32)
-        self._mul = (spec.scale / std).astype(np.float32)
-        self._add = (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
+        self._mul, self._add = affine(spec)
         self._out = {s: np.empty((1, 3, s, s), np.float32) for s in spec.sizes}
 
     def resize(self, frame: np.ndarray) -> np.ndarray:
@@ -74,6 +71,13 @@ class Preprocessor:
         for size in self._out:
             self.input(crop, size)
         return self._out
+
+
+def affine(spec: PreprocessSpec):
+    """(mul, add), float32 per channel: scale, mean and std folded into one multiply-add, ``x · mul + add``
+    (the one rule of the CPU path and the GPU library)."""
+    std = np.asarray(spec.std, np.float32)
+    return (spec.scale / std).astype(np.float32), (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
 
 
 def check_frame(frame: np.ndarray) -> None:

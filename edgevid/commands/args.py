@@ -189,6 +189,10 @@ def run(p):
                         "(the bundle needs those graphs, or on TensorRT those engines) (default: fp32 on ONNX "
                         "Runtime; on TensorRT what 'edgevid build' makes by default: each role at its family's "
                         "TensorRT default, fp32 where the rules or quantize keep it fp32)")
+    p.add_argument("--preprocess", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="where frames are resized, cropped and normalized: gpu (libedgevid_preproc feeding the "
+                        "TensorRT engines; built with cmake/, an error where it cannot run), cpu (OpenCV), or auto: "
+                        "the GPU when every CNN is a TensorRT engine and the library is built (default: auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction (JSON lines)")
     p.add_argument("--out-video", help="write an annotated video here (.mp4 or .avi)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (default: the whole source)")

@@ -12,7 +12,7 @@ def main(args) -> int:
                        out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
                        fine_window=args.fine_window, max_steps=args.reset_every, scene_cut=args.scene_cut,
                        every=args.every, smooth=args.smooth, pad=args.pad,
-                       fps=args.fps, pipelined=not args.sequential,
+                       fps=args.fps, pipelined=not args.sequential, preprocess=args.preprocess,
                        emit=lambda line: print(line, flush=True))
     if args.stats:
         write_json(args.stats, stats)
@@ -42,9 +42,10 @@ def summary_line(stats) -> str:
         policy = "fine model on %s of frames, %s GMACs saved vs always-fine" % (
             _pct(stats["fine_rate"]), _pct(stats["gmacs_saved"]))
     queued = "" if stats.get("live", True) else " (a file read as fast as possible: includes queueing)"
-    return "%d frames, %s FPS, %s, capture-to-label latency p50 %s / p90 %s / p99 %s ms%s, %d dropped" % (
-        stats["frames"], _num(stats["fps"]), policy, _num(lat.get("p50")), _num(lat.get("p90")),
-        _num(lat.get("p99")), queued, stats["dropped"])
+    where = (stats.get("preprocess") or {}).get("where", "cpu").upper()
+    return "%d frames, %s FPS, %s, capture-to-label latency p50 %s / p90 %s / p99 %s ms%s, %d dropped, frames " \
+        "prepared on the %s" % (stats["frames"], _num(stats["fps"]), policy, _num(lat.get("p50")),
+                                _num(lat.get("p90")), _num(lat.get("p99")), queued, stats["dropped"], where)
 
 
 def _num(x, fmt: str = "%.1f") -> str:

@@ -23,6 +23,7 @@ import numpy as np
 from ..bundle import Bundle
 from ..families import liteeval as rules
 from .device import liteeval as device_plan
+from .device import preprocess as device_pre
 from .policies import GatedPolicy
 from .prediction import Prediction, frame_image, predict
 from .stages import Stages
@@ -71,8 +72,13 @@ class GatedStages(Stages):
         self.coarse_cnn = sessions["coarse_cnn"]
         self.stats = stats
         self.device: Optional[device_plan.DeviceChain] = None
-        if device_plan.on_device(sessions):
-            self.device = device_plan.DeviceChain(bundle, sessions, plan, record=stats.add_stage)
+        on_device = device_plan.on_device(sessions)
+        # GPU preprocessing writes both CNN inputs from one upload of the decoded frame (device/preprocess.py)
+        self.gpu_pre = device_pre.choose(plan.get("preprocess", "auto"), bundle, sessions, on_device, {
+            "coarse": sessions["coarse_cnn"].inputs[0], "fine": sessions["fine_cnn"].inputs[0]})
+        stats.set(preprocess=self.gpu_pre.describe() if self.gpu_pre else dict(device_pre.CPU))
+        if on_device:
+            self.device = device_plan.DeviceChain(bundle, sessions, plan, record=stats.add_stage, gpu_pre=self.gpu_pre)
             self.policy: GatedPolicy = self.device.policy
         else:
             self.policy = GatedPolicy(bundle, sessions, record=stats.add_stage, plan=plan)
@@ -81,9 +87,15 @@ class GatedStages(Stages):
         return [("preprocess", self.preprocess), ("coarse", self.coarse), ("chain", self.chain)]
 
     def preprocess(self, frame: Any) -> _Work:
+        if self.gpu_pre is not None:  # the decoded image goes up as it is; the coarse stage's plan prepares it
+            return _Work(frame, None, frame_image(frame))
         crop = self.pre.crop(frame_image(frame))  # a new array: the work item owns it
         # the preprocessor reuses its output buffers: queued work must own its input
         return _Work(frame, crop, np.array(self.pre.input(crop, self.coarse_size)))
+
+    def close(self) -> None:
+        if self.gpu_pre is not None:
+            self.gpu_pre.deactivate()
 
     def coarse(self, work: _Work) -> _Work:
         if self.device is not None:
@@ -98,7 +110,7 @@ class GatedStages(Stages):
         frame = work.frame
         # called by the policy on fine steps only; its buffer is reused at the next fine step, after
         # fine_cnn has read it
-        fine_input = functools.partial(self.fine_pre.input, work.crop, self.fine_size)
+        fine_input = None if work.crop is None else functools.partial(self.fine_pre.input, work.crop, self.fine_size)
         logits, path = self.policy.step(work.feat_c, fine_input, frame.timestamp)
         self.stats.add_step(path, self.policy.last_capped)
         self.stats.set(resets=self.policy.resets)

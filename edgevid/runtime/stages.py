@@ -10,7 +10,8 @@ A family's stages class (LiteEval ``gated.GatedStages``, SlowFast ``clip.ClipSta
   queues between the stages) and ``as_list()``: ``[(name, fn), …]`` stage
   functions, each called by one thread at a time. The first takes a source Frame; the last returns
   ``(Prediction, captured)`` or ``None`` when this frame yields no prediction (e.g. a clip window that
-  is not full yet): the pipeline passes nothing on for ``None``.
+  is not full yet): the pipeline passes nothing on for ``None``;
+- ``close()``: called once the run's threads have ended, before the sessions are freed.
 
 The roles a stages class needs are the family's roles (``bundle.rules.roles``).
 """
@@ -34,3 +35,6 @@ class Stages:
 
     def as_list(self) -> List[Tuple[str, Any]]:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Free what the stages hold beyond the sessions (GPU preprocessing buffers); after the threads ended."""

@@ -28,6 +28,10 @@ from ..metrics import latency_summary
 
 Recorder = Callable[[str, float], None]  # (stage or graph name, seconds): StreamStats.add_stage
 
+# what prepares frames unless the stages say otherwise (runtime/device/preprocess.py: the GPU path)
+CPU_PREPROCESS = {"where": "cpu", "by": "OpenCV (edgevid/preprocess.py)"}
+
+
 class StreamStats:
     """Thread-safe counters and latency series for one run. ``to_dict()`` is JSON-able."""
 
@@ -36,6 +40,7 @@ class StreamStats:
         self.gmacs = dict(gmacs or {})
         self.gated_roles = tuple(gated_roles)
         self.sessions: Dict[str, Dict[str, Any]] = {}
+        self.preprocess: Dict[str, Any] = dict(CPU_PREPROCESS)  # where frames were prepared (stages set it)
         self.window = int(window)
         self._lock = threading.Lock()
         self._stages: Dict[str, Deque[float]] = {}
@@ -134,6 +139,7 @@ class StreamStats:
                 "steps": self.steps, "fine_steps": self.fine_steps, "fine_rate": self.fine_rate,
                 "fine_capped": self.fine_capped, "resets": self.resets,
                 "resets_by_cause": dict(self.resets_by_cause), "sessions": {r: dict(s) for r, s in self.sessions.items()},
+                "preprocess": dict(self.preprocess),
             }
             out.update(self._gmacs())
             for name, value in self.counts.items():

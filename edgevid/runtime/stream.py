@@ -22,6 +22,7 @@ from ..bundle import Bundle, load_bundle
 from ..errors import ConfigError
 from ..log import get_logger
 from . import heap
+from .device import preprocess as device_pre
 from .pipeline import Pipeline
 from .prediction import Prediction
 from .stats import StreamStats
@@ -48,12 +49,15 @@ class StreamRuntime:
     also says when they spin). ``policy_options`` are the family's (LiteEval: ``fine_cap``,
     ``fine_window``; SlowFast: ``every``, ``smooth``, ``pad``; PreRNN: ``max_steps``, ``max_gap_s``,
     ``scene_cut``), overriding the bundle's policy; None values are ignored, an option the family
-    does not take is a ConfigError.
+    does not take is a ConfigError. ``preprocess``: where frames are prepared: "cpu" (OpenCV), "gpu"
+    (libedgevid_preproc, feeding TensorRT engines from device memory; an error where it cannot) or "auto" (the
+    GPU when every CNN is an engine of one GPU and the library is built, else the CPU); stats ``preprocess``
+    says which ran.
     """
 
     def __init__(self, bundle: Union[Bundle, str, Path], backend: str = "auto", *, precision: Any = None,
                  sessions: Sessions = None, pipelined: bool = True, queue_size: int = 4,
-                 threads: Optional[int] = None, **policy_options: Any):
+                 threads: Optional[int] = None, preprocess: str = "auto", **policy_options: Any):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.family = self.bundle.rules
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
@@ -63,6 +67,8 @@ class StreamRuntime:
         self.family.check_options(options)
         self.stages = self.family.entry("stages")
         self.plan = self.stages.check(self.bundle, options)  # the one validation: fail before any run
+        device_pre.check_mode(preprocess, backend, self.family)
+        self.preprocess = preprocess
         self.pipelined = bool(pipelined)
         self.queue_size = queue_size
         self._sessions = self._session_source(sessions, backend, precision, threads)
@@ -122,7 +128,9 @@ class StreamRuntime:
             sessions = self._activate(stack)
             stats.set(sessions={role: s.describe() for role, s in sessions.items()})
             # the queue size tells stages how many items can be between two of them (LiteEval's GPU feature ring)
-            stages = self.stages(self.bundle, sessions, stats, dict(self.plan, queue_size=self.queue_size))
+            stages = self.stages(self.bundle, sessions, stats, dict(self.plan, queue_size=self.queue_size,
+                                                                     preprocess=self.preprocess))
+            stack.callback(stages.close)  # after the threads are joined (registered later, run earlier)
             self._live.add(stages)
             stack.callback(self._live.discard, stages)
             pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size,

@@ -35,18 +35,29 @@ from ...families.liteeval import ROLE_IO
 from ..policies import ArrayOrThunk, GatedPolicy
 from ..stats import Recorder
 from . import executor as _executor
+from . import preprocess
 from .executor import DeviceExecutor, DeviceFeature, FeatureRing  # noqa: F401 (the LiteEval plan's names)
 from .plan import CHAIN, COARSE, FINE, THREAD, Op, hazards, ring_slots, state  # noqa: F401
 
 STATES = ("h_c", "c_c", "h_f", "c_f")
 RING = "feat_c#"  # the coarse features' ring slots: feat_c#0 … feat_c#<slots-1> (one of plan.RINGS)
+FINE_RING = "frame_f#"  # with GPU preprocessing, each frame's fine input, slot for slot with RING
+PRE = preprocess.ROLE
 
 
-def plan_coarse(seq: int, slots: int) -> List[Op]:
-    """The coarse CNN on frame number ``seq``, into ring slot ``seq % slots``."""
+def plan_coarse(seq: int, slots: int, gpu_pre: bool = False) -> List[Op]:
+    """The coarse CNN on frame number ``seq``, into ring slot ``seq % slots``. With ``gpu_pre`` the frame is
+    uploaded as decoded and preprocessed on the coarse stream first: the 112 input into ``frame_c``, the 224 one
+    into the fine-input ring slot ``frame_f#k`` (written again only after the fine CNN of the frame before read
+    it: ``frame_f_free#k``), which ``feat_c_ready#k`` then covers too."""
     k = seq % slots
-    return [Op("coarse_cnn", COARSE, {"feat": RING + str(k)}, waits=("feat_c_free#%d" % k,),
-               records=("feat_c_ready#%d" % k,), host=("frame",), frame=seq)]
+    feat = {"feat": RING + str(k)}
+    if not gpu_pre:
+        return [Op("coarse_cnn", COARSE, feat, waits=("feat_c_free#%d" % k,), records=("feat_c_ready#%d" % k,),
+                   host=("frame",), frame=seq)]
+    return [Op(PRE, COARSE, {"coarse": "frame_c", "fine": FINE_RING + str(k)},
+               waits=("feat_c_free#%d" % k, "frame_f_free#%d" % k), host=("frame",), frame=seq),
+            Op("coarse_cnn", COARSE, dict(feat, frame="frame_c"), records=("feat_c_ready#%d" % k,), frame=seq)]
 
 
 def plan_coarse_step(seq: int, slots: int, parity: int) -> List[Op]:
@@ -61,40 +72,54 @@ def plan_coarse_step(seq: int, slots: int, parity: int) -> List[Op]:
                fetch=("gate_logits", "logits_sync"), frame=seq)]
 
 
-def plan_fine(parity: int) -> List[Op]:
+def plan_fine(parity: int, seq: Optional[int] = None, slots: Optional[int] = None) -> List[Op]:
     """The fine branch after a coarse_step at ``parity``: fine_cnn on the fine stream, fine_step in the chain.
 
     fine_cnn needs no event before it overwrites ``feat_f``: the chain thread enqueues it only after it waited
-    for this step's gate, which the chain stream computed after the last fine_step had read ``feat_f``."""
+    for this step's gate, which the chain stream computed after the last fine_step had read ``feat_f``. Given
+    frame ``seq`` of a ``slots`` ring, its input is that frame's GPU-preprocessed ``frame_f#k``, freed with
+    ``frame_f_free#k``; it needs no wait either: that wait for the gate came after coarse_step, which waited for
+    ``feat_c_ready#k``, recorded after ``frame_f#k`` was written. Otherwise the input is uploaded from the host."""
     p, q = parity, 1 - parity
-    return [Op("fine_cnn", FINE, {"feat": "feat_f"}, records=("feat_f_ready",), host=("frame",)),
-            Op("fine_step", CHAIN, {"feat_f": "feat_f", "v_c": "v_c", "h_f_in": state("h_f", p),
-                                    "c_f_in": state("c_f", p), "h_f_out": state("h_f", q), "c_f_out": state("c_f", q)},
-               waits=("feat_f_ready",), fetch=("logits",))]
+    if seq is None:
+        fine = Op("fine_cnn", FINE, {"feat": "feat_f"}, records=("feat_f_ready",), host=("frame",))
+    else:
+        k = seq % slots
+        fine = Op("fine_cnn", FINE, {"frame": FINE_RING + str(k), "feat": "feat_f"},
+                  records=("feat_f_ready", "frame_f_free#%d" % k), frame=seq)
+    return [fine, Op("fine_step", CHAIN, {"feat_f": "feat_f", "v_c": "v_c", "h_f_in": state("h_f", p),
+                                          "c_f_in": state("c_f", p), "h_f_out": state("h_f", q),
+                                          "c_f_out": state("c_f", q)},
+                     waits=("feat_f_ready",), fetch=("logits",))]
 
 
-def plan_liteeval_step(seq: int, slots: int, parity: int, fine: bool) -> List[Op]:
+def plan_liteeval_step(seq: int, slots: int, parity: int, fine: bool, gpu_pre: bool = False) -> List[Op]:
     """The chain's ops of one step (coarse_step, then the fine branch when the gate chose it)."""
-    return plan_coarse_step(seq, slots, parity) + (plan_fine(parity) if fine else [])
+    fine_ops = plan_fine(parity, seq, slots) if gpu_pre else plan_fine(parity)
+    return plan_coarse_step(seq, slots, parity) + (fine_ops if fine else [])
 
 
-def all_ops(slots: int) -> List[Op]:
+def all_ops(slots: int, gpu_pre: bool = False) -> List[Op]:
     """Every op shape the plan makes: what the executor allocates buffers and events for up front."""
     ops: List[Op] = []
     for k in range(slots):
-        ops += plan_coarse(k, slots) + plan_coarse_step(k, slots, 0) + plan_coarse_step(k, slots, 1)
-    return ops + plan_fine(0) + plan_fine(1)
+        ops += plan_coarse(k, slots, gpu_pre) + plan_coarse_step(k, slots, 0) + plan_coarse_step(k, slots, 1)
+        if gpu_pre:
+            ops += plan_fine(0, k, slots) + plan_fine(1, k, slots)
+    return ops + ([] if gpu_pre else plan_fine(0) + plan_fine(1))
 
 
 class DeviceGatedPolicy(GatedPolicy):
     """:class:`GatedPolicy` (resets, the gate rule, the fine cap) with its three graph steps run by a
     :class:`DeviceExecutor` on the plan above: ``step`` takes a :class:`DeviceFeature` for ``feat_c``."""
 
-    def __init__(self, bundle: Any, sessions: Mapping[str, Any], executor: DeviceExecutor, slots: int, **options):
-        self.executor, self.slots = executor, slots
+    def __init__(self, bundle: Any, sessions: Mapping[str, Any], executor: DeviceExecutor, slots: int,
+                 gpu_pre: bool = False, **options):
+        self.executor, self.slots, self.gpu_pre = executor, slots, gpu_pre
         self.parity = 0  # the state buffers the next step reads
         self._step_parity = 0  # those the current step read
         self._zero_pending = True
+        self._feature: Optional[DeviceFeature] = None  # the step's frame, while its fine input may still be read
         super().__init__(bundle, sessions, **options)
 
     def _zero_state(self) -> None:
@@ -107,7 +132,9 @@ class DeviceGatedPolicy(GatedPolicy):
             self.executor.zero([state(s, self.parity) for s in STATES], CHAIN)
             self._zero_pending = False
         out = self.executor.run(plan_coarse_step(feat_c.seq, self.slots, self.parity))
-        feat_c.read = True
+        # with GPU preprocessing the slot also holds the frame's fine input: free once the branch is queued
+        self._feature = feat_c
+        feat_c.read = not self.gpu_pre
         self._logits_sync = np.array(out["coarse_step.logits_sync"])
         # both paths leave the state in the other buffers, which the next step reads
         self._step_parity, self.parity = self.parity, 1 - self.parity
@@ -117,11 +144,16 @@ class DeviceGatedPolicy(GatedPolicy):
         if feat_f is not None:
             raise SessionError("the GPU chain runs the fine CNN itself", "a fine feature was given",
                                "use GatedPolicy to step on recorded features")
-        frame = frame_fine() if callable(frame_fine) else frame_fine
-        out = self.executor.run(plan_fine(self._step_parity), {"fine_cnn": {"frame": frame}})
+        if self.gpu_pre:
+            out = self.executor.run(plan_fine(self._step_parity, self._feature.seq, self.slots))
+        else:
+            frame = frame_fine() if callable(frame_fine) else frame_fine
+            out = self.executor.run(plan_fine(self._step_parity), {"fine_cnn": {"frame": frame}})
+        self._feature.read = True
         return np.array(out["fine_step.logits"])
 
     def _skip_step(self) -> np.ndarray:
+        self._feature.read = True
         return self._logits_sync  # the sync state was written on the device by coarse_step already
 
 
@@ -130,15 +162,21 @@ class DeviceChain:
     ``policy`` (a DeviceGatedPolicy) for the chain thread, over one executor and one :class:`FeatureRing`."""
 
     def __init__(self, bundle: Any, sessions: Mapping[str, Any], plan: Mapping[str, Any],
-                 record: Optional[Recorder] = None):
+                 record: Optional[Recorder] = None, gpu_pre: Optional[Any] = None):
         self.ring = FeatureRing(ring_slots(plan.get("queue_size", 1)))
+        self.gpu_pre = gpu_pre is not None  # gpu_pre: a DevicePreprocess, active, writing "coarse" and "fine"
+        if self.gpu_pre:
+            sessions = dict(sessions, **{PRE: gpu_pre})
         device = sessions["coarse_cnn"].device
-        self.executor = DeviceExecutor(sessions, device, record).prepare(all_ops(self.ring.slots))
-        self.policy = DeviceGatedPolicy(bundle, sessions, self.executor, self.ring.slots, record=record, plan=plan)
+        self.executor = DeviceExecutor(sessions, device, record).prepare(all_ops(self.ring.slots, self.gpu_pre))
+        self.policy = DeviceGatedPolicy(bundle, sessions, self.executor, self.ring.slots, gpu_pre=self.gpu_pre,
+                                        record=record, plan=plan)
 
     def coarse(self, frame: np.ndarray) -> DeviceFeature:
+        """The coarse CNN of a frame: its preprocessed 112 input, or with GPU preprocessing the decoded image."""
         feature = self.ring.claim()
-        self.executor.run(plan_coarse(feature.seq, self.ring.slots), {"coarse_cnn": {"frame": frame}})
+        role = PRE if self.gpu_pre else "coarse_cnn"
+        self.executor.run(plan_coarse(feature.seq, self.ring.slots, self.gpu_pre), {role: {"frame": frame}})
         return feature
 
 

@@ -16,7 +16,9 @@ from ...families import liteeval, prernn
 COARSE, FINE, CHAIN = "coarse", "fine", "chain"  # LiteEval
 BACKBONE, STEP = "backbone", "step"  # PreRNN
 THREAD = {COARSE: "coarse", FINE: "chain", CHAIN: "chain", BACKBONE: "cnn", STEP: "rnn"}
-RINGS = ("feat_c#", "drive#")  # ring slots of features a stateless CNN makes ahead: feat_c#0 …, drive#0 …
+# ring slots a stage fills ahead of the serial one: features (feat_c#0 …, drive#0 …) and, with GPU preprocessing,
+# LiteEval's fine input of each frame (frame_f#0 …)
+RINGS = ("feat_c#", "drive#", "frame_f#")
 ZERO = "zero"  # the role of an op that clears its device buffers (a state reset), run by the executor itself
 
 # the tensors each role's graph reads and writes, by name: LiteEval's and PreRNN's (drive v or u, c for LSTM)
@@ -26,7 +28,9 @@ ROLE_IO.update({
     "step": (prernn.DRIVES + tuple(name_in for _, name_in, _ in prernn.STATES),
              tuple(name_out for _, _, name_out in prernn.STATES) + ("logits",)),
 })
-assert len(ROLE_IO) == len(liteeval.ROLE_IO) + 2, "a PreRNN role shadows a LiteEval one"
+# GPU preprocessing (preprocess.py): the uploaded frame in, an engine input per CNN out
+ROLE_IO["gpu_preprocess"] = (("frame",), ("coarse", "fine", "backbone"))
+assert len(ROLE_IO) == len(liteeval.ROLE_IO) + 3, "a PreRNN role shadows a LiteEval one"
 
 
 @dataclass(frozen=True)
