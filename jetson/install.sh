@@ -9,6 +9,7 @@
 #   GStreamer (no CSI cameras, no nvv4l2decoder);
 # - edgevid itself with --no-deps (no desktop torch, no pip OpenCV), then numpy only if JetPack's is too old;
 # - pycuda built from source against the device's CUDA (/usr/local/cuda);
+# - libedgevid_preproc (GPU preprocessing, cmake/) built with JetPack's nvcc for this GPU's SM;
 # - onnxruntime (the CPU backend and verify's reference): PyPI's CPU wheel, or the GPU wheel of the
 #   Jetson Zoo for your JetPack given with --ort-wheel.
 set -euo pipefail
@@ -96,6 +97,21 @@ install_onnxruntime() {
     "pass --ort-wheel FILE (Jetson Zoo, elinux.org/Jetson_Zoo#ONNX_Runtime) or --no-ort"
 }
 
+# GPU preprocessing (cmake/README.md): libedgevid_preproc built with JetPack's nvcc for this Jetson's SM
+# (Xavier 7.2, Orin 8.7) and installed into edgevid/_native, where the runtime looks for it.
+build_preproc() {
+  command -v cmake >/dev/null || fail "cmake is missing (GPU preprocessing is built with it)" "sudo apt-get install cmake"
+  local sm
+  sm=$(PATH=$cuda/bin:$PATH "$venv/bin/python" -c \
+    "import pycuda.driver as d; d.init(); print('%d%d' % d.Device(0).compute_capability())") \
+    || fail "could not read the GPU's SM through pycuda" "check the GPU with jetson/check-device.sh"
+  say "libedgevid_preproc: building for SM $sm"
+  CUDACXX=$cuda/bin/nvcc cmake -S "$repo/cmake" -B "$repo/build/native" -DCMAKE_CUDA_ARCHITECTURES="$sm" \
+    -DEDGEVID_WITH_CUDA=ON >/dev/null && cmake --build "$repo/build/native" --parallel "$(nproc)" >/dev/null \
+    && cmake --install "$repo/build/native" >/dev/null \
+    || fail "libedgevid_preproc did not build" "run: cmake -S cmake -B build/native && cmake --build build/native (cmake/README.md)"
+}
+
 # The venv must see JetPack's TensorRT and OpenCV, not pip copies, and pycuda must import.
 check_install() {
   "$venv/bin/python" - "$venv" <<'EOF'
@@ -113,6 +129,7 @@ print("TensorRT %s, OpenCV %s (GStreamer: %s), numpy %s, pycuda %s" % (
     numpy.__version__, pycuda.VERSION_TEXT))
 EOF
   "$venv/bin/edgevid" --help > /dev/null
+  "$venv/bin/python" -c "from edgevid import native; print('GPU preprocessing:', native.load().describe())"
 }
 
 main() {
@@ -122,6 +139,7 @@ main() {
   make_venv
   install_pycuda
   install_onnxruntime
+  build_preproc
   check_install
   say "done: source $venv/bin/activate; then jetson/check-device.sh"
 }
