@@ -150,7 +150,6 @@ FAMILY = Family(
     name="prernn", title="PreRNN", roles=("backbone", "step"), policy_kind="recurrent", settings=SETTINGS,
     stream_options=("max_steps", "max_gap_s", "scene_cut"), precision=PRECISION, state=STATE,
     preprocess=preprocess_spec, contract=contract,
-    gpu_preprocess_missing="the backbone's frames are not prepared on the device yet",
     entries={"stages": "edgevid.runtime.recurrent:RecurrentStages", "exporter": "edgevid.export.prernn:export_prernn",
              "verifier": "edgevid.verify.prernn:verify_prernn", "demo": "edgevid.demo.prernn"},
 )

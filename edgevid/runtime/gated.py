@@ -74,8 +74,8 @@ class GatedStages(Stages):
         self.device: Optional[device_plan.DeviceChain] = None
         on_device = device_plan.on_device(sessions)
         # GPU preprocessing writes both CNN inputs from one upload of the decoded frame (device/preprocess.py)
-        self.gpu_pre = device_pre.choose(plan.get("preprocess", "auto"), bundle, sessions, on_device, {
-            "coarse": sessions["coarse_cnn"].inputs[0], "fine": sessions["fine_cnn"].inputs[0]})
+        self.gpu_pre = device_pre.choose(plan.get("preprocess", "auto"), bundle, sessions, on_device,
+                                         {"coarse": "coarse_cnn", "fine": "fine_cnn"})
         stats.set(preprocess=self.gpu_pre.describe() if self.gpu_pre else dict(device_pre.CPU))
         if on_device:
             self.device = device_plan.DeviceChain(bundle, sessions, plan, record=stats.add_stage, gpu_pre=self.gpu_pre)

@@ -34,6 +34,7 @@ import numpy as np
 from ..bundle import Bundle
 from ..families import prernn as rules
 from ..families.prernn import STATES
+from .device import preprocess as device_pre
 from .device import prernn as device_plan
 from .device.prernn import DeviceStep
 from .policies import Policy
@@ -190,9 +191,14 @@ class RecurrentStages(Stages):
         self.threshold = plan["settings"]["scene_cut"]
         self.scene = SceneCut()
         self.device: Optional[device_plan.DeviceRecurrent] = None
+        # GPU preprocessing writes the backbone's input from the uploaded frame (device/preprocess.py)
+        self.gpu_pre = device_pre.choose(plan.get("preprocess", "auto"), bundle, sessions,
+                                         device_plan.on_device(sessions, device_plan.ROLES),
+                                         {"backbone": "backbone"})
+        stats.set(preprocess=self.gpu_pre.describe() if self.gpu_pre else dict(device_pre.CPU))
         if device_plan.step_on_device(sessions):
             # the state stays on the step's GPU; the backbone's output too when the backbone is an engine there
-            self.device = device_plan.DeviceRecurrent(sessions, plan, record=stats.add_stage)
+            self.device = device_plan.DeviceRecurrent(sessions, plan, record=stats.add_stage, gpu_pre=self.gpu_pre)
         self.policy = RecurrentPolicy(bundle, sessions["step"], record=stats.add_stage, plan=plan,
                                       device=self.device.step if self.device is not None else None)
 
@@ -205,10 +211,15 @@ class RecurrentStages(Stages):
 
     def preprocess(self, frame: Any) -> _Work:
         image = frame_image(frame)
-        # the preprocessor reuses its output buffers: queued work must own its input
-        x = np.array(self.pre(image)[self.size])
+        # the preprocessor reuses its output buffers: queued work must own its input; on the GPU path the decoded
+        # image goes up as it is and the backbone's plan prepares it
+        x = image if self.gpu_pre is not None else np.array(self.pre(image)[self.size])
         cut = self.scene(image) if self.threshold is not None else 0.0
         return _Work(frame, x, cut)
+
+    def close(self) -> None:
+        if self.gpu_pre is not None:
+            self.gpu_pre.deactivate()
 
     def cnn(self, work: _Work) -> _Work:
         if self.device is not None and self.device.ring is not None:

@@ -15,6 +15,7 @@ from edgevid.families import prernn, slowfast
 from edgevid.families import liteeval as liteeval_rules
 from edgevid.runtime.device import liteeval as gp
 from edgevid.runtime.device import preprocess as pre
+from edgevid.runtime.device import prernn as rp
 from edgevid.runtime.gated import GatedStages
 from tests.helpers.bundles import LITEEVAL, committed
 from tests.runtime.test_device_liteeval import Recorder
@@ -109,6 +110,34 @@ def test_every_op_shape_is_prepared_with_the_fine_inputs_ring():
     assert all(not op.host for op in ops if op.role == "fine_cnn")
 
 
+# PreRNN: the backbone's input prepared on its stream ------------------------------------------------------
+def prernn_schedule(steps, queue_size, ahead):
+    slots = gp.ring_slots(queue_size)
+    ops, made, parity = [], 0, 0
+    for t in range(steps):
+        while made <= min(t + ahead, steps - 1):
+            ops += rp.plan_backbone(made, slots, "v", gpu_pre=True)
+            made += 1
+        ops += rp.plan_recurrent_step(t, parity, "v", ("h", "c"), slots, reset=t == 0)
+        parity = 1 - parity
+    return ops
+
+
+def test_prernn_prepares_the_backbone_input_on_the_backbone_stream():
+    prep, backbone = rp.plan_backbone(5, 3, "v", gpu_pre=True)
+    assert prep.role == pre.ROLE and prep.stream == backbone.stream == rp.BACKBONE and prep.host == ("frame",)
+    assert prep.writes == ("frame_b",) and backbone.reads == ("frame_b",) and not backbone.host
+    assert backbone.writes == ("drive#2",)
+    ops = rp.all_ops("v", ("h", "c"), 3, gpu_pre=True)
+    assert sum(op.role == pre.ROLE for op in ops) == 3
+
+
+@pytest.mark.parametrize("queue_size", [1, 2, 4])
+def test_no_prernn_schedule_races_with_gpu_preprocessing(queue_size):
+    for ahead in range(gp.ring_slots(queue_size)):
+        assert gp.hazards(prernn_schedule(30, queue_size, ahead)) == [], ahead
+
+
 # choosing the path ---------------------------------------------------------------------------------------
 class Session:
     def __init__(self, backend="trt"):
@@ -120,10 +149,10 @@ def test_modes_are_checked_before_any_run():
         pre.check_mode("fast", "auto", liteeval_rules.FAMILY)
     with pytest.raises(ConfigError, match="with the ort backend"):
         pre.check_mode("gpu", "ort", liteeval_rules.FAMILY)
-    for family in (slowfast.FAMILY, prernn.FAMILY):
-        with pytest.raises(ConfigError, match="GPU preprocessing of a %s stream" % family.title):
-            pre.check_mode("gpu", "trt", family)
+    with pytest.raises(ConfigError, match="GPU preprocessing of a SlowFast stream.*clip window"):
+        pre.check_mode("gpu", "trt", slowfast.FAMILY)
     pre.check_mode("gpu", "trt", liteeval_rules.FAMILY)
+    pre.check_mode("gpu", "trt", prernn.FAMILY)
     pre.check_mode("auto", "ort", slowfast.FAMILY)
 
 
@@ -131,11 +160,11 @@ def test_cpu_unless_every_cnn_is_an_engine_and_gpu_asked_where_it_cannot_is_an_e
     monkeypatch.setenv("EDGEVID_PREPROC_LIB", str(tmp_path / "missing.so"))
     monkeypatch.setattr("edgevid.native.candidates", lambda: [tmp_path / "missing.so"])
     sessions = {"coarse_cnn": Session("ort")}
-    assert pre.choose("cpu", None, sessions, True, {}) is None
-    assert pre.choose("auto", None, sessions, False, {}) is None
+    assert pre.choose("cpu", None, sessions, True, {"coarse": "coarse_cnn"}) is None
+    assert pre.choose("auto", None, sessions, False, {"coarse": "coarse_cnn"}) is None
     with pytest.raises(ConfigError, match="every CNN on a TensorRT engine"):
-        pre.choose("gpu", None, sessions, False, {})
-    assert pre.choose("auto", None, {"coarse_cnn": Session()}, True, {}) is None  # not built: the CPU path
+        pre.choose("gpu", None, sessions, False, {"coarse": "coarse_cnn"})
+    assert pre.choose("auto", None, {"coarse_cnn": Session()}, True, {"coarse": "coarse_cnn"}) is None  # not built: the CPU path
     with pytest.raises(DependencyError, match="not built") as e:
-        pre.choose("gpu", None, {"coarse_cnn": Session()}, True, {})
+        pre.choose("gpu", None, {"coarse_cnn": Session()}, True, {"coarse": "coarse_cnn"})
     assert "cmake -S cmake -B build/native" in str(e.value)

@@ -244,7 +244,7 @@ def test_the_stages_run_the_plan_when_the_step_is_an_engine(monkeypatch):
 
     monkeypatch.setattr(rp, "DeviceExecutor", Recorder)
     bundle = load_bundle(committed(PRERNN["lstm"]))
-    plan = dict(RecurrentStages.check(bundle, {"scene_cut": 0.3}), queue_size=2)
+    plan = dict(RecurrentStages.check(bundle, {"scene_cut": 0.3}), queue_size=2, preprocess="cpu")
 
     class Engine:
         device = 0

@@ -14,7 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, DependencyError
+from ...errors import BuildError, ConfigError, DependencyError
 from ...spec import TensorSpec
 from ..stats import CPU_PREPROCESS
 
@@ -114,10 +114,10 @@ def check_mode(mode: str, backend: str, family: Any) -> None:
 
 
 def choose(mode: str, bundle: Any, sessions: Mapping[str, Any], on_device: bool,
-           outputs: Mapping[str, TensorSpec]) -> Optional[DevicePreprocess]:
+           feeds: Mapping[str, str]) -> Optional[DevicePreprocess]:
     """The active DevicePreprocess to use, or None for the CPU path, with the one rule: ``gpu`` when asked and
     possible (an error saying why otherwise), ``auto`` when the engines are on the GPU and the library is built
-    with CUDA, ``cpu`` never. ``outputs`` are the engine inputs it would write."""
+    with CUDA, ``cpu`` never. ``feeds``: output name -> the role whose (image) input it writes."""
     import logging
 
     from ... import native
@@ -142,5 +142,12 @@ def choose(mode: str, bundle: Any, sessions: Mapping[str, Any], on_device: bool,
             return None
         raise DependencyError("%s was built without CUDA" % library.path, "no nvcc was found when it was "
                                      "built", "rebuild it with CUDA: " + native.BUILD)
-    device = next(iter(sessions.values())).device
-    return DevicePreprocess(bundle.preprocess, outputs, library, device).activate()
+    outputs = {name: sessions[role].inputs[0] for name, role in feeds.items()}
+    device = sessions[next(iter(feeds.values()))].device
+    try:
+        return DevicePreprocess(bundle.preprocess, outputs, library, device).activate()
+    except BuildError as e:  # built for other GPUs: auto keeps streaming, on the CPU, and says how to fix it
+        if mode == "gpu":
+            raise
+        get_logger(__name__).warning("frames are prepared on the CPU: %s", e)
+        return None

@@ -31,16 +31,24 @@ from ...families.prernn import STATES
 from ..stats import Recorder
 from .executor import DeviceExecutor, DeviceFeature, FeatureRing, on_device
 from .plan import BACKBONE, STEP, ZERO, Op, ring_slots, state
+from .preprocess import ROLE as PRE
 
 RING = "drive#"  # the backbone outputs' ring slots: drive#0 … drive#<slots-1> (one of plan.RINGS)
 ROLES = ("backbone", "step")
 
 
-def plan_backbone(seq: int, slots: int, drive: str) -> List[Op]:
-    """The backbone on frame number ``seq``, its output ``drive`` (v or u) into ring slot ``seq % slots``."""
+def plan_backbone(seq: int, slots: int, drive: str, gpu_pre: bool = False) -> List[Op]:
+    """The backbone on frame number ``seq``, its output ``drive`` (v or u) into ring slot ``seq % slots``. With
+    ``gpu_pre`` the decoded frame is uploaded and prepared on the backbone stream first, into ``frame_b``, which
+    the next frame's preparation rewrites only after this backbone read it (the same stream)."""
     k = seq % slots
-    return [Op("backbone", BACKBONE, {drive: RING + str(k)}, waits=("drive_free#%d" % k,),
-               records=("drive_ready#%d" % k,), host=("frame",), frame=seq)]
+    out = {drive: RING + str(k)}
+    if not gpu_pre:
+        return [Op("backbone", BACKBONE, out, waits=("drive_free#%d" % k,), records=("drive_ready#%d" % k,),
+                   host=("frame",), frame=seq)]
+    return [Op(PRE, BACKBONE, {"backbone": "frame_b"}, host=("frame",), frame=seq),
+            Op("backbone", BACKBONE, dict(out, frame="frame_b"), waits=("drive_free#%d" % k,),
+               records=("drive_ready#%d" % k,), frame=seq)]
 
 
 def plan_step(seq: Optional[int], parity: int, drive: str, states: Sequence[str],
@@ -73,12 +81,12 @@ def plan_recurrent_step(seq: Optional[int], parity: int, drive: str, states: Seq
     return (plan_reset(parity, states) if reset else []) + plan_step(seq, parity, drive, states, slots)
 
 
-def all_ops(drive: str, states: Sequence[str], slots: Optional[int] = None) -> List[Op]:
+def all_ops(drive: str, states: Sequence[str], slots: Optional[int] = None, gpu_pre: bool = False) -> List[Op]:
     """Every op shape the plan makes: what the executor allocates buffers and events for up front."""
     ops: List[Op] = plan_reset(0, states) + plan_reset(1, states)
     for k in range(slots or 1):
         if slots is not None:
-            ops += plan_backbone(k, slots, drive)
+            ops += plan_backbone(k, slots, drive, gpu_pre)
         ops += plan_step(k, 0, drive, states, slots) + plan_step(k, 1, drive, states, slots)
     return ops
 
@@ -125,7 +133,8 @@ class DeviceRecurrent:
     policy in the rnn thread and, when the backbone is an engine on the step's GPU (``ring`` is then not None),
     ``backbone(frame)`` for the cnn thread, over one executor."""
 
-    def __init__(self, sessions: Mapping[str, Any], plan: Mapping[str, Any], record: Optional[Recorder] = None):
+    def __init__(self, sessions: Mapping[str, Any], plan: Mapping[str, Any], record: Optional[Recorder] = None,
+                 gpu_pre: Optional[Any] = None):
         contract = plan["contract"]
         self.drive, states = contract.drive, state_names(contract)
         self.ring: Optional[FeatureRing] = None
@@ -134,18 +143,25 @@ class DeviceRecurrent:
             self.ring = FeatureRing(ring_slots(plan.get("queue_size", 1)), reader="the PreRNN step",
                                     what="backbone output", stages="RecurrentStages")
             roles["backbone"] = sessions["backbone"]
+        # gpu_pre: an active DevicePreprocess writing "backbone"; only with the backbone an engine here
+        self.gpu_pre = gpu_pre is not None and self.ring is not None
+        if self.gpu_pre:
+            roles[PRE] = gpu_pre
         slots = self.ring.slots if self.ring is not None else None
         self.executor = DeviceExecutor(roles, sessions["step"].device, record).prepare(
-            all_ops(self.drive, states, slots))
+            all_ops(self.drive, states, slots, self.gpu_pre))
         self.step = DeviceStep(self.executor, self.drive, states, slots)
 
     def backbone(self, frame: np.ndarray) -> DeviceFeature:
-        """Queue the backbone on ``frame``; its output stays in the ring slot of the returned feature."""
+        """Queue the backbone on ``frame`` (its input, or with GPU preprocessing the decoded image); its output
+        stays in the ring slot of the returned feature."""
         if self.ring is None:
             raise SessionError("the PreRNN backbone is not an engine on the step's GPU", None,
                                "run it on the host and feed its output to the policy's step")
         feature = self.ring.claim()
-        self.executor.run(plan_backbone(feature.seq, self.ring.slots, self.drive), {"backbone": {"frame": frame}})
+        role = PRE if self.gpu_pre else "backbone"
+        self.executor.run(plan_backbone(feature.seq, self.ring.slots, self.drive, self.gpu_pre),
+                          {role: {"frame": frame}})
         return feature
 
 
