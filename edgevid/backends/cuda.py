@@ -95,6 +95,11 @@ def wait(stream: Any, event: Any) -> None:
     stream.wait_for_event(event)
 
 
+def copy_dtod(dest: int, src: int, nbytes: int, stream: Any) -> None:
+    """Copy ``nbytes`` from device address ``src`` to ``dest``, queued on ``stream``."""
+    driver().memcpy_dtod_async(int(dest), int(src), int(nbytes), stream)
+
+
 class DeviceBuffer:
     """``nbytes`` of device memory, freed by :meth:`free` (or when collected). ``ptr`` is its address."""
 

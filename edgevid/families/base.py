@@ -50,8 +50,6 @@ class Family:
     precision: Mapping[str, PrecisionRule]
     state: Tuple[StateLink, ...] = ()
     gated_roles: Tuple[str, ...] = ()  # roles that run on some steps only (their share is the "fine rate")
-    # why frames of this family are not prepared on the GPU yet (runtime/device/preprocess.py); None: they can be
-    gpu_preprocess_missing: Optional[str] = None
     preprocess: Optional[Callable[..., Any]] = None
     contract: Optional[Callable[[Any], Any]] = None  # contract(bundle) -> checked geometry; ManifestError
     cross_check: Optional[Callable[[Dict[str, Any]], None]] = None  # checks between settings; ConfigError

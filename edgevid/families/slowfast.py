@@ -86,7 +86,6 @@ FAMILY = Family(
     name="slowfast", title="SlowFast", roles=("clip",), policy_kind="clip", settings=SETTINGS,
     stream_options=("every", "smooth", "pad"), precision=PRECISION, preprocess=preprocess_spec, contract=contract,
     cross_check=cross_check,
-    gpu_preprocess_missing="the clip window is assembled on the host; a clip ring on the device is not built yet",
     entries={"stages": "edgevid.runtime.clip:ClipStages", "exporter": "edgevid.export.slowfast:export_slowfast",
              "verifier": "edgevid.verify.slowfast:verify_slowfast", "demo": "edgevid.demo.slowfast"},
 )

@@ -51,6 +51,9 @@ import numpy as np
 from ..bundle import Bundle
 from ..families import slowfast as rules
 from ..log import get_logger
+from .clip_window import ClipWindow
+from .device import preprocess as device_pre
+from .device import slowfast as device_clips
 from .policies import Policy
 from .prediction import Prediction, frame_image, predict, softmax
 from .stages import Stages
@@ -59,64 +62,6 @@ from .stats import StreamStats, timed
 log = get_logger(__name__)
 
 SLOT_TOLERANCE = 0.1  # of a slot: a frame this early still takes the slot (clock jitter)
-
-
-class ClipWindow:
-    """The last T preprocessed frames in a preallocated ring, assembled in time order on demand.
-
-    ::
-
-        ring [T,3,S,S]:  | f5 | f6 | f7 | f2 | f3 | f4 |      write index w = 3 (oldest)
-        clip [1,3,T,S,S]:  f2 f3 f4 f5 f6 f7                = ring[w:] then ring[:w], C before T
-
-    ``push(frame)`` copies a [1,3,S,S] or [3,S,S] frame in; ``repeat(n)`` pushes the latest frame n more
-    times; ``fill(frame)`` makes every slot that frame (pad="repeat"). ``assemble(out)`` writes the clip
-    into ``out`` or the window's reused buffer (valid until the next assemble: copy what you keep).
-    """
-
-    def __init__(self, frames: int, size: int):
-        self.frames, self.size = int(frames), int(size)
-        self.ring = np.zeros((self.frames, 3, self.size, self.size), np.float32)
-        self.clip = np.zeros((1, 3, self.frames, self.size, self.size), np.float32)
-        self.clear()
-
-    def clear(self) -> None:
-        self.write = 0  # the next slot to write = the oldest frame once full
-        self.filled = 0  # slots written since clear, capped at T
-
-    @property
-    def full(self) -> bool:
-        return self.filled >= self.frames
-
-    def push(self, frame: np.ndarray) -> None:
-        self.ring[self.write] = frame.reshape(self.ring.shape[1:])
-        self._advance(1)
-
-    def repeat(self, n: int) -> None:
-        """The latest frame into the next ``n`` slots (more than T-1 would only overwrite itself)."""
-        if self.filled == 0 or n <= 0:
-            return
-        last = self.ring[(self.write - 1) % self.frames]
-        for _ in range(min(int(n), self.frames - 1)):
-            self.ring[self.write] = last
-            self._advance(1)
-
-    def fill(self, frame: np.ndarray) -> None:
-        self.ring[:] = frame.reshape(self.ring.shape[1:])
-        self.write, self.filled = 0, self.frames
-
-    def assemble(self, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """The window as a [1,3,T,S,S] clip, oldest frame first."""
-        out = self.clip if out is None else out
-        w, k = self.write, self.frames - self.write
-        # two slice copies, ring [T,3,S,S] -> clip [3,T,S,S]: no temporary array
-        out[0, :, :k] = self.ring[w:].transpose(1, 0, 2, 3)
-        out[0, :, k:] = self.ring[:w].transpose(1, 0, 2, 3)
-        return out
-
-    def _advance(self, n: int) -> None:
-        self.write = (self.write + n) % self.frames
-        self.filled = min(self.frames, self.filled + n)
 
 
 class ClipPolicy(Policy):
@@ -261,6 +206,19 @@ class ClipStages(Stages):
         self.gmacs = bundle.graph("clip").gmacs
         self.policy = ClipPolicy(frames, self.size, settings=plan["settings"])
         self._logits: Optional[np.ndarray] = None  # predict thread: the latest reported logits
+        # GPU preprocessing: the window lives on the engine's GPU, written from the uploaded frame
+        # (device/slowfast.py); the policy keeps deciding slots and clips, over a device window
+        self.gpu_pre = device_pre.choose(plan.get("preprocess", "auto"), bundle, sessions,
+                                         device_clips.clip_on_device(sessions), {"window": "clip"})
+        stats.set(preprocess=self.gpu_pre.describe() if self.gpu_pre else dict(device_pre.CPU))
+        self.device: Optional[device_clips.DeviceClips] = None
+        if self.gpu_pre is not None:
+            self.device = device_clips.DeviceClips(sessions, plan, self.gpu_pre, record=stats.add_stage)
+            self.policy.window = self.device.window
+
+    def close(self) -> None:
+        if self.gpu_pre is not None:
+            self.gpu_pre.deactivate()
 
     def as_list(self) -> List[Tuple[str, Any]]:
         # the inference stage is "infer": the pipeline times every item there (held ones too), while
@@ -277,15 +235,21 @@ class ClipStages(Stages):
         if not slots:
             self.stats.count("unsampled_frames")
             return None
+        if self.device is not None:  # the decoded image goes up as it is, in the window stage
+            return _Work(frame, image, slots, reset)
         # the preprocessor reuses its output buffer: queued work must own its input
         return _Work(frame, np.array(self.pre(image)[self.size]), slots, reset)
 
     def window(self, work: _Work) -> Optional[_Work]:
         due = self.policy.push(work.input, work.slots, work.reset)
+        if self.device is not None:
+            self.device.put(work.input)
         if not self.policy.window.full:
             self.stats.count("warmup_frames")
             return None
-        if due:
+        if due and self.device is not None:
+            work.clip = self.device.assemble()  # a device clip buffer of its own
+        elif due:
             # a new array: it waits in the queue while the ring moves on (the one copy the queue needs)
             work.clip = self.policy.window.assemble(np.empty_like(self.policy.window.clip))
         work.input = None  # the ring has it; do not carry it further
@@ -293,9 +257,12 @@ class ClipStages(Stages):
 
     def infer(self, work: _Work) -> _Work:
         if work.clip is not None:
-            out = timed(self.stats.add_stage, "clip", self.session.infer, {"clip": work.clip})
-            # copy: the session may reuse its output buffers at the next infer
-            work.logits = np.array(out["logits"], np.float32).reshape(-1)
+            if self.device is not None:
+                work.logits = self.device.run(work.clip)  # timed by the executor as "clip"
+            else:
+                out = timed(self.stats.add_stage, "clip", self.session.infer, {"clip": work.clip})
+                # copy: the session may reuse its output buffers at the next infer
+                work.logits = np.array(out["logits"], np.float32).reshape(-1)
             self.stats.add_gmacs(self.gmacs)
             self.stats.count("clips")
             work.clip = None

@@ -67,7 +67,7 @@ class StreamRuntime:
         self.family.check_options(options)
         self.stages = self.family.entry("stages")
         self.plan = self.stages.check(self.bundle, options)  # the one validation: fail before any run
-        device_pre.check_mode(preprocess, backend, self.family)
+        device_pre.check_mode(preprocess, backend)
         self.preprocess = preprocess
         self.pipelined = bool(pipelined)
         self.queue_size = queue_size

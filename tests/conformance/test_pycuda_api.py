@@ -23,6 +23,7 @@ EXPECTED = {
     ("mem_alloc",): (), ("mem_get_info",): (), ("DeviceAllocation", "free"): (),
     ("pagelocked_empty",): ("shape", "dtype"),
     ("memcpy_htod_async",): ("dest", "src", "stream"), ("memcpy_dtoh_async",): ("dest", "src", "stream"),
+    ("memcpy_dtod_async",): ("dest", "src", "size", "stream"),
     ("Error",): (), ("LogicError",): (),
 }
 

@@ -2,8 +2,8 @@
 GPU's SM, driven through the runtime's own DevicePreprocess over real pycuda memory and streams; the device's
 bytes against the host build of the same arithmetic (bit for bit) and the CPU path (OpenCV, at most one level);
 the time per 1080p frame for both LiteEval inputs; a pointer of the host and a library without this SM refused.
-With TensorRT as well: the LiteEval and PreRNN fixture bundles streamed on engines with GPU preprocessing as with
-the CPU's."""
+With TensorRT as well: the LiteEval, PreRNN and SlowFast fixture bundles streamed on engines with GPU preprocessing
+as with the CPU's (SlowFast's clip window then on the device)."""
 from __future__ import annotations
 
 import time
@@ -175,16 +175,16 @@ def test_a_library_without_this_gpus_sm_says_rebuild_for_it(tmp_path, sm):
 
 
 @pytest.mark.trt
-@pytest.mark.parametrize("fixture", ["liteeval", "prernn"])
+@pytest.mark.parametrize("fixture", ["liteeval", "prernn", "slowfast"])
 def test_streams_on_engines_with_gpu_preprocessing_as_with_the_cpus(tmp_path, gpu_library, monkeypatch, fixture):
     from edgevid.bundle import load_bundle
     from edgevid.runtime import StreamRuntime
     from tests.backends.test_cuda_gpu import add_fp32_engines
-    from tests.helpers.bundles import LITEEVAL, PRERNN, copy_bundle
+    from tests.helpers.bundles import CLIP, LITEEVAL, PRERNN, copy_bundle
 
     monkeypatch.setenv("EDGEVID_PREPROC_LIB", str(gpu_library.path))
     trt = pytest.importorskip("tensorrt")
-    name = LITEEVAL["mixed"] if fixture == "liteeval" else PRERNN["lstm"]
+    name = {"liteeval": LITEEVAL["mixed"], "prernn": PRERNN["lstm"], "slowfast": CLIP}[fixture]
     bundle = add_fp32_engines(trt, load_bundle(copy_bundle(name, tmp_path / "b")))
     runs = {}
     for where in ("cpu", "gpu"):

@@ -9,7 +9,8 @@ import pytest
 
 from tests.helpers import tiny_clip as tc
 from edgevid.errors import ConfigError, ManifestError
-from edgevid.runtime.clip import ClipPolicy, ClipStages, ClipWindow
+from edgevid.runtime.clip import ClipPolicy, ClipStages
+from edgevid.runtime.clip_window import ClipWindow
 from edgevid.runtime.pipeline import Pipeline
 from edgevid.runtime.stats import StreamStats
 from edgevid.runtime.stream import StreamRuntime

@@ -11,8 +11,6 @@ import pytest
 
 from edgevid.bundle import load_bundle
 from edgevid.errors import ConfigError, DependencyError
-from edgevid.families import prernn, slowfast
-from edgevid.families import liteeval as liteeval_rules
 from edgevid.runtime.device import liteeval as gp
 from edgevid.runtime.device import preprocess as pre
 from edgevid.runtime.device import prernn as rp
@@ -146,14 +144,11 @@ class Session:
 
 def test_modes_are_checked_before_any_run():
     with pytest.raises(ConfigError, match="preprocess is 'fast'"):
-        pre.check_mode("fast", "auto", liteeval_rules.FAMILY)
+        pre.check_mode("fast", "auto")
     with pytest.raises(ConfigError, match="with the ort backend"):
-        pre.check_mode("gpu", "ort", liteeval_rules.FAMILY)
-    with pytest.raises(ConfigError, match="GPU preprocessing of a SlowFast stream.*clip window"):
-        pre.check_mode("gpu", "trt", slowfast.FAMILY)
-    pre.check_mode("gpu", "trt", liteeval_rules.FAMILY)
-    pre.check_mode("gpu", "trt", prernn.FAMILY)
-    pre.check_mode("auto", "ort", slowfast.FAMILY)
+        pre.check_mode("gpu", "ort")
+    pre.check_mode("gpu", "trt")
+    pre.check_mode("auto", "ort")
 
 
 def test_cpu_unless_every_cnn_is_an_engine_and_gpu_asked_where_it_cannot_is_an_error(monkeypatch, tmp_path):

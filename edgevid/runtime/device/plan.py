@@ -15,10 +15,12 @@ from ...families import liteeval, prernn
 # the streams, and which stage thread enqueues work on each (what a host synchronization orders)
 COARSE, FINE, CHAIN = "coarse", "fine", "chain"  # LiteEval
 BACKBONE, STEP = "backbone", "step"  # PreRNN
-THREAD = {COARSE: "coarse", FINE: "chain", CHAIN: "chain", BACKBONE: "cnn", STEP: "rnn"}
+WINDOW, INFER = "window", "infer"  # SlowFast
+THREAD = {COARSE: "coarse", FINE: "chain", CHAIN: "chain", BACKBONE: "cnn", STEP: "rnn", WINDOW: "window",
+          INFER: "infer"}
 # ring slots a stage fills ahead of the serial one: features (feat_c#0 …, drive#0 …) and, with GPU preprocessing,
-# LiteEval's fine input of each frame (frame_f#0 …)
-RINGS = ("feat_c#", "drive#", "frame_f#")
+# LiteEval's fine input of each frame (frame_f#0 …) and SlowFast's assembled clips (clip#0 …)
+RINGS = ("feat_c#", "drive#", "frame_f#", "clip#")
 ZERO = "zero"  # the role of an op that clears its device buffers (a state reset), run by the executor itself
 
 # the tensors each role's graph reads and writes, by name: LiteEval's and PreRNN's (drive v or u, c for LSTM)
@@ -28,9 +30,12 @@ ROLE_IO.update({
     "step": (prernn.DRIVES + tuple(name_in for _, name_in, _ in prernn.STATES),
              tuple(name_out for _, _, name_out in prernn.STATES) + ("logits",)),
 })
-# GPU preprocessing (preprocess.py): the uploaded frame in, an engine input per CNN out
-ROLE_IO["gpu_preprocess"] = (("frame",), ("coarse", "fine", "backbone"))
-assert len(ROLE_IO) == len(liteeval.ROLE_IO) + 3, "a PreRNN role shadows a LiteEval one"
+# GPU preprocessing (preprocess.py): the uploaded frame in, an engine input per CNN (or SlowFast's window) out;
+# SlowFast's clip engine, and the assembly of its window into a clip (slowfast.py)
+ROLE_IO["gpu_preprocess"] = (("frame",), ("coarse", "fine", "backbone", "window"))
+ROLE_IO["clip"] = (("clip",), ("logits",))
+ROLE_IO["clip_assemble"] = (("ring",), ("clip",))
+assert len(ROLE_IO) == len(liteeval.ROLE_IO) + 5, "a role name is used twice"
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ class DevicePreprocess:
     def __init__(self, spec: Any, outputs: Mapping[str, TensorSpec], library: Any, device: int = 0,
                  fmt: str = "bgr"):
         for name, t in outputs.items():
-            if len(t.shape) != 4 or t.shape[1] != 3 or t.shape[2] != t.shape[3]:
+            if len(t.shape) not in (4, 5) or t.shape[1] != 3 or t.shape[-1] != t.shape[-2]:
                 raise ConfigError("GPU preprocessing into %s %s" % (name, list(t.shape)),
-                                  "it writes [1, 3, S, S] inputs", "run this bundle with preprocess='cpu'")
+                                  "it writes [1, 3, S, S] inputs and [1, 3, T, S, S] clip windows",
+                                  "run this bundle with preprocess='cpu'")
         self.spec, self.library, self.device, self.fmt = spec, library, device, fmt
         self.inputs: list = []  # the frame is uploaded, never bound: its size is the source's
         self.outputs = [TensorSpec(name, tuple(t.shape), t.dtype) for name, t in outputs.items()]
@@ -56,18 +57,33 @@ class DevicePreprocess:
 
     def enqueue(self, stream: Any, *, host: Mapping[str, Any], device: Mapping[str, int],
                 fetch: Sequence[str] = ()) -> Dict[str, Any]:
+        """Queue the frame's upload, crop and every bound output. A clip window ([1,3,T,S,S]) is written at the
+        frame slots in ``host["slots"]``, after the previous frame's crop went into ``host["repeat"]``."""
         from ... import native
 
         image = np.ascontiguousarray(host["frame"])
+        self._write(device, host.get("repeat", ()), stream)  # the previous frame: still the crop
         self._upload(image, stream)
         frame, _ = native.frame_struct(image, self.fmt, data_ptr=self._frame.ptr)
         self.library.crop(frame, self.spec, self._crop.ptr, stream.handle)
-        for t in self.outputs:
-            if t.name in device:
-                size = int(t.shape[-1])
-                self.library.tensor(self._crop.ptr, self.spec, size, t.dtype, device[t.name], size * size,
-                                    stream.handle)
+        self._write(device, host.get("slots", ()), stream, inputs=True)
         return {}
+
+    def _write(self, device: Mapping[str, int], slots: Sequence[int], stream: Any, inputs: bool = False) -> None:
+        """The crop into each bound output: an input whole (when ``inputs``), a clip window at ``slots``."""
+        for t in self.outputs:
+            if t.name not in device:
+                continue
+            size = int(t.shape[-1])
+            plane = size * size
+            if len(t.shape) == 4:
+                if inputs:
+                    self.library.tensor(self._crop.ptr, self.spec, size, t.dtype, device[t.name], plane, stream.handle)
+                continue
+            frames, itemsize = int(t.shape[2]), np.dtype(t.dtype).itemsize
+            for slot in slots:  # frame slot t of the window: plane t of each channel, channels T planes apart
+                self.library.tensor(self._crop.ptr, self.spec, size, t.dtype, device[t.name] + slot * plane * itemsize,
+                                    frames * plane, stream.handle)
 
     def _upload(self, image: np.ndarray, stream: Any) -> None:
         from ...backends import cuda
@@ -99,15 +115,11 @@ MODES = ("auto", "cpu", "gpu")
 CPU = CPU_PREPROCESS
 
 
-def check_mode(mode: str, backend: str, family: Any) -> None:
-    """ConfigError for a mode that is not one of MODES, or GPU preprocessing asked of a CPU-only backend or of a
-    family whose frames cannot be prepared on the GPU yet (``family.gpu_preprocess_missing`` says why)."""
+def check_mode(mode: str, backend: str) -> None:
+    """ConfigError for a mode that is not one of MODES, or GPU preprocessing asked of a CPU-only backend."""
     if mode not in MODES:
         raise ConfigError("preprocess is %r" % (mode,), "frames are prepared on the CPU, the GPU, or where the "
                           "engines run (auto)", "use preprocess=%s" % " | ".join(MODES))
-    if mode == "gpu" and family.gpu_preprocess_missing:
-        raise ConfigError("GPU preprocessing of a %s stream" % family.title, family.gpu_preprocess_missing,
-                          "use preprocess='cpu' (or 'auto', which prepares %s frames on the CPU)" % family.title)
     if mode == "gpu" and backend not in ("auto", "trt"):
         raise ConfigError("GPU preprocessing asked with the %s backend" % backend, "it feeds TensorRT engines from "
                           "device memory", "use backend='trt', or preprocess='cpu'")
