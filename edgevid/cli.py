@@ -52,6 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (systemd stopping the unit, a supervisor) stops a command as Ctrl-C does: its run ends, stats and
+    outputs are written or left as they were, and the exit code is 130. Only in the main thread (where Python
+    delivers signals), and only when nothing else installed a handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,6 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not hasattr(args, name):
             setattr(args, name, default)
     configure(-1 if args.quiet else args.verbose)
+    stop_on_sigterm()
     import importlib
 
     try:

@@ -51,17 +51,21 @@ def one_torch_thread():
 
 @pytest.fixture(autouse=True)
 def _edgevid_logging_restored():
-    """Undo the logging setup an in-process ``edgevid.cli.main`` call installs, after every test: its stderr
-    handler would outlive the test's captured stream ("I/O operation on closed file") and, with propagation
-    off, hide later tests' records from caplog."""
+    """Undo what an in-process ``edgevid.cli.main`` call installs, after every test: its stderr handler would
+    outlive the test's captured stream ("I/O operation on closed file") and, with propagation off, hide later
+    tests' records from caplog; its SIGTERM handler is the process's."""
     import logging
 
     from edgevid.log import ROOT
 
+    import signal
+
     root = logging.getLogger(ROOT)
     saved = (list(root.handlers), root.level, root.propagate)
+    sigterm = signal.getsignal(signal.SIGTERM)  # cli.main's SIGTERM handler too
     yield
     root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.fixture

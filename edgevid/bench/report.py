@@ -167,8 +167,10 @@ def _streams_md(streams: Any) -> List[str]:
     if not isinstance(streams, dict) or "not_measured" in streams:
         return _leaves_md(streams)
     runs = dict(streams.get("throughput") or {}, paced=streams.get("paced"), always_fine=streams.get("always_fine"))
-    lines = ["Source `%s` (%s backend); the first %s predictions of each run are warm-up." % (
-        streams.get("source"), streams.get("backend"), streams.get("warmup_predictions")), "",
+    prepared = ((runs.get("pipelined") or {}).get("preprocess") or {}).get("where", "cpu").upper()
+    lines = ["Source `%s` (%s backend, frames prepared on the %s); the first %s predictions of each run are "
+             "warm-up." % (streams.get("source"), streams.get("backend"), prepared, streams.get("warmup_predictions")),
+             "",
         "| run | FPS | capture-to-label p50 / p99 ms | dropped | fine rate | GMACs / frame |", "|---|---|---|---|---|---|"]
     for key, what in RUNS:
         run = runs.get(key)

@@ -155,7 +155,7 @@ def summary(run: Dict[str, Any]) -> Dict[str, Any]:
     return {"fps": run["fps"], "predictions": len(run["predictions"]), "source_frames": stats["source_frames"],
             "latency_ms": latency_summary([p["latency"] for p in run["predictions"][run["warmup"]:]]),
             "dropped": stats["dropped"], "fine_rate": stats["fine_rate"], "gmacs_per_frame": stats["gmacs_per_frame"],
-            "sessions": stats["sessions"]}
+            "sessions": stats["sessions"], "preprocess": stats.get("preprocess")}
 
 
 def paced_summary(run: Dict[str, Any], sequential: Dict[str, Any]) -> Dict[str, Any]:

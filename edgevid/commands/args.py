@@ -196,6 +196,14 @@ def run(p):
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction (JSON lines)")
     p.add_argument("--out-video", help="write an annotated video here (.mp4 or .avi)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (default: the whole source)")
+    p.add_argument("--live", action="store_true",
+                   help="the source is live whatever it looks like (an HTTP stream ending in .ts, a FIFO): "
+                        "reconnect with back-off when it stops instead of ending the run")
+    p.add_argument("--retries", type=int, default=5,
+                   help="reopen attempts of a live source that stopped, 0.5 s apart and doubling, before the run "
+                        "ends with an error (default: 5)")
+    p.add_argument("--loop", action="store_true",
+                   help="start a file or synthetic source again when it ends (long runs, soak tests)")
     p.add_argument("--fps", type=float, help="sample the source at this rate (default: the bundle's step rate)")
     p.add_argument("--fine-cap", type=int,
                    help="LiteEval: at most this many fine calls per --fine-window steps (default: the bundle's)")

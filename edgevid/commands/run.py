@@ -3,22 +3,43 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import EdgevidError
 from ..fsutil import write_json
 from ..runtime.cli_run import run_stream
 
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for an interrupted tool
+
 
 def main(args) -> int:
-    stats = run_stream(args.bundle, args.source, backend=args.backend, precision=args.precision, json_lines=args.json,
-                       out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
-                       fine_window=args.fine_window, max_steps=args.reset_every, scene_cut=args.scene_cut,
-                       every=args.every, smooth=args.smooth, pad=args.pad,
-                       fps=args.fps, pipelined=not args.sequential, preprocess=args.preprocess,
-                       emit=lambda line: print(line, flush=True))
+    try:
+        stats = stream(args)
+    except EdgevidError as e:
+        if args.stats and getattr(e, "stats", None) is not None:  # what the run measured before it failed
+            write_json(args.stats, e.stats)
+            print(summary_line(e.stats), file=sys.stderr)
+        raise
+    return report(args, stats)
+
+
+def stream(args):
+    return run_stream(args.bundle, args.source, backend=args.backend, precision=args.precision, json_lines=args.json,
+                      out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
+                      fine_window=args.fine_window, max_steps=args.reset_every, scene_cut=args.scene_cut,
+                      every=args.every, smooth=args.smooth, pad=args.pad, fps=args.fps, loop=args.loop,
+                      live=True if args.live else None, retries=args.retries, pipelined=not args.sequential, preprocess=args.preprocess,
+                      emit=lambda line: print(line, flush=True))
+
+
+def report(args, stats) -> int:
     if args.stats:
         write_json(args.stats, stats)
     print(summary_line(stats), file=sys.stderr)
     if args.out_video:
         print("annotated video: %s" % args.out_video, file=sys.stderr)
+    if stats["interrupted"]:
+        print("edgevid run: interrupted%s" % (" (stats written to %s)" % args.stats if args.stats else ""),
+              file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 from ..backends.registry import backend_class, backend_names, precision_plan, resolve_backend
 from ..bundle import Bundle, load_bundle
-from ..errors import ConfigError
+from ..errors import ConfigError, EdgevidError
 from ..log import get_logger
 from .source import open_source
 from .prediction import Prediction
@@ -44,7 +44,8 @@ def make_runtime(bundle: Bundle, *, backend: str = "auto", precision: Optional[s
 def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "auto", precision: Optional[str] = None,
                json_lines: bool = False,
                out_video: Optional[Union[str, Path]] = None, max_frames: Optional[int] = None,
-               fps: Optional[float] = None, loop: bool = False, pipelined: bool = True, queue_size: int = 4,
+               fps: Optional[float] = None, loop: bool = False, live: Optional[bool] = None, retries: int = 5,
+               pipelined: bool = True, queue_size: int = 4,
                threads: Optional[int] = None, emit: Optional[Callable[[str], None]] = None,
                on_prediction: Optional[Callable[[Prediction], None]] = None, **policy_options: Any) -> Dict[str, Any]:
     """Stream ``source`` through the bundle; returns the run's stats (JSON-able) with a few run facts.
@@ -55,11 +56,16 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     family's TensorRT default, fp32 where the rules or quantize keep the role fp32), so a bundle built with the
     defaults runs on its engines without flags.
     ``fps`` defaults to the bundle's ``policy.step_fps`` (the rate the model was trained at; None keeps
-    every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already).
+    every frame; a SlowFast bundle's clip sampler then sees frames at its own spacing already). ``live``: see
+    ``open_source`` (None guesses from the spec; True reconnects any source that stops), as ``retries``.
     ``policy_options`` go to StreamRuntime (LiteEval: ``fine_cap``, ``fine_window``; SlowFast: ``every``,
     ``smooth``, ``pad``; PreRNN: ``max_steps``, ``max_gap_s``, ``scene_cut``; None values are ignored).
     ``emit(line)`` receives each prediction formatted by :func:`format_prediction`;
-    ``on_prediction(pred)`` receives the Prediction itself. ``max_frames`` stops after that many.
+    ``on_prediction(pred)`` receives the Prediction itself. ``max_frames`` stops after that many. An interrupt
+    (KeyboardInterrupt: Ctrl-C, or SIGTERM under the CLI) ends the run like the source's end, after the stages
+    stopped and the annotated video was closed; ``interrupted`` says so. An EdgevidError during the run (a live
+    source that did not come back, a stage that failed) is raised after the same cleanup, carrying the run's
+    stats so far as ``stats`` (with ``error``), so the caller can still write them.
     """
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
         raise ConfigError("max_frames is %r" % (max_frames,), "it must be a positive whole number",
@@ -68,25 +74,35 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     step_fps = fps if fps is not None else bundle.policy.get("step_fps")
     runtime = make_runtime(bundle, backend=backend, precision=precision, pipelined=pipelined, queue_size=queue_size,
                            threads=threads, **policy_options)
+    interrupted, failed = False, None
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(open_source(source, fps=step_fps, loop=loop))
+        src = stack.enter_context(open_source(source, fps=step_fps, loop=loop, live=live, retries=retries))
         writer = None
         if out_video is not None:
             from .annotate import AnnotatedVideoWriter
             writer = stack.enter_context(AnnotatedVideoWriter(out_video, src.fps or 10.0))
         predictions = stack.enter_context(contextlib.closing(runtime.run(src)))
-        for count, pred in enumerate(predictions, 1):
-            if writer is not None:
-                writer.write(pred.image, pred)
-            if emit is not None:
-                emit(format_prediction(pred, json_lines))
-            if on_prediction is not None:
-                on_prediction(pred)
-            if max_frames is not None and count >= max_frames:
-                break
+        try:
+            for count, pred in enumerate(predictions, 1):
+                if writer is not None:
+                    writer.write(pred.image, pred)
+                if emit is not None:
+                    emit(format_prediction(pred, json_lines))
+                if on_prediction is not None:
+                    on_prediction(pred)
+                if max_frames is not None and count >= max_frames:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from systemd (cli.py): the run's stats are still the result
+            interrupted = True
+        except EdgevidError as e:  # a source gone for good, a stage that failed: raised with the stats so far
+            failed = e
     result = {"bundle": str(bundle.root), "family": bundle.family, "source": src.name, "live": src.live, "step_fps": src.fps,
-              "pipelined": pipelined, "out_video": None if out_video is None else str(out_video)}
+              "pipelined": pipelined, "out_video": None if out_video is None else str(out_video),
+              "interrupted": interrupted, "error": None if failed is None else str(failed)}
     result.update(runtime.stats.to_dict())
     # what actually ran (one name, or names joined by +), never the requested "auto"
     result["backend"] = backend_names(result["sessions"])
+    if failed is not None:
+        failed.stats = result
+        raise failed
     return result

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -334,20 +335,28 @@ def _interrupt_source(source: Any) -> None:
 
 # opening ---------------------------------------------------------------------------------------
 def open_source(spec: SourceSpec, *, fps: Optional[float] = None, loop: bool = False, retries: int = 5,
-                backoff_s: float = 0.5) -> Source:
-    """Open ``spec`` (see module doc). Raises SourceError saying what, why and what to do."""
+                backoff_s: float = 0.5, live: Optional[bool] = None) -> Source:
+    """Open ``spec`` (see module doc). Raises SourceError saying what, why and what to do.
+
+    ``live``: None guesses from the spec (cameras, RTSP, UDP and most URLs are live; files, URLs of video files
+    and GStreamer pipelines reading files are not); True makes any source but the synthetic one live, so it is
+    reconnected with back-off when it stops (an HTTP MPEG-TS stream ending in ``.ts``, a FIFO a recorder
+    writes); False reads it as a file, which ends at its first stop."""
     _check_fps(fps)  # before anything is opened
     kind, value = parse_spec(spec)
     if kind == "synthetic":
+        if live:
+            raise SourceError("a synthetic source cannot be live", "it is generated, never reconnected",
+                              "drop live, or pace it with PacedSource")
         return _open_synthetic(value, fps=fps, loop=loop)
-    live = kind != "file"
-    options = dict(live=live, fps=fps, loop=loop, retries=retries, backoff_s=backoff_s)
+    guessed = kind != "file" and not ((kind == "url" and not _looks_live_url(value))
+                                      or (kind == "gstreamer" and _reads_files(value)))
+    options = dict(live=guessed if live is None else bool(live), fps=fps, loop=loop, retries=retries,
+                   backoff_s=backoff_s)
     if kind == "file":
         return _open_file(value, **options)
     if kind == "camera":
         return _open_camera(value, **options)
-    if (kind == "url" and not _looks_live_url(value)) or (kind == "gstreamer" and _reads_files(value)):
-        options.update(live=False)
     return _open_stream(kind, value, **options)
 
 
@@ -444,7 +453,7 @@ def _open_file(path: Path, **options) -> Source:
                           "check the path (relative paths are from the current folder)")
     if path.is_dir():
         raise SourceError("%s is a folder, not a video file" % path, None, "pass one video file")
-    if path.stat().st_size == 0:
+    if path.stat().st_size == 0 and not stat.S_ISFIFO(path.stat().st_mode):  # a FIFO has no size: a writer feeds it
         raise SourceError("video file %s is empty" % path, "it has 0 bytes (an interrupted copy or recording?)",
                           "copy or record it again")
     cv2 = require("cv2", "reading video files")
