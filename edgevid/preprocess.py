@@ -80,8 +80,8 @@ def affine(spec: PreprocessSpec):
     return (spec.scale / std).astype(np.float32), (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
 
 
-def check_frame(frame: np.ndarray) -> None:
-    """Refuse anything but an H×W×3 uint8 image with a message that says what arrived."""
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Refuse anything but an H×W×3 uint8 image with a message that says what arrived; the frame when it is one."""
     if not isinstance(frame, np.ndarray):
         raise FrameError("a frame must be a numpy array", "got %s" % type(frame).__name__,
                          "pass decoded images (OpenCV BGR, H×W×3 uint8)")
@@ -94,3 +94,4 @@ def check_frame(frame: np.ndarray) -> None:
     if frame.shape[0] < 16 or frame.shape[1] < 16:
         raise FrameError("a frame is only %d×%d pixels" % frame.shape[:2], "that is too small to crop from",
                          "use a source of at least 16×16 pixels")
+    return frame

@@ -202,6 +202,9 @@ def run(p):
     p.add_argument("--retries", type=int, default=5,
                    help="reopen attempts of a live source that stopped, 0.5 s apart and doubling, before the run "
                         "ends with an error (default: 5)")
+    p.add_argument("--on-bad-frame", choices=("auto", "skip", "stop"), default="auto",
+                   help="a frame a stage refuses (corrupt, wrong shape): skip it (counted in --stats as bad_frames) "
+                        "or stop the run; auto: skip on a live source, stop on a file (default: auto)")
     p.add_argument("--loop", action="store_true",
                    help="start a file or synthetic source again when it ends (long runs, soak tests)")
     p.add_argument("--fps", type=float, help="sample the source at this rate (default: the bundle's step rate)")

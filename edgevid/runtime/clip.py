@@ -49,6 +49,7 @@ from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..bundle import Bundle
+from ..preprocess import check_frame
 from ..families import slowfast as rules
 from ..log import get_logger
 from .clip_window import ClipWindow
@@ -236,7 +237,7 @@ class ClipStages(Stages):
             self.stats.count("unsampled_frames")
             return None
         if self.device is not None:  # the decoded image goes up as it is, in the window stage
-            return _Work(frame, image, slots, reset)
+            return _Work(frame, check_frame(image), slots, reset)
         # the preprocessor reuses its output buffer: queued work must own its input
         return _Work(frame, np.array(self.pre(image)[self.size]), slots, reset)
 

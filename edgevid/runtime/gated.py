@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..bundle import Bundle
+from ..preprocess import check_frame
 from ..families import liteeval as rules
 from .device import liteeval as device_plan
 from .device import preprocess as device_pre
@@ -88,7 +89,7 @@ class GatedStages(Stages):
 
     def preprocess(self, frame: Any) -> _Work:
         if self.gpu_pre is not None:  # the decoded image goes up as it is; the coarse stage's plan prepares it
-            return _Work(frame, None, frame_image(frame))
+            return _Work(frame, None, check_frame(frame_image(frame)))
         crop = self.pre.crop(frame_image(frame))  # a new array: the work item owns it
         # the preprocessor reuses its output buffers: queued work must own its input
         return _Work(frame, crop, np.array(self.pre.input(crop, self.coarse_size)))

@@ -10,7 +10,8 @@ Pipelined layout (every arrow is a bounded ``queue.Queue(queue_size)``)::
 - File sources: a full queue blocks the producer; nothing is lost.
 - Every blocking get/put polls a shared stop event, so a stop is seen within ``_POLL_S``.
 - A stage (or the source) that raises ends the stream there: items that got past that point before
-  still come out, then the caller's iteration re-raises that very exception.
+  still come out, then the caller's iteration re-raises that very exception. With ``skip_bad_frames`` a
+  FrameError (a corrupt or malformed frame) only drops that frame, counted in stats ``bad_frames``.
 - The caller leaving early (``break``, ``close()``, garbage collection of the generator) stops the
   stages. In every case all threads are joined before the generator finishes.
 
@@ -27,6 +28,7 @@ import queue
 import threading
 from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from ..errors import FrameError
 from ..log import get_logger, once
 from .stats import StreamStats, timed
 
@@ -99,7 +101,7 @@ class Pipeline:
 
     def __init__(self, stages: Sequence[Tuple[str, StageFn]], stats: StreamStats, *, queue_size: int = 4,
                  on_source_item: Optional[Callable[[Any], None]] = None,
-                 thread_context: Optional[Callable[[], ContextManager[Any]]] = None):
+                 thread_context: Optional[Callable[[], ContextManager[Any]]] = None, skip_bad_frames: bool = False):
         if queue_size < 1:
             from ..errors import ConfigError
             raise ConfigError("queue_size is %r" % (queue_size,), "queues hold at least one item",
@@ -109,6 +111,8 @@ class Pipeline:
         self.queue_size = int(queue_size)
         self.on_source_item = on_source_item
         self.thread_context = thread_context or contextlib.nullcontext
+        self.skip_bad_frames = skip_bad_frames
+        self._said_bad_frame = False
         self.threads: List[threading.Thread] = []
 
     # sequential ----------------------------------------------------------------------------------
@@ -198,7 +202,17 @@ class Pipeline:
         return item
 
     def _timed(self, name: str, fn: StageFn, item: Any) -> Any:
-        return timed(self.stats.add_stage, name, fn, item)
+        if not self.skip_bad_frames:
+            return timed(self.stats.add_stage, name, fn, item)
+        try:
+            return timed(self.stats.add_stage, name, fn, item)
+        except FrameError as e:  # one corrupt frame of a live stream: counted, said once a run, the next goes on
+            self.stats.count("bad_frames")
+            if not self._said_bad_frame:
+                self._said_bad_frame = True
+                log.warning("skipping a frame the %s stage refused (counted in stats 'bad_frames'; pass "
+                            "on_bad_frame='stop' to end the run instead): %s", name, e)
+            return None
 
 
 def _final(item: Any) -> bool:

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..bundle import Bundle
+from ..preprocess import check_frame
 from ..families import prernn as rules
 from ..families.prernn import STATES
 from .device import preprocess as device_pre
@@ -213,7 +214,7 @@ class RecurrentStages(Stages):
         image = frame_image(frame)
         # the preprocessor reuses its output buffers: queued work must own its input; on the GPU path the decoded
         # image goes up as it is and the backbone's plan prepares it
-        x = image if self.gpu_pre is not None else np.array(self.pre(image)[self.size])
+        x = check_frame(image) if self.gpu_pre is not None else np.array(self.pre(image)[self.size])
         cut = self.scene(image) if self.threshold is not None else 0.0
         return _Work(frame, x, cut)
 

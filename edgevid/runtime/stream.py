@@ -32,6 +32,7 @@ __all__ = ["Prediction", "StreamRuntime"]
 
 log = get_logger(__name__)
 
+BAD_FRAME = ("auto", "skip", "stop")
 Sessions = Union[None, Mapping[str, Session], Callable[[Bundle, str], Session]]
 
 
@@ -52,12 +53,15 @@ class StreamRuntime:
     does not take is a ConfigError. ``preprocess``: where frames are prepared: "cpu" (OpenCV), "gpu"
     (libedgevid_preproc, feeding TensorRT engines from device memory; an error where it cannot) or "auto" (the
     GPU when every CNN is an engine of one GPU and the library is built, else the CPU); stats ``preprocess``
-    says which ran.
+    says which ran. ``on_bad_frame``: a frame a stage refuses (FrameError: corrupt, wrong shape) is skipped and
+    counted (stats ``bad_frames``) with "skip", ends the run with "stop", and with "auto" is skipped on a live
+    source (a camera must not stop for one bad frame) and ends a file's run.
     """
 
     def __init__(self, bundle: Union[Bundle, str, Path], backend: str = "auto", *, precision: Any = None,
                  sessions: Sessions = None, pipelined: bool = True, queue_size: int = 4,
-                 threads: Optional[int] = None, preprocess: str = "auto", **policy_options: Any):
+                 threads: Optional[int] = None, preprocess: str = "auto", on_bad_frame: str = "auto",
+                 **policy_options: Any):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.family = self.bundle.rules
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
@@ -69,6 +73,10 @@ class StreamRuntime:
         self.plan = self.stages.check(self.bundle, options)  # the one validation: fail before any run
         device_pre.check_mode(preprocess, backend)
         self.preprocess = preprocess
+        if on_bad_frame not in BAD_FRAME:
+            raise ConfigError("on_bad_frame is %r" % (on_bad_frame,), "a frame a stage refuses is skipped or ends "
+                              "the run", "use on_bad_frame=%s" % " | ".join(BAD_FRAME))
+        self.on_bad_frame = on_bad_frame
         self.pipelined = bool(pipelined)
         self.queue_size = queue_size
         self._sessions = self._session_source(sessions, backend, precision, threads)
@@ -133,13 +141,15 @@ class StreamRuntime:
             stack.callback(stages.close)  # after the threads are joined (registered later, run earlier)
             self._live.add(stages)
             stack.callback(self._live.discard, stages)
-            pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size,
+            live = bool(getattr(source, "live", False))
+            skip = self.on_bad_frame == "skip" or (self.on_bad_frame == "auto" and live)
+            pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size, skip_bad_frames=skip,
                                 on_source_item=lambda _: stats.add_source_frame(getattr(source, "reconnects", 0)),
                                 thread_context=lambda: _entered(s.thread_context() for s in sessions.values()))
             # the last count, also when the source fails without delivering another frame
             stack.callback(lambda: stats.set(reconnects=getattr(source, "reconnects", 0)))
             stats.start()
-            results = (pipeline.run_pipelined(source, live=bool(getattr(source, "live", False)))
+            results = (pipeline.run_pipelined(source, live=live)
                        if self.pipelined else pipeline.run_sequential(source))
             stack.callback(results.close)  # joins the stage threads before the sessions are deactivated
             for pred, captured in results:

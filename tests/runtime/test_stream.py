@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from edgevid.errors import FrameError, SessionError, SourceError
+from edgevid.errors import ConfigError, FrameError, SessionError, SourceError
 from edgevid.runtime.source import Frame, open_source
 from edgevid.runtime.stream import StreamRuntime
 from tests.helpers import tiny_liteeval as tiny
@@ -333,3 +333,21 @@ def test_runtime_refuses_bad_settings(make_bundle):
         bundle = make_bundle("mixed")
         bundle.family = "nosuch"
         StreamRuntime(bundle)
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_bad_frame_of_a_live_stream_is_skipped_and_counted(make_bundle, video, pipelined, caplog):
+    frames = file_frames(video)
+    bad = Frame(frames[5].index, frames[5].timestamp, np.zeros((48, 64), np.uint8), frames[5].captured)  # grey
+    live = LiveFrames(frames[:5] + [bad] + frames[6:], len(frames))
+    with caplog.at_level("WARNING", logger="edgevid"):  # queues long enough that a live source drops nothing
+        preds, stats = run(make_bundle("mixed"), live, pipelined=pipelined, queue_size=64)
+    assert stats["dropped"] == 0 and stats["bad_frames"] == 1 and len(preds) == len(frames) - 1
+    assert 5 not in [p.frame_index for p in preds]
+    assert "skipping a frame the preprocess stage refused" in caplog.text
+    with pytest.raises(FrameError, match="shape"):  # asked to stop, the same stream ends at the bad frame
+        run(make_bundle("mixed"), live, pipelined=pipelined, on_bad_frame="stop", queue_size=64)
+    with pytest.raises(FrameError, match="shape"):  # a file's run ends there by default
+        run(make_bundle("mixed"), list(live.frames), pipelined=pipelined)
+    with pytest.raises(ConfigError, match="on_bad_frame"):
+        run(make_bundle("mixed"), live, on_bad_frame="ignore")
