@@ -242,6 +242,26 @@ def _check_file(root: Path, role: str, artifact: Artifact, verify: bool) -> None
         raise ManifestError("%s in bundle %s does not match its sha256" % (artifact.file, root),
                             "the file was changed or damaged after it was written",
                             "copy the bundle again, or re-export it")
+    if verify and artifact.kind == "onnx":
+        _check_self_contained(root, artifact.file, file)
+
+
+def _check_self_contained(root: Path, name: str, file: Path) -> None:
+    """Refuse an ONNX graph that keeps tensor data in other files: no sha256 covers them, and a location may point
+    anywhere (``../…``, ``/dev/…``); edgevid's graphs never have any."""
+    from .onnxfile import WireError, external_data
+
+    try:
+        found = external_data(file)
+    except WireError as e:
+        raise ManifestError("%s in bundle %s is not an ONNX file" % (name, root), str(e),
+                            "re-export the bundle") from None
+    if found:
+        tensor, location = found[0]
+        raise ManifestError("%s in bundle %s keeps the data of %d tensor(s) in other files (%s: '%s')"
+                            % (name, root, len(found), tensor, location),
+                            "a bundle's graphs carry their weights themselves; external files are not verified",
+                            "re-export the bundle (edgevid export writes self-contained graphs)")
 
 
 def describe(bundle: Bundle) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edgevid"
 
 # lower number = lower layer; a module may import its own package and lower layers only
 RANK = {
-    "errors": 0, "log": 0, "_optional": 1, "fsutil": 0, "_version": 0,
+    "errors": 0, "log": 0, "_optional": 1, "fsutil": 0, "_version": 0, "onnxfile": 1,
     "spec": 2, "metrics": 2, "families": 3, "bundle": 4, "preprocess": 4,
     "backends": 5, "data": 5, "telemetry": 5, "native": 5,
     "runtime": 6, "models": 6,
