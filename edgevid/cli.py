@@ -15,7 +15,7 @@ import traceback
 from typing import List, Optional
 
 from ._version import __version__
-from .errors import EdgevidError
+from .errors import EdgevidError, output_error
 from .commands import VERBS
 from .log import configure
 
@@ -87,6 +87,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             traceback.print_exc(file=sys.stderr)
         print("edgevid %s: error: %s" % (args.verb, e), file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a full disk, a file size limit, a read-only folder: said as what to do, not a traceback
+        out = output_error(e)
+        if out is None:
+            raise
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        print("edgevid %s: error: %s" % (args.verb, out), file=sys.stderr)
+        return out.exit_code
     except KeyboardInterrupt:
         if args.debug:
             traceback.print_exc(file=sys.stderr)

@@ -6,6 +6,7 @@ class's ``exit_code``.
 """
 from __future__ import annotations
 
+import errno
 from typing import Optional
 
 
@@ -97,3 +98,24 @@ class TelemetryError(EdgevidError):
     """A tegrastats line could not be read, or tegrastats could not be started."""
 
     exit_code = 12
+
+
+class OutputError(EdgevidError):
+    """An output could not be written: the disk is full, the file too large, the folder read-only or not ours."""
+
+    exit_code = 13
+
+
+# the errnos of a write that the user can do something about (space, limits, permissions), as OutputError
+WRITE_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM")
+                         if hasattr(errno, name))
+
+
+def output_error(e: OSError) -> Optional["OutputError"]:
+    """The OutputError for an OSError of one of WRITE_ERRNOS (None for any other)."""
+    if e.errno not in WRITE_ERRNOS:
+        return None
+    where = " %s" % e.filename if e.filename else ""
+    return OutputError("cannot write%s" % where, e.strerror or str(e),
+                       "free space, raise the file size limit, or choose another output folder you can write; "
+                       "what was there before is unchanged (edgevid writes to a temporary file and renames it)")
