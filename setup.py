@@ -11,7 +11,7 @@ EXTRAS = {
     # Jetson: TensorRT comes from JetPack (never pip); pycuda drives it
     "jetson": ["pycuda"],
 }
-EXTRAS["dev"] = sorted(set(EXTRAS["export"] + EXTRAS["cpu"] + EXTRAS["video"] + ["pytest>=7", "ruff", "vermin", "pytorchvideo"]))
+EXTRAS["dev"] = sorted(set(EXTRAS["export"] + EXTRAS["cpu"] + EXTRAS["video"] + ["pytest>=7", "ruff", "vermin", "pytorchvideo", "hypothesis"]))
 
 setup(
     name="edgevid",

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import families
 from .errors import ManifestError
-from .fsutil import public_mode, sha256_file, write_json
+from .fsutil import probe, public_mode, sha256_file, write_json
 from .spec import Artifact, GraphSpec, PreprocessSpec
 
 SCHEMA = "edgevid.bundle/2"
@@ -168,7 +168,11 @@ class Bundle:
 
 def _inside(root: Path, rel: str) -> Path:
     """Resolve ``rel`` under ``root`` and refuse anything that escapes it (absolute paths, ``..``)."""
-    path = (root / rel).resolve()
+    try:
+        path = (root / rel).resolve()
+    except (OSError, ValueError, RuntimeError) as e:  # a NUL byte, a symlink loop, a name the OS refuses
+        raise ManifestError("bundle.json names the file %r, which cannot be looked up" % (rel,), str(e),
+                            "re-export the bundle; never edit paths in bundle.json by hand") from None
     try:
         path.relative_to(root.resolve())
     except ValueError:
@@ -224,6 +228,10 @@ def load_bundle(path: Union[str, Path], verify: bool = True) -> Bundle:
     labels = data.get("labels")
     if not isinstance(labels, list) or not labels:
         raise ManifestError("bundle %s has no labels" % root, None, "re-export the bundle")
+    for key in ("policy", "model", "preprocess"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ManifestError("%s of bundle %s is a %s" % (key, root, type(data[key]).__name__),
+                                "it must be a JSON object", "re-export the bundle")
     return Bundle(
         root=root, family=family.name, labels=[str(x) for x in labels], graphs=graphs,
         preprocess=PreprocessSpec.from_dict(data.get("preprocess") or {}),
@@ -234,7 +242,7 @@ def load_bundle(path: Union[str, Path], verify: bool = True) -> Bundle:
 
 def _check_file(root: Path, role: str, artifact: Artifact, verify: bool) -> None:
     file = _inside(root, artifact.file)
-    if not file.is_file():
+    if not probe(file, "file"):
         raise ManifestError("bundle %s is missing %s (role %s)" % (root, artifact.file, role),
                             "the file named in bundle.json is not there",
                             "copy the whole bundle folder again, or re-export it")

@@ -42,6 +42,15 @@ def current_umask(probe_dir: Optional[PathLike] = None) -> int:
             os.rmdir(probe)
 
 
+def probe(path: Path, kind: str = "any") -> bool:
+    """Whether ``path`` exists (``kind`` "any"), is a file ("file") or a folder ("dir"); False, not an exception,
+    for a name the OS cannot look up (too long, a NUL byte, no permission on a parent)."""
+    try:
+        return {"any": path.exists, "file": path.is_file, "dir": path.is_dir}[kind]()
+    except (OSError, ValueError):
+        return False
+
+
 def public_mode(path: PathLike, directory: bool = False) -> None:
     """Give ``path`` the mode a plain ``open`` (0o666) or ``mkdir`` (0o777) would have under the umask."""
     base = 0o777 if directory else 0o666

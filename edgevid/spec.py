@@ -11,6 +11,8 @@ from .errors import ManifestError
 
 DTYPES = ("float32", "float16", "int8", "int32", "int64", "uint8", "bool")
 
+MAX_DIM = 2 ** 31 - 1  # the int32 dimensions of TensorRT and ONNX Runtime
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -27,12 +29,15 @@ class TensorSpec:
     def from_dict(cls, d: Dict[str, Any]) -> "TensorSpec":
         try:
             spec = cls(str(d["name"]), tuple(int(x) for x in d["shape"]), str(d.get("dtype", "float32")))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ManifestError("a tensor entry in bundle.json is malformed: %r" % (d,), str(e),
                                 "re-export the bundle with 'edgevid export'") from e
         if spec.dtype not in DTYPES:
             raise ManifestError("tensor '%s' has unknown dtype '%s'" % (spec.name, spec.dtype),
                                 "known dtypes are " + ", ".join(DTYPES), "re-export the bundle")
+        if any(x < -1 or x > MAX_DIM for x in spec.shape):
+            raise ManifestError("tensor '%s' has shape %s" % (spec.name, list(spec.shape)),
+                                "a dimension is -1 (dynamic) or 0 to %d" % MAX_DIM, "re-export the bundle")
         return spec
 
 
@@ -75,7 +80,7 @@ class PreprocessSpec:
                 scale=float(d.get("scale", 1.0 / 255.0)), color=str(d.get("color", "RGB")),
                 layout=str(d.get("layout", "NCHW")),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ManifestError("the preprocessing entry of bundle.json is malformed", str(e),
                                 "re-export the bundle with 'edgevid export'") from e
 
@@ -122,7 +127,7 @@ class Artifact:
             art = cls(kind=str(d["kind"]), file=str(d["file"]), sha256=str(d["sha256"]),
                       precision=None if d.get("precision") is None else str(d["precision"]),
                       info=dict(d.get("info") or {}))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ManifestError("an artifact entry of bundle.json is malformed: %r" % (d,), str(e),
                                 "re-export the bundle, or add artifacts only with edgevid's commands") from e
         art.check()
@@ -189,7 +194,7 @@ class GraphSpec:
             inputs = [TensorSpec.from_dict(t) for t in d["inputs"]]
             outputs = [TensorSpec.from_dict(t) for t in d["outputs"]]
             gmacs = None if d.get("gmacs") is None else float(d["gmacs"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ManifestError("the entry of role %s in bundle.json is malformed" % role, str(e),
                                 "re-export the bundle with 'edgevid export'") from e
         sources = [a for a in artifacts if a.kind == "onnx" and a.precision == "fp32"]
@@ -212,6 +217,6 @@ class GraphSpec:
                 gmacs=None if d.get("gmacs") is None else float(d["gmacs"]),
                 extra={k: v for k, v in d.items() if k not in known},
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ManifestError("a graph entry of bundle.json is malformed", str(e),
                                 "re-export the bundle with 'edgevid export'") from e

@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
+from ..fsutil import probe
 from .video import VIDEO_EXTENSIONS, read_video
 
 
@@ -51,9 +52,9 @@ class VideoFolder:
             self.samples.extend((p, label) for p in self._find_videos(name))
 
     def _find_classes(self) -> List[str]:
-        if not self.root.exists():
+        if not probe(self.root):
             raise DataError("data set folder '%s' does not exist" % self.root, None, "check the path")
-        if not self.root.is_dir():
+        if not probe(self.root, "dir"):
             raise DataError("'%s' is not a folder" % self.root, "a data set is a folder of class folders",
                             "pass the folder that holds <class>/<video> files")
         classes = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from ..errors import CalibrationError
+from ..fsutil import probe
 from ..families.settings import positive_setting
 
 KEYS = ("name", "description", "family", "streams", "videos", "max_videos", "seed", "fps", "max_frames",
@@ -117,7 +118,7 @@ def _resolve(spec: str, base: Path) -> str:
     if spec.startswith("synthetic") or "://" in spec or "!" in spec or spec.isdigit() or spec.startswith("/dev/"):
         return spec
     path = (base / spec) if not Path(spec).is_absolute() else Path(spec)
-    if not path.is_file():
+    if not probe(path, "file"):
         raise CalibrationError("recipe stream %s does not exist" % path, "streams that are files must be there",
                                "fix the path (relative paths start at the recipe's folder)")
     return str(path)

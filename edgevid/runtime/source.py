@@ -36,6 +36,7 @@ import numpy as np
 
 from .._optional import require
 from ..errors import SourceError
+from ..fsutil import probe
 from ..log import get_logger
 
 log = get_logger(__name__)
@@ -380,15 +381,24 @@ def parse_spec(spec: SourceSpec) -> Tuple[str, Any]:
         return "camera", _camera_index(int(text))
     if re.fullmatch(r"/dev/video\d+", text):
         return "camera", text
-    path = Path(text).expanduser()
-    if path.exists() or path.suffix.lower() in _VIDEO_EXTS or os.sep in text:
+    path = _user_path(text)
+    if probe(path) or path.suffix.lower() in _VIDEO_EXTS or os.sep in text:
         return "file", path
     raise SourceError("unknown source '%s'" % text, "it is no existing file and no known source form", _FORMS)
 
 
+def _user_path(text: str) -> Path:
+    """``text`` as a path with ``~`` expanded; SourceError for a ``~user`` that does not exist."""
+    try:
+        return Path(text).expanduser()
+    except (RuntimeError, ValueError):  # no such user; a NUL byte in the name
+        raise SourceError("unknown source '%s'" % text, "it starts with ~ but names no user of this machine",
+                          "write the path out, or use ~/ for your own home folder") from None
+
+
 def _classify_url(text: str, scheme: str, rest: str) -> Tuple[str, Any]:
     if scheme == "file":
-        return "file", Path(rest).expanduser()
+        return "file", _user_path(rest)
     if scheme == "csi":
         if not rest.isdigit():
             raise SourceError("bad CSI camera '%s'" % text, "csi:// needs a sensor number", "use csi://0")
@@ -448,7 +458,7 @@ def _reads_files(pipeline: str) -> bool:
 
 # the openers -----------------------------------------------------------------------------------
 def _open_file(path: Path, **options) -> Source:
-    if not path.exists():
+    if not probe(path):
         raise SourceError("video file %s does not exist" % path, None,
                           "check the path (relative paths are from the current folder)")
     if path.is_dir():
