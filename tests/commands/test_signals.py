@@ -41,3 +41,45 @@ def test_a_stopped_run_writes_its_stats_and_exits_130(tmp_path, sig):
     written = json.loads(stats.read_text())
     assert written["interrupted"] is True and written["frames"] >= 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.json"]  # no partial file beside it
+
+
+def _stop_after(cmd, ready, sig=signal.SIGTERM, timeout=120):
+    """Start ``cmd``, send ``sig`` once a line containing ``ready`` reached stderr; (exit code, stderr, seconds
+    from the signal to the exit)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if ready in line:
+                break
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=timeout)
+        return proc.returncode, "".join(seen) + err, time.monotonic() - sent
+    finally:
+        proc.kill()
+
+
+def tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def test_a_stopped_calibration_leaves_the_bundle_as_it_was(tmp_path):
+    from tests.helpers.bundles import PRERNN, copy_bundle
+
+    root = copy_bundle(PRERNN["lstm"], tmp_path / "b")
+    before = tree(root)
+    code, err, stopped_s = _stop_after([sys.executable, "-m", "edgevid", "calibrate", str(root), "--recipe",
+                                        str(ROOT / "calibration" / "prernn.json")], "backend auto")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert stopped_s < 5 and tree(root) == before  # no feeds added, no temporary file left
+
+
+def test_a_stopped_bench_writes_no_report_folder(tmp_path):
+    out = tmp_path / "bench"
+    code, err, stopped_s = _stop_after([sys.executable, "-m", "edgevid", "bench", str(committed(LITEEVAL["mixed"])),
+                                        "--out", str(out), "--runs", "2000"], "graphs:")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert stopped_s < 5 and not out.exists()
