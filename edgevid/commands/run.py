@@ -37,6 +37,8 @@ def report(args, stats) -> int:
     print(summary_line(stats), file=sys.stderr)
     if args.out_video:
         print("annotated video: %s" % args.out_video, file=sys.stderr)
+    if stats.get("source_ended_early"):
+        print("edgevid run: warning: %s" % stats["source_ended_early"], file=sys.stderr)
     if stats["interrupted"]:
         print("edgevid run: interrupted%s" % (" (stats written to %s)" % args.stats if args.stats else ""),
               file=sys.stderr)

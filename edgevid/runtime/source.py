@@ -174,6 +174,7 @@ class CaptureSource(Source):
             _release_quietly(cap)
             raise SourceError("cannot open source %s" % name, why, fix)
         self._cap = cap
+        self.ended_early: Optional[str] = None  # a file that ended before the frames its container declares
         super().__init__(name, fps=fps, native_fps=None if live else _native_fps(cap, name))
         if live:
             self.native_fps = _native_fps(cap, name, quiet=True)
@@ -212,6 +213,7 @@ class CaptureSource(Source):
             if image is not None:
                 return image
             if not self.live:
+                self._check_complete()
                 return self._restart() if self.loop else None
             if failures >= self.retries:
                 raise SourceError("live source %s stopped delivering frames" % self.name,
@@ -236,6 +238,16 @@ class CaptureSource(Source):
             except Exception as e:  # cv2 raises cv2.error for some backends; the next read counts the failure
                 log.warning("reopening %s failed: %s", self.name, e)
                 self._cap = None
+
+    def _check_complete(self) -> None:
+        """At a file's end: a file cut short while it was read (or damaged) ends before the frames its container
+        declares; said once, and kept in ``ended_early`` (the run's stats ``source_ended_early``)."""
+        with self._lock:
+            declared = _declared_frames(self._cap)
+        if declared and self._file_index < declared and self.ended_early is None:
+            self.ended_early = "%s ended after %d of the %d frames it declares (cut short or damaged)" % (
+                self.name, self._file_index, declared)
+            log.warning("%s: the run has the frames before the cut", self.ended_early)
 
     def _restart(self) -> Optional[np.ndarray]:
         """Loop a file: reopen it and continue stream time after its last frame."""
@@ -557,6 +569,15 @@ def _check_fps(fps: Optional[float]) -> Optional[float]:
         raise SourceError("bad frame rate %r" % (fps,), "fps must be a positive number of frames per second",
                           "pass e.g. fps=1 for one step per second, or leave it unset to keep every frame")
     return value
+
+
+def _declared_frames(cap: Any) -> int:
+    """The frame count a file's container declares (cv2.CAP_PROP_FRAME_COUNT), 0 when it declares none."""
+    try:
+        value = float(cap.get(7)) if cap is not None else 0.0  # CAP_PROP_FRAME_COUNT == 7
+    except (TypeError, ValueError):
+        return 0
+    return int(value) if 0 < value < 1e9 else 0
 
 
 def _native_fps(cap: Any, name: str, quiet: bool = False) -> Optional[float]:

@@ -41,6 +41,7 @@ class StreamStats:
         self.gated_roles = tuple(gated_roles)
         self.sessions: Dict[str, Dict[str, Any]] = {}
         self.preprocess: Dict[str, Any] = dict(CPU_PREPROCESS)  # where frames were prepared (stages set it)
+        self.notes: Dict[str, str] = {}
         self.window = int(window)
         self._lock = threading.Lock()
         self._stages: Dict[str, Deque[float]] = {}
@@ -95,6 +96,11 @@ class StreamStats:
             with self._lock:
                 self.gmacs_spent += float(gmacs)
 
+    def note(self, name: str, text: str) -> None:
+        """A fact about the run said in words (``source_ended_early``), reported at the top level of ``to_dict``."""
+        with self._lock:
+            self.notes[name] = str(text)
+
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a family's counter ``name`` (reported at the top level of ``to_dict``)."""
         with self._lock:
@@ -142,7 +148,7 @@ class StreamStats:
                 "preprocess": dict(self.preprocess),
             }
             out.update(self._gmacs())
-            for name, value in self.counts.items():
+            for name, value in list(self.counts.items()) + list(self.notes.items()):
                 out.setdefault(name, value)  # never shadows a common key
         return out
 

@@ -148,6 +148,8 @@ class StreamRuntime:
                                 thread_context=lambda: _entered(s.thread_context() for s in sessions.values()))
             # the last count, also when the source fails without delivering another frame
             stack.callback(lambda: stats.set(reconnects=getattr(source, "reconnects", 0)))
+            stack.callback(lambda: getattr(source, "ended_early", None) and stats.note("source_ended_early",
+                                                                                        source.ended_early))
             stats.start()
             results = (pipeline.run_pipelined(source, live=live)
                        if self.pipelined else pipeline.run_sequential(source))

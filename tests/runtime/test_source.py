@@ -1,6 +1,7 @@
 """Sources: spec parsing, files, resampling, looping, reconnects, synthetic adapter, and every SourceError."""
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -265,3 +266,35 @@ def test_video_helper_is_sane(tmp_path):
     path = tiny.write_video(tmp_path / "v.avi", frames=3)
     with open_source(path) as src:
         assert len(list(src)) == 3
+
+
+def test_a_file_cut_short_while_it_is_read_ends_with_a_warning_and_a_note(tmp_path, caplog):
+    cv2 = pytest.importorskip("cv2")
+    path = tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    rng = np.random.RandomState(0)
+    for _ in range(120):
+        writer.write(rng.randint(0, 255, (120, 160, 3), np.uint8))  # noise: frames of real size
+    writer.release()
+    size = path.stat().st_size
+    frames = 0
+    with caplog.at_level("WARNING", logger="edgevid"), open_source(str(path)) as src:
+        for _ in src:
+            frames += 1
+            if frames == 10:
+                os.truncate(str(path), size // 3)  # a recorder's file cut while it is being read
+        ended = src.ended_early
+    assert 10 <= frames < 120
+    assert ended == "%s ended after %d of the 120 frames it declares (cut short or damaged)" % (path, frames)
+    assert "the run has the frames before the cut" in caplog.text
+
+
+def test_a_complete_file_is_not_said_to_end_early(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    path = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(12):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.release()
+    with open_source(str(path)) as src:
+        assert len(list(src)) == 12 and src.ended_early is None
