@@ -87,14 +87,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             traceback.print_exc(file=sys.stderr)
         print("edgevid %s: error: %s" % (args.verb, e), file=sys.stderr)
         return e.exit_code
-    except OSError as e:  # a full disk, a file size limit, a read-only folder: said as what to do, not a traceback
-        out = output_error(e)
-        if out is None:
-            raise
-        if args.debug:
-            traceback.print_exc(file=sys.stderr)
-        print("edgevid %s: error: %s" % (args.verb, out), file=sys.stderr)
-        return out.exit_code
     except KeyboardInterrupt:
         if args.debug:
             traceback.print_exc(file=sys.stderr)
@@ -106,3 +98,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for such a tool
+    except OSError as e:  # a full disk, a file size limit, a read-only folder: said as what to do, not a traceback
+        out = output_error(e)
+        if out is None:
+            raise
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        print("edgevid %s: error: %s" % (args.verb, out), file=sys.stderr)
+        return out.exit_code
