@@ -83,3 +83,18 @@ def test_a_stopped_bench_writes_no_report_folder(tmp_path):
                                         "--out", str(out), "--runs", "2000"], "graphs:")
     assert code == 130 and "interrupted" in err and "Traceback" not in err, err
     assert stopped_s < 5 and not out.exists()
+
+
+def test_a_stopped_quantize_leaves_the_calibrated_bundle_as_it_was(tmp_path):
+    pytest.importorskip("onnx")
+    from tests.helpers.bundles import PRERNN, copy_bundle
+
+    root = copy_bundle(PRERNN["lstm"], tmp_path / "b")
+    subprocess.run([sys.executable, "-m", "edgevid", "calibrate", str(root), "--recipe",
+                    str(ROOT / "calibration" / "prernn.json")], check=True, capture_output=True, cwd=str(ROOT),
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    before = tree(root)
+    code, err, stopped_s = _stop_after([sys.executable, "-m", "edgevid", "quantize", str(root), "--precision",
+                                        "int8"], "end to end on the calibration streams")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert stopped_s < 5 and tree(root) == before  # no INT8 graph, no half-rewritten bundle.json
