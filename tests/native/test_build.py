@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgevid.native import Frame, Geometry  # the structs as the runtime declares them
 from tests.helpers import native_build
 from tests.helpers.native_build import ROOT
 
@@ -23,16 +24,6 @@ EVP_BGR8, EVP_NV12 = 0, 2
 
 needs_cmake = pytest.mark.skipif(not native_build.cmake_available(), reason="needs cmake on PATH")
 needs_nvcc = pytest.mark.skipif(native_build.nvcc_path() is None, reason="needs nvcc (a CUDA toolkit)")
-
-
-class Frame(ctypes.Structure):
-    _fields_ = [("format", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
-                ("data", ctypes.c_void_p), ("pitch", ctypes.c_int), ("uv", ctypes.c_void_p),
-                ("uv_pitch", ctypes.c_int)]
-
-
-class Geometry(ctypes.Structure):
-    _fields_ = [("resize_short", ctypes.c_int), ("crop", ctypes.c_int), ("to_rgb", ctypes.c_int)]
 
 
 def header_functions():
@@ -234,28 +225,28 @@ def nvcc_major() -> int:
 
 @needs_cmake
 def test_find_tensorrt_reads_a_tensorrt_tree(tmp_path):
-    trt = tmp_path / "TensorRT-8.5.2"
-    (trt / "include").mkdir(parents=True)
-    (trt / "lib").mkdir()
-    (trt / "include" / "NvInferVersion.h").write_text(
-        "#define NV_TENSORRT_MAJOR 8 //!< major\n#define NV_TENSORRT_MINOR 5\n#define NV_TENSORRT_PATCH 2\n")
-    (trt / "include" / "NvInfer.h").write_text("#include \"NvInferVersion.h\"\n")
-    (trt / "lib" / "libnvinfer.so").write_bytes(b"")
+    trt = fake_tensorrt(tmp_path / "TensorRT-8.5.2",
+                        "#define NV_TENSORRT_MAJOR 8 //!< major\n#define NV_TENSORRT_MINOR 5\n#define NV_TENSORRT_PATCH 2\n")
     assert find_tensorrt(tmp_path, trt) == "8.5.2 %s %s" % (trt / "include", trt / "lib" / "libnvinfer.so")
 
 
 @needs_cmake
 def test_find_tensorrt_reads_tensorrt_10_version_names(tmp_path):
-    trt = tmp_path / "TensorRT-10.3.0"
+    trt = fake_tensorrt(tmp_path / "TensorRT-10.3.0",
+                        "#define TRT_MAJOR_ENTERPRISE 10\n#define TRT_MINOR_ENTERPRISE 3\n#define TRT_PATCH_ENTERPRISE 0\n"
+                        "#define NV_TENSORRT_MAJOR TRT_MAJOR_ENTERPRISE\n#define NV_TENSORRT_MINOR TRT_MINOR_ENTERPRISE\n"
+                        "#define NV_TENSORRT_PATCH TRT_PATCH_ENTERPRISE\n")
+    assert find_tensorrt(tmp_path, trt).split()[0] == "10.3.0"
+
+
+def fake_tensorrt(trt, version_header):
+    """A TensorRT install tree: headers (NvInferVersion.h as given) and an empty libnvinfer.so."""
     (trt / "include").mkdir(parents=True)
     (trt / "lib").mkdir()
-    (trt / "include" / "NvInferVersion.h").write_text(
-        "#define TRT_MAJOR_ENTERPRISE 10\n#define TRT_MINOR_ENTERPRISE 3\n#define TRT_PATCH_ENTERPRISE 0\n"
-        "#define NV_TENSORRT_MAJOR TRT_MAJOR_ENTERPRISE\n#define NV_TENSORRT_MINOR TRT_MINOR_ENTERPRISE\n"
-        "#define NV_TENSORRT_PATCH TRT_PATCH_ENTERPRISE\n")
-    (trt / "include" / "NvInfer.h").write_text("")
+    (trt / "include" / "NvInferVersion.h").write_text(version_header)
+    (trt / "include" / "NvInfer.h").write_text("#include \"NvInferVersion.h\"\n")
     (trt / "lib" / "libnvinfer.so").write_bytes(b"")
-    assert find_tensorrt(tmp_path, trt).split()[0] == "10.3.0"
+    return trt
 
 
 def find_tensorrt(tmp_path, trt) -> str:
