@@ -20,6 +20,7 @@ frame was written, nothing is left behind.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections import deque
@@ -29,12 +30,13 @@ from typing import Any, Deque, Optional, Tuple, Union
 import numpy as np
 
 from .._optional import require
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..fsutil import public_mode
 from ..log import get_logger
 from ..preprocess import check_frame
 
 log = get_logger(__name__)
+ROOM_EVERY = 25  # frames between checks that the video can still grow
 
 # container -> codec OpenCV's bundled FFmpeg can always write
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -90,6 +92,8 @@ class AnnotatedVideoWriter:
             self._draw(frame, prediction, self.stream_fps if fps is None else fps)
         self._writer.write(frame)
         self.frames += 1
+        if self.frames % ROOM_EVERY == 0:
+            self._check_room()
 
     def close(self) -> None:
         """Finish the file and move it onto ``path``; with no frames written, leave nothing."""
@@ -101,6 +105,7 @@ class AnnotatedVideoWriter:
             return
         writer, self._writer = self._writer, None
         writer.release()
+        self._check_room()
         tmp, self._tmp = self._tmp, None
         if tmp is None or not tmp.is_file() or tmp.stat().st_size == 0:
             _unlink(tmp)
@@ -128,6 +133,28 @@ class AnnotatedVideoWriter:
             self.abort()
 
     # internals -----------------------------------------------------------------------------------
+    def _check_room(self) -> None:
+        """OutputError (and the partial file removed) once the video cannot grow: OpenCV's writer fails silently
+        on a full disk or at the file size limit, and would leave a cut video under the right name."""
+        import resource
+
+        tmp = self._tmp
+        if tmp is None or not tmp.is_file():
+            return
+        size = tmp.stat().st_size
+        per_frame = size / max(1, self.frames)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        free = shutil.disk_usage(str(tmp.parent)).free
+        why = None
+        if limit != resource.RLIM_INFINITY and size + per_frame > limit:
+            why = "the process's file size limit is %d bytes (ulimit -f)" % limit
+        elif free < per_frame:
+            why = "the disk is full (%d bytes free)" % free
+        if why is not None:
+            self.abort()
+            raise OutputError("cannot write video %s" % self.path, why + "; the video would be cut short",
+                              "free space or raise the limit, or write the video elsewhere (--out-video)")
+
     def _open(self, width: int, height: int) -> None:
         cv2 = self._cv2
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -57,3 +57,17 @@ def test_a_read_only_bundle_folder_is_said_so(tmp_path):
         os.chmod(str(root), 0o755)
     assert done.returncode == OutputError.exit_code, done.stderr
     assert "Permission denied" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_annotated_video_at_the_size_limit_is_an_error_not_a_cut_video(tmp_path):
+    pytest.importorskip("cv2")
+    from tests.helpers.bundles import LITEEVAL, committed
+
+    video = tmp_path / "out" / "annotated.avi"
+    done = subprocess.run([sys.executable, "-m", "edgevid", "run", str(committed(LITEEVAL["mixed"])), "--source",
+                           "synthetic:seed=2,segments=20,frames=16", "--out-video", str(video)],
+                          capture_output=True, text=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          timeout=300, preexec_fn=limited(200 * 1024))
+    assert done.returncode == OutputError.exit_code, done.stderr
+    assert "cannot write video" in done.stderr and "file size limit" in done.stderr and "Traceback" not in done.stderr
+    assert list(video.parent.iterdir()) == []  # neither a cut video nor its temporary file
