@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 from .._optional import require
-from ..errors import ExportError
+from ..errors import ExportError, output_error
 from ..fsutil import atomic_path
 from ..log import get_logger
 from ..models.modes import eval_mode
@@ -117,6 +117,8 @@ def export_onnx(module, example_inputs: Mapping[str, "torch.Tensor"], output_nam
                                   output_names=output_names, opset_version=OPSET, dynamo=False,
                                   do_constant_folding=True, dynamic_axes=None)
         except Exception as e:  # the exporter raises RuntimeError, TypeError, SymbolicValueError, …
+            if isinstance(e, OSError) and output_error(e) is not None:
+                raise output_error(e) from e  # a full disk or a size limit, not the model
             raise ExportError("torch.onnx.export failed for %s" % what, _first_line(e),
                               "the module must be traceable with static shapes; see the log for the op") from e
         model = onnx.load(str(tmp))
