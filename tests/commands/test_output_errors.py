@@ -71,3 +71,16 @@ def test_an_annotated_video_at_the_size_limit_is_an_error_not_a_cut_video(tmp_pa
     assert done.returncode == OutputError.exit_code, done.stderr
     assert "cannot write video" in done.stderr and "file size limit" in done.stderr and "Traceback" not in done.stderr
     assert list(video.parent.iterdir()) == []  # neither a cut video nor its temporary file
+
+
+def test_a_file_size_limit_while_quantizing_leaves_the_calibrated_bundle_as_it_was(tmp_path):
+    pytest.importorskip("onnx")
+    root = copy_bundle(PRERNN["lstm"], tmp_path / "b")
+    assert calibrate(root).returncode == 0
+    before = tree(root)
+    done = subprocess.run([sys.executable, "-m", "edgevid", "quantize", str(root), "--precision", "int8"],
+                          capture_output=True, text=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          timeout=300, preexec_fn=limited(2048))  # below the smallest graph it writes
+    assert done.returncode == OutputError.exit_code, done.stderr
+    assert "cannot write" in done.stderr and "Traceback" not in done.stderr
+    assert tree(root) == before
