@@ -475,16 +475,74 @@ def _open_file(path: Path, **options) -> Source:
                           "check the path (relative paths are from the current folder)")
     if path.is_dir():
         raise SourceError("%s is a folder, not a video file" % path, None, "pass one video file")
-    if path.stat().st_size == 0 and not stat.S_ISFIFO(path.stat().st_mode):  # a FIFO has no size: a writer feeds it
+    fifo = stat.S_ISFIFO(path.stat().st_mode)  # a named pipe a recorder or camera bridge writes: no size
+    if path.stat().st_size == 0 and not fifo:
         raise SourceError("video file %s is empty" % path, "it has 0 bytes (an interrupted copy or recording?)",
                           "copy or record it again")
     cv2 = require("cv2", "reading video files")
+    not_opened = (("no writer is feeding the FIFO", "start what writes into it first; with --live the run waits "
+                   "for it to come back when it stops") if fifo else
+                  ("OpenCV cannot read it as video (corrupt file or unsupported container/codec)",
+                   "check it plays (ffprobe %s), or re-encode it to H.264 MP4" % path))
     return CaptureSource(
-        lambda: cv2.VideoCapture(str(path)), str(path), **options,
-        not_opened=("OpenCV cannot read it as video (corrupt file or unsupported container/codec)",
-                    "check it plays (ffprobe %s), or re-encode it to H.264 MP4" % path),
+        _fifo_opener(path, cv2) if fifo else lambda: cv2.VideoCapture(str(path)), str(path), **options,
+        not_opened=not_opened,
         no_frame=("OpenCV opened it but could not decode a single frame (corrupt or truncated)",
                   "check it plays (ffprobe %s), or re-encode it" % path))
+
+
+FIFO_WAIT_S = 0.5  # how long a (re)open of a FIFO waits for its writer's first bytes
+
+
+def _fifo_opener(path: Path, cv2: Any) -> Callable[[], Any]:
+    """Open a FIFO (a recorder or a camera bridge writing into it) only once its writer has written: a plain
+    OpenCV open would block until a writer comes, unstoppable, and block for good when the writer already wrote
+    everything and left. So our own read end is opened without blocking, polled for data, and handed to FFmpeg
+    as ``pipe:<fd>``; the capture closes it. No data: None, which the source counts as a failed (re)open."""
+    import fcntl
+    import select
+
+    def opener() -> Any:
+        fd = os.open(str(path), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            poll = select.poll()
+            poll.register(fd, select.POLLIN)
+            # a writer blocked in its open goes on once our read end exists: give it a moment to write
+            if not any(events & select.POLLIN for _, events in poll.poll(int(FIFO_WAIT_S * 1000))):
+                os.close(fd)
+                return None
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)  # FFmpeg reads blocking
+            return _FdCapture(cv2.VideoCapture("pipe:%d" % fd), fd)
+        except BaseException:
+            _close_quietly(fd)
+            raise
+
+    return opener
+
+
+class _FdCapture:
+    """A capture reading a file descriptor of ours, closed with it."""
+
+    def __init__(self, cap: Any, fd: int):
+        self._cap, self._fd = cap, fd
+
+    def __getattr__(self, name: str) -> Any:  # isOpened, read, get: the capture's own
+        return getattr(self._cap, name)
+
+    def release(self) -> None:
+        try:
+            self._cap.release()
+        finally:
+            _close_quietly(self._fd)
+            self._fd = -1
+
+
+def _close_quietly(fd: int) -> None:
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _open_camera(device: Union[int, str], **options) -> Source:
