@@ -213,6 +213,9 @@ def run(p):
     p.add_argument("--fine-window", type=int, help="LiteEval: window (steps) of the fine cap (default: the bundle's)")
     p.add_argument("--reset-every", type=int, metavar="N",
                    help="PreRNN: zero the recurrent state every N steps (default: the bundle's max_steps)")
+    p.add_argument("--max-gap", type=float, metavar="S",
+                   help="PreRNN, SlowFast: start the state (or clip window) afresh when frames are more than S seconds "
+                        "apart, e.g. after a camera outage (default: the bundle's policy)")
     p.add_argument("--scene-cut", type=float, metavar="T",
                    help="PreRNN: zero the state when the scene-cut score (0..1) exceeds T (default: the bundle's)")
     p.add_argument("--every", type=int, help="SlowFast: a clip every N frames at the model's spacing (default: bundle policy)")

@@ -24,7 +24,8 @@ def main(args) -> int:
 def stream(args):
     return run_stream(args.bundle, args.source, backend=args.backend, precision=args.precision, json_lines=args.json,
                       out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
-                      fine_window=args.fine_window, max_steps=args.reset_every, scene_cut=args.scene_cut,
+                      fine_window=args.fine_window, max_steps=args.reset_every, max_gap_s=args.max_gap,
+                      scene_cut=args.scene_cut,
                       every=args.every, smooth=args.smooth, pad=args.pad, fps=args.fps, loop=args.loop,
                       live=True if args.live else None, retries=args.retries, on_bad_frame=args.on_bad_frame,
                       pipelined=not args.sequential, preprocess=args.preprocess,
