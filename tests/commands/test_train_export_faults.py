@@ -67,3 +67,13 @@ def test_an_export_past_the_size_limit_leaves_no_half_bundle_and_the_old_one_unt
     assert again.returncode == OutputError.exit_code, again.stderr
     assert tree(old) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.best.pt", "m.pt", "old"]  # no fresh/, no temporary
+
+
+def test_a_stopped_export_leaves_no_half_bundle(data, tmp_path):
+    ckpt = tmp_path / "m.pt"
+    assert edgevid("train", "prernn", "--data", str(data), "--out", str(ckpt), "--epochs", "1", *TRAIN).returncode == 0
+    out = tmp_path / "bundle"
+    code, err, stopped_s = _stop_after([sys.executable, "-m", "edgevid", "export", "prernn", "--checkpoint",
+                                        str(ckpt), "--out", str(out)], "exporting step")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert stopped_s < 10 and sorted(p.name for p in tmp_path.iterdir()) == ["m.best.pt", "m.pt"]
