@@ -9,7 +9,8 @@ from ._optional import lazy_attributes
 
 from .errors import (  # noqa: F401
     BuildError, CalibrationError, CheckpointError, ConfigError, DataError, DependencyError, EdgevidError,
-    EngineMismatchError, ExportError, FrameError, ManifestError, SessionError, SourceError, TelemetryError,
+    EngineMismatchError, ExportError, FrameError, ManifestError, OutputError, SessionError, SourceError,
+    TelemetryError,
 )
 
 from ._version import __version__  # noqa: E402,F401
