@@ -14,7 +14,7 @@ RANK = {
     "spec": 2, "metrics": 2, "families": 3, "bundle": 4, "preprocess": 4,
     "backends": 5, "data": 5, "telemetry": 5, "native": 5,
     "runtime": 6, "models": 6,
-    "verify": 7, "quant": 7, "bench": 7, "train": 8, "export": 8, "engine_build": 8,
+    "verify": 7, "quant": 7, "bench": 7, "fusion": 7, "train": 8, "export": 8, "engine_build": 8,
     "demo": 9, "commands": 10, "cli": 11, "__main__": 12, "__init__": 12,
 }
 # same layer or lower, yet forbidden: the training side never validates through the runtime
