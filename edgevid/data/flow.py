@@ -16,7 +16,7 @@ first computed; numpy only otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -105,3 +105,19 @@ class FlowStream:
         if self._cv2 is None:
             self._cv2 = require("cv2", "optical flow")
         return self._cv2
+
+
+def flow_frames(frames: np.ndarray, indices: Sequence[int], spec: FlowSpec = FlowSpec()) -> np.ndarray:
+    """The flow images at ``indices`` of a decoded video ``frames`` [T, H, W, 3]: each against the frame decoded
+    just before it, as a stream's FlowStream sees it (index 0 has none: no motion). For training clips."""
+    stream = FlowStream(spec)
+    grey = [None] * len(frames)
+
+    def grey_of(i: int) -> np.ndarray:
+        if grey[i] is None:
+            grey[i] = stream._grey(frames[i])
+        return grey[i]
+
+    neutral = flow_image(np.zeros(frames.shape[1:3] + (2,), np.float32), spec.bound)
+    return np.stack([neutral if i == 0 else flow_image(stream.flow(grey_of(i - 1), grey_of(i)), spec.bound)
+                     for i in indices])

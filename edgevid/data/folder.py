@@ -7,7 +7,7 @@ the temporary files and folders that atomic writers leave while they work.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,15 +35,16 @@ class VideoFolder:
     ``fps`` decodes every video at that frame rate first (see :func:`read_video`), so clips of
     different source rates cover comparable time; ``None`` keeps each file's own rate.
     ``num_frames=None`` returns every decoded frame (lengths then differ between videos), for
-    trainers that cut their own windows of consecutive frames (SlowFast).
+    trainers that cut their own windows of consecutive frames (SlowFast). ``flow`` (a :class:`FlowSpec`) gives
+    optical-flow images instead of colour (data/flow.py): each picked frame against the one decoded before it.
     """
 
     def __init__(self, root: Union[str, Path], num_frames: Optional[int], fps: Optional[float] = None,
-                 extensions: Sequence[str] = VIDEO_EXTENSIONS):
+                 extensions: Sequence[str] = VIDEO_EXTENSIONS, flow: Optional[Any] = None):
         if num_frames is not None and (int(num_frames) != num_frames or num_frames < 1):
             raise DataError("num_frames is %r" % (num_frames,), "a clip needs at least one frame",
                             "pass a positive whole number")
-        self.root, self.fps = Path(root), fps
+        self.root, self.fps, self.flow = Path(root), fps, flow
         self.num_frames = None if num_frames is None else int(num_frames)
         self.extensions = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
         self.classes = self._find_classes()
@@ -79,9 +80,12 @@ class VideoFolder:
     def __getitem__(self, i: int) -> Tuple[np.ndarray, int]:
         path, label = self.samples[i]  # IndexError past the end, as sequences do
         frames, _ = read_video(path, fps=self.fps)
-        if self.num_frames is None:
-            return frames, label
-        return frames[frame_indices(len(frames), self.num_frames)], label
+        picked = list(range(len(frames))) if self.num_frames is None else frame_indices(len(frames), self.num_frames)
+        if self.flow is not None:  # the motion at each picked frame, as the stream's flow stage would see it
+            from .flow import flow_frames
+
+            return flow_frames(frames, picked, self.flow), label
+        return frames if self.num_frames is None else frames[picked], label
 
     def __repr__(self) -> str:
         return "VideoFolder(%r, %d videos, %d classes, num_frames=%r, fps=%r)" % (

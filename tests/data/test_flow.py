@@ -61,3 +61,27 @@ def test_bad_settings_and_frames_are_refused():
         stream(np.zeros((96, 128), np.uint8))
     with pytest.raises(FrameError, match="H×W×2"):
         flow_image(np.zeros((4, 4, 3), np.float32), 16.0)
+
+
+def test_a_data_set_gives_flow_clips_the_stream_would_see(tmp_path):
+    from edgevid.data.flow import flow_frames
+    from edgevid.data.folder import VideoFolder
+    from edgevid.data.synthetic import generate_dataset
+    from edgevid.data.video import read_video
+
+    root = generate_dataset(tmp_path / "data", videos_per_class=1, num_frames=8, size=64,
+                            classes=["rise", "stripes_h"], seed=1)
+    colour = VideoFolder(root, num_frames=4)
+    flow = VideoFolder(root, num_frames=4, flow=FlowSpec())
+    for i in range(len(flow)):
+        clip, label = flow[i]
+        frames, y = colour[i]
+        assert clip.shape == frames.shape and clip.dtype == np.uint8 and label == y
+    # the clip's images are the stream's: each picked frame against the decoded one before it
+    decoded, _ = read_video(flow.samples[0][0])
+    picked = [int((k + 0.5) * len(decoded) / 4) for k in range(4)]
+    stream = FlowStream(FlowSpec())
+    stream(decoded[picked[1] - 1])
+    np.testing.assert_array_equal(flow[0][0][1], stream(decoded[picked[1]]))
+    np.testing.assert_array_equal(flow_frames(decoded, [0], FlowSpec())[0][..., 2], 0)  # nothing before frame 0
+    assert flow[0][0][1:, ..., 2].mean() > 0  # "rise" moves
