@@ -76,7 +76,7 @@ class FlowStream:
         self._previous = None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        grey = self._grey(frame)
+        grey = self.grey(frame)
         previous, self._previous = self._previous, grey
         if previous is None:
             return flow_image(np.zeros(grey.shape + (2,), np.float32), self.spec.bound)
@@ -95,7 +95,8 @@ class FlowStream:
             return self._dis.calc(previous, grey, None)
         return cv2.calcOpticalFlowFarneback(previous, grey, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
-    def _grey(self, frame: np.ndarray) -> np.ndarray:
+    def grey(self, frame: np.ndarray) -> np.ndarray:
+        """A checked BGR frame as the uint8 grey image :meth:`flow` compares."""
         from ..preprocess import check_frame
 
         check_frame(frame)
@@ -115,7 +116,7 @@ def flow_frames(frames: np.ndarray, indices: Sequence[int], spec: FlowSpec = Flo
 
     def grey_of(i: int) -> np.ndarray:
         if grey[i] is None:
-            grey[i] = stream._grey(frames[i])
+            grey[i] = stream.grey(frames[i])
         return grey[i]
 
     neutral = flow_image(np.zeros(frames.shape[1:3] + (2,), np.float32), spec.bound)
