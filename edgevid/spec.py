@@ -56,6 +56,9 @@ class PreprocessSpec:
     converted to RGB, scaled by ``scale``, normalised by ``mean``/``std`` and laid out NCHW.
     Each entry of ``sizes`` is an extra square resolution made from that crop (bilinear,
     antialiased): LiteEval's coarse stream uses 112 from the 224 crop.
+    ``flow`` (None for colour models) says the network takes optical-flow images, made from consecutive frames as
+    these settings say (edgevid.data.flow.FlowSpec: method, bound, size), before the steps above: the runtime
+    computes them in its flow stage, training in the data loader.
     """
 
     resize_short: int = 256
@@ -66,9 +69,13 @@ class PreprocessSpec:
     scale: float = 1.0 / 255.0
     color: str = "RGB"
     layout: str = "NCHW"
+    flow: Optional[Dict[str, Any]] = field(default=None, hash=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["flow"] is None:
+            del d["flow"]  # colour bundles read as they always did
+        return d
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "PreprocessSpec":
@@ -78,11 +85,17 @@ class PreprocessSpec:
                 sizes=tuple(int(s) for s in d["sizes"]),
                 mean=tuple(float(x) for x in d["mean"]), std=tuple(float(x) for x in d["std"]),
                 scale=float(d.get("scale", 1.0 / 255.0)), color=str(d.get("color", "RGB")),
-                layout=str(d.get("layout", "NCHW")),
+                layout=str(d.get("layout", "NCHW")), flow=_flow_entry(d.get("flow")),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ManifestError("the preprocessing entry of bundle.json is malformed", str(e),
                                 "re-export the bundle with 'edgevid export'") from e
+
+
+def _flow_entry(flow: Any) -> Optional[Dict[str, Any]]:
+    if flow is not None and not isinstance(flow, dict):
+        raise TypeError("preprocess.flow is %r, not a mapping of flow settings" % (flow,))
+    return None if flow is None else dict(flow)
 
 
 ARTIFACT_KINDS = {

@@ -29,7 +29,7 @@ def export_liteeval_main(args):
     model = load_liteeval_checkpoint(args.checkpoint)
     policy = {k: v for k, v in (("fine_cap", args.fine_cap), ("fine_window", args.fine_window)) if v is not None}
     return export_bundle(model, args.out, labels=None, policy=policy, overwrite=args.overwrite,
-                         checkpoint_info=checkpoint_info(args), progress=log_progress)
+                         checkpoint_info=checkpoint_info(args), progress=log_progress, flow=args.checkpoint.get("flow"))
 
 
 def export_slowfast_main(args):
@@ -48,7 +48,7 @@ def export_slowfast_main(args):
     resize_short = trained.get("resize_short") if size == trained.get("size") else None
     return export_slowfast(model, args.out, size=size, resize_short=resize_short or max(256, size), labels=labels,
                            two_input=args.two_input, policy=trained.get("policy"), checkpoint_info=info,
-                           overwrite=args.overwrite, progress=log_progress)
+                           overwrite=args.overwrite, progress=log_progress, flow=args.checkpoint.get("flow"))
 
 
 def export_prernn_main(args):
@@ -58,7 +58,8 @@ def export_prernn_main(args):
     model, config = load_prernn_checkpoint(args.checkpoint)
     policy = {"max_steps": args.reset_every, "scene_cut": args.scene_cut}
     return export_prernn(model, args.out, config=config, policy={k: v for k, v in policy.items() if v is not None},
-                         checkpoint_info=checkpoint_info(args), overwrite=args.overwrite, progress=log_progress)
+                         checkpoint_info=checkpoint_info(args), overwrite=args.overwrite, progress=log_progress,
+                         flow=args.checkpoint.get("flow"))
 
 
 def checkpoint_info(args) -> dict:

@@ -16,7 +16,7 @@ first computed; numpy only otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -28,11 +28,15 @@ METHODS = ("dis", "farneback")
 
 @dataclass(frozen=True)
 class FlowSpec:
-    """How flow images are made: ``method`` (dis | farneback) and ``bound`` (pixels per frame mapped to the
-    ends of the 0..255 range). Recorded with a flow model, so training and streaming make the same images."""
+    """How flow images are made: ``method`` (dis | farneback), ``bound`` (pixels per frame mapped to the ends of
+    the 0..255 range) and ``size`` (frames are resized so their short side is ``size`` before the flow: motion in
+    pixels per frame depends on the resolution, so a camera of another resolution than the training videos still
+    gives the images the model learned; None: flow at the decoded size). Recorded with a flow model (its bundle's
+    ``preprocess.flow``), so training and streaming make the same images."""
 
     method: str = "dis"
     bound: float = 16.0
+    size: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -41,9 +45,20 @@ class FlowSpec:
         if not isinstance(self.bound, (int, float)) or isinstance(self.bound, bool) or not self.bound > 0:
             raise ConfigError("flow bound %r" % (self.bound,), "it is the motion in pixels per frame that maps to "
                               "the ends of the image range", "use a positive number, e.g. 16")
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 8):
+            raise ConfigError("flow size %r" % (self.size,), "it is the short side, in pixels, frames are resized "
+                              "to before the flow", "use a whole number of at least 8 (e.g. 112), or None")
 
-    def to_dict(self) -> dict:
-        return {"method": self.method, "bound": float(self.bound)}
+    def to_dict(self) -> Dict[str, Any]:
+        return {"method": self.method, "bound": float(self.bound), "size": self.size}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "FlowSpec":
+        """The spec a bundle recorded (``to_dict``); ConfigError for anything else."""
+        if not isinstance(d, dict) or set(d) - {"method", "bound", "size"}:
+            raise ConfigError("flow settings %r" % (d,), "they are method, bound and size",
+                              "re-export the bundle, or pass settings like {'method': 'dis', 'bound': 16}")
+        return cls(**d)
 
 
 def flow_image(flow: np.ndarray, bound: float) -> np.ndarray:
@@ -100,7 +115,16 @@ class FlowStream:
         from ..preprocess import check_frame
 
         check_frame(frame)
-        return self._opencv().cvtColor(frame, self._cv2.COLOR_BGR2GRAY)
+        cv2 = self._opencv()
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        size = self.spec.size
+        if size is None or min(grey.shape) == size:
+            return grey
+        h, w = grey.shape
+        scale = size / float(min(h, w))
+        shape = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+        # INTER_AREA: an average over the pixels each output pixel covers, as for any downscale before analysis
+        return cv2.resize(grey, shape, interpolation=cv2.INTER_AREA)
 
     def _opencv(self) -> Any:
         if self._cv2 is None:
@@ -119,6 +143,6 @@ def flow_frames(frames: np.ndarray, indices: Sequence[int], spec: FlowSpec = Flo
             grey[i] = stream.grey(frames[i])
         return grey[i]
 
-    neutral = flow_image(np.zeros(frames.shape[1:3] + (2,), np.float32), spec.bound)
+    neutral = flow_image(np.zeros(grey_of(0).shape + (2,), np.float32), spec.bound)
     return np.stack([neutral if i == 0 else flow_image(stream.flow(grey_of(i - 1), grey_of(i)), spec.bound)
                      for i in indices])

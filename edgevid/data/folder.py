@@ -98,6 +98,7 @@ class Subset:
     def __init__(self, dataset, indices: List[int]):
         self.dataset, self.indices = dataset, list(indices)
         self.classes = dataset.classes
+        self.flow = getattr(dataset, "flow", None)
         self.samples = [dataset.samples[i] for i in self.indices]
 
     def __len__(self) -> int:

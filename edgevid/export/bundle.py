@@ -7,6 +7,7 @@ it succeeded, so a failed or interrupted export leaves nothing behind.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
@@ -33,7 +34,8 @@ Progress = Callable[[int, int, str], None]
 
 def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence[str]],
                   policy: Optional[Mapping[str, Any]] = None, checkpoint_info: Optional[Mapping[str, Any]] = None,
-                  overwrite: bool = False, progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
+                  overwrite: bool = False, progress: Optional[Progress] = None, simplify: bool = True,
+                  flow: Optional[Mapping[str, Any]] = None) -> Bundle:
     """Export a :class:`~edgevid.models.liteeval.LiteEval` as a bundle folder at ``out_dir``.
 
     - ``labels``: one name per class (``None`` takes ``model.config.labels``).
@@ -42,6 +44,8 @@ def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence
     - ``overwrite``: replace an existing bundle folder (an existing folder that is neither empty nor
       a bundle is never replaced).
     - ``progress(done, total, what)``: called before each graph and once when done.
+    - ``flow``: the flow settings of a model trained on optical-flow images (FlowSpec.to_dict(); the checkpoint's
+      ``flow``), kept as ``preprocess.flow`` so that the runtime makes the same images; None for colour.
 
     Returns the :class:`Bundle` as loaded back from ``out_dir``.
     """
@@ -53,21 +57,27 @@ def export_bundle(model, out_dir: Union[str, Path], *, labels: Optional[Sequence
     return write_bundle(out_dir, family="liteeval", roles=roles, labels=labels,
                         preprocess=liteeval_rules.preprocess_spec(),
                         policy=_policy(policy), model_entry=model_entry, checkpoint_info=checkpoint_info,
-                        overwrite=overwrite, progress=progress, simplify=simplify)
+                        overwrite=overwrite, progress=progress, simplify=simplify, flow=flow)
 
 
 def write_bundle(out_dir: Union[str, Path], *, family: str, roles: Mapping[str, RoleGraph], labels: Sequence[str],
                  preprocess: PreprocessSpec, policy: Mapping[str, Any], model_entry: Mapping[str, Any],
                  checkpoint_info: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
-                 progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
+                 progress: Optional[Progress] = None, simplify: bool = True,
+                 flow: Optional[Mapping[str, Any]] = None) -> Bundle:
     """Export every role with :func:`export_onnx` into a temporary folder, write ``bundle.json``,
     validate it as the device would, and rename the folder to ``out_dir``. Shared by all families.
+    ``flow``: a flow model's flow settings, validated and kept as ``preprocess.flow`` (None: colour).
 
     Each graph is hashed once, when written: the finished folder is checked as a device would (schema,
     files, paths) without hashing them again, and it is not read again after the rename."""
     rules = families.get(family, ConfigError)
     out = Path(out_dir)
     _check_target(out, overwrite)
+    if flow is not None:
+        from ..data.flow import FlowSpec
+
+        preprocess = dataclasses.replace(preprocess, flow=FlowSpec.from_dict(dict(flow)).to_dict())
     torch, onnx = require("torch", "bundle export"), require("onnx", "bundle export")
     onnxsim = require("onnxsim", "bundle export")
 

@@ -112,7 +112,8 @@ def prernn_policy(model: PreRNNModel, policy: Optional[Mapping[str, Any]] = None
 def export_prernn(model: PreRNNModel, out_dir: Union[str, Path], *, labels: Optional[Sequence[str]] = None,
                   config: Any = None, policy: Optional[Mapping[str, Any]] = None,
                   checkpoint_info: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
-                  progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
+                  progress: Optional[Progress] = None, simplify: bool = True,
+                  flow: Optional[Mapping[str, Any]] = None) -> Bundle:
     """Export a :class:`PreRNNModel` as a bundle (family ``prernn``: ``backbone`` and ``step``) at ``out_dir``.
 
     - ``config``: the :class:`~edgevid.models.prernn.PreRNNConfig` (image size, labels; stored in the
@@ -121,6 +122,7 @@ def export_prernn(model: PreRNNModel, out_dir: Union[str, Path], *, labels: Opti
     - ``labels``: one name per class (``None`` takes ``config.labels``).
     - ``policy``: overrides of :data:`POLICY_DEFAULTS` (``max_steps`` = reset every N steps, ``max_gap_s``,
       ``scene_cut`` in (0, 1], ``step_fps``); unknown keys are refused.
+    - ``flow``: the flow settings of a model trained on flow images (FlowSpec.to_dict()), as ``preprocess.flow``.
 
     Returns the :class:`Bundle` as loaded back from ``out_dir``.
     """
@@ -135,7 +137,7 @@ def export_prernn(model: PreRNNModel, out_dir: Union[str, Path], *, labels: Opti
     policy = prernn_policy(model, policy)
     return write_bundle(out_dir, family=FAMILY, roles=roles, labels=labels, preprocess=preprocess, policy=policy,
                         model_entry=model_entry, checkpoint_info=checkpoint_info, overwrite=overwrite,
-                        progress=progress, simplify=simplify)
+                        progress=progress, simplify=simplify, flow=flow)
 
 
 class _LabelSource:

@@ -91,7 +91,8 @@ def slowfast_policy(model: SlowFast, policy: Optional[Mapping[str, Any]] = None)
 def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 224,
                     labels: Optional[Sequence[str]] = None, resize_short: int = 256, two_input: bool = False,
                     policy: Optional[Mapping[str, Any]] = None, checkpoint_info: Optional[Mapping[str, Any]] = None,
-                    overwrite: bool = False, progress: Optional[Progress] = None, simplify: bool = True) -> Bundle:
+                    overwrite: bool = False, progress: Optional[Progress] = None, simplify: bool = True,
+                    flow: Optional[Mapping[str, Any]] = None) -> Bundle:
     """Export a :class:`SlowFast` as a bundle (family ``slowfast``, one role ``clip``) at ``out_dir``.
 
     - ``size``: square crop the graph takes (224 default, 256 for the thesis's test views).
@@ -108,4 +109,5 @@ def export_slowfast(model: SlowFast, out_dir: Union[str, Path], *, size: int = 2
     model_entry = dict(model.config.to_dict(), labels=list(labels), input="two_input" if two_input else "clip")
     return write_bundle(out_dir, family="slowfast", roles={"clip": role}, labels=labels, preprocess=preprocess,
                         policy=slowfast_policy(model, policy), model_entry=model_entry,
-                        checkpoint_info=checkpoint_info, overwrite=overwrite, progress=progress, simplify=simplify)
+                        checkpoint_info=checkpoint_info, overwrite=overwrite, progress=progress, simplify=simplify,
+                        flow=flow)

@@ -26,14 +26,15 @@ FALLBACKS = ("equal", "error")
 @dataclass
 class Weights:
     """Learned fusion weights: ``theta`` [M] (boost-u) or [M, C] (boost-c), the margin ε reached, how they were
-    found (``method``, the solver's ``status`` text), and ``fallback`` when the LP gave none and equal weights
-    stand in (None when the LP solved)."""
+    found (``method``, the solver's ``status`` text, the ``nu`` it was asked with), and ``fallback`` when the LP
+    gave none and equal weights stand in (None when the LP solved)."""
 
     theta: np.ndarray
     method: str
     margin: Optional[float]
     status: str
     fallback: Optional[str] = None
+    nu: Optional[float] = None
 
     def fuse(self, scores: Sequence[np.ndarray]) -> np.ndarray:
         """The fused scores [N, C] of members' scores (each [N, C])."""
@@ -96,19 +97,19 @@ def learn(scores: Sequence[np.ndarray], labels: np.ndarray, *, method: str = "bo
     bounds = [(0, None)] * (n_theta + n) + [(None, None)]
     result = linprog(cost, A_ub=a_ub, b_ub=np.zeros(row), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if not result.success:
-        return _fallback(m, c, per_class, method, str(result.message), fallback)
+        return _fallback(m, c, per_class, method, str(result.message), fallback, nu)
     theta = np.clip(result.x[:n_theta], 0.0, None)
     theta = theta.reshape(m, c) if per_class else theta
     theta = theta / theta.sum(axis=0, keepdims=per_class) if per_class else theta / theta.sum()
-    return Weights(theta=theta, method=method, margin=float(result.x[-1]), status=str(result.message))
+    return Weights(theta=theta, method=method, margin=float(result.x[-1]), status=str(result.message), nu=nu)
 
 
-def _fallback(m: int, c: int, per_class: bool, method: str, message: str, fallback: str) -> Weights:
+def _fallback(m: int, c: int, per_class: bool, method: str, message: str, fallback: str, nu: float) -> Weights:
     if fallback == "error":
         raise DataError("the fusion LP (%s) found no weighting" % method, message,
                         "check the members' scores on the held-out data, or use fallback='equal'")
     theta = np.full((m, c) if per_class else (m,), 1.0 / m)
-    return Weights(theta=theta, method=method, margin=None, status=message, fallback="equal weights")
+    return Weights(theta=theta, method=method, margin=None, status=message, fallback="equal weights", nu=nu)
 
 
 def _check(scores: Sequence[np.ndarray], labels: np.ndarray, nu: float, fallback: str, method: str):

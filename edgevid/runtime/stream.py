@@ -2,7 +2,7 @@
 
 Stages (pipelined: one thread each, bounded queues between, see pipeline.py)::
 
-    capture ─► family stages (stages.py: LiteEval gated.py, …) ─► Prediction
+    capture ─► [flow: flow bundles only, flow.py] ─► family stages (stages.py: LiteEval gated.py, …) ─► Prediction
 
 The family's stages class decides what runs per frame; the runtime gets one session per role of the
 family (from the caller, or opened through the backend registry), runs the stages pipelined or
@@ -15,7 +15,7 @@ import contextlib
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ..backends import Session, session_factory
 from ..bundle import Bundle, load_bundle
@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..log import get_logger
 from . import heap
 from .device import preprocess as device_pre
+from .flow import flow_stage
 from .pipeline import Pipeline
 from .prediction import Prediction
 from .stats import StreamStats
@@ -80,7 +81,7 @@ class StreamRuntime:
         self.pipelined = bool(pipelined)
         self.queue_size = queue_size
         self._sessions = self._session_source(sessions, backend, precision, threads)
-        self.stats = StreamStats(self._gmacs(), gated_roles=self.family.gated_roles)
+        self.stats = self.new_stats()
         self._runs: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._live: "weakref.WeakSet[Any]" = weakref.WeakSet()  # stages of runs in progress
 
@@ -128,24 +129,16 @@ class StreamRuntime:
         return lambda bundle, role: given[role]
 
     def _run(self, source: Any) -> Iterator[Prediction]:
-        stats = self.stats = StreamStats(self._gmacs(), gated_roles=self.family.gated_roles)
+        stats = self.stats = self.new_stats()
         with contextlib.ExitStack() as stack:
             if isinstance(source, (str, int, Path)):
                 from .source import open_source
                 source = stack.enter_context(open_source(source))
-            sessions = self._activate(stack)
-            stats.set(sessions={role: s.describe() for role, s in sessions.items()})
-            # the queue size tells stages how many items can be between two of them (LiteEval's GPU feature ring)
-            stages = self.stages(self.bundle, sessions, stats, dict(self.plan, queue_size=self.queue_size,
-                                                                     preprocess=self.preprocess))
-            stack.callback(stages.close)  # after the threads are joined (registered later, run earlier)
-            self._live.add(stages)
-            stack.callback(self._live.discard, stages)
+            stage_list, sessions = self.open_stages(stack, stats)
             live = bool(getattr(source, "live", False))
-            skip = self.on_bad_frame == "skip" or (self.on_bad_frame == "auto" and live)
-            pipeline = Pipeline(stages.as_list(), stats, queue_size=self.queue_size, skip_bad_frames=skip,
+            pipeline = Pipeline(stage_list, stats, queue_size=self.queue_size, skip_bad_frames=self.skips(live),
                                 on_source_item=lambda _: stats.add_source_frame(getattr(source, "reconnects", 0)),
-                                thread_context=lambda: _entered(s.thread_context() for s in sessions.values()))
+                                thread_context=lambda: enter_all(s.thread_context() for s in sessions.values()))
             # the last count, also when the source fails without delivering another frame
             stack.callback(lambda: stats.set(reconnects=getattr(source, "reconnects", 0)))
             stack.callback(lambda: getattr(source, "ended_early", None) and stats.note("source_ended_early",
@@ -158,6 +151,31 @@ class StreamRuntime:
                 pred.latency = time.perf_counter() - captured
                 stats.add_prediction(pred.latency)
                 yield pred
+
+    def new_stats(self) -> StreamStats:
+        """Empty stats for one run of this bundle (its GMACs per graph and gated roles)."""
+        return StreamStats(self._gmacs(), gated_roles=self.family.gated_roles)
+
+    def open_stages(self, stack: contextlib.ExitStack, stats: StreamStats, *,
+                    flow: bool = True) -> Tuple[List[Tuple[str, Any]], Dict[str, Session]]:
+        """Activate the sessions and make the stages of one run, recording into ``stats``; returns the stage
+        functions (a flow bundle's flow stage first, unless ``flow`` is False: the caller makes the flow images)
+        and the sessions. ``stack`` closes the stages and then frees the sessions; a composing runtime
+        (edgevid.fusion.runtime) runs several bundles' stages in one pipeline."""
+        sessions = self._activate(stack)
+        stats.set(sessions={role: s.describe() for role, s in sessions.items()})
+        # the queue size tells stages how many items can be between two of them (LiteEval's GPU feature ring)
+        stages = self.stages(self.bundle, sessions, stats, dict(self.plan, queue_size=self.queue_size,
+                                                                 preprocess=self.preprocess))
+        stack.callback(stages.close)  # after the threads are joined (registered later, run earlier)
+        self._live.add(stages)
+        stack.callback(self._live.discard, stages)
+        flow_fn = flow_stage(self.bundle, self.plan) if flow else None
+        return ([("flow", flow_fn)] if flow_fn is not None else []) + stages.as_list(), sessions
+
+    def skips(self, live: bool) -> bool:
+        """Whether a frame a stage refuses is skipped (on_bad_frame) on a source that is ``live`` or not."""
+        return self.on_bad_frame == "skip" or (self.on_bad_frame == "auto" and live)
 
     def _activate(self, stack: contextlib.ExitStack) -> Dict[str, Session]:
         sessions = {role: self._sessions(self.bundle, role) for role in self.family.roles}
@@ -180,7 +198,7 @@ def _file_size(session: Session) -> int:
         return 0  # a missing file is reported by the session itself when it opens
 
 
-def _entered(contexts) -> contextlib.ExitStack:
+def enter_all(contexts) -> contextlib.ExitStack:
     """One context manager entering all of ``contexts`` (each session's per-thread context)."""
     stack = contextlib.ExitStack()
     with stack:

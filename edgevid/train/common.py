@@ -124,6 +124,13 @@ def _file_list(dataset) -> Optional[List[Tuple[str, Any]]]:
     return None
 
 
+def dataset_flow(dataset) -> Optional[Dict[str, Any]]:
+    """The flow settings of a data set of optical-flow images (VideoFolder(flow=…), a Subset of one), else None:
+    recorded in the checkpoint so that export gives the bundle the same flow (``preprocess.flow``)."""
+    flow = getattr(dataset, "flow", None)
+    return None if flow is None else flow.to_dict()
+
+
 def dataset_fingerprint(dataset) -> str:
     """Identity of a data set for the feature cache.
 
@@ -136,7 +143,8 @@ def dataset_fingerprint(dataset) -> str:
         return "fingerprint:%s" % (fn(),)
     h = hashlib.sha256()
     h.update(json.dumps({"type": type(dataset).__name__, "classes": list(dataset.classes), "len": len(dataset),
-                         "num_frames": getattr(dataset, "num_frames", None), "fps": getattr(dataset, "fps", None)},
+                         "num_frames": getattr(dataset, "num_frames", None), "fps": getattr(dataset, "fps", None),
+                         "flow": dataset_flow(dataset)},
                         default=str, sort_keys=True).encode())
     files = _file_list(dataset)
     if files is not None:

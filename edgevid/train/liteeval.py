@@ -30,7 +30,7 @@ from ..models.liteeval import LiteEval, LiteEvalConfig, LiteEvalHead, create_lit
 from ..models.checkpoint import family_config, load_liteeval_checkpoint  # noqa: F401  (re-exported)
 from ..models.modes import eval_mode
 from ..families import liteeval as rules
-from .common import (TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, length_mask,
+from .common import (TensorCache, cache_key, dataset_flow, check_classes, check_sets, dataset_fingerprint, length_mask,
                      module_fingerprint, pad_steps, progress_bar, torch_threads, video_item)
 from .losses import last_step_index, liteeval_loss
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
@@ -455,7 +455,7 @@ def train_liteeval(config: LiteEvalConfig, train_set, val_set=None, *, out: Path
         grad_clip=grad_clip, checkpoint=out, monitor="accuracy", mode="max", seed=seed, progress=progress,
         config={"model": config.to_dict(), "train": train_cfg, "preprocess": rules.preprocess_spec().to_dict()},
         extra={"family": FAMILY, "labels": list(config.labels), "coarse_arch": config.coarse_arch,
-               "fine_arch": config.fine_arch},
+               "fine_arch": config.fine_arch, "flow": dataset_flow(train_set)},
         device=device)
     # the head's matrices are tiny: one thread is fastest, and several OpenMP threads collapse (measured
     # 50 ms vs 2.4 s per step on 2 cores) whenever another process holds a core

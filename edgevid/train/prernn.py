@@ -28,7 +28,7 @@ from ..models.prernn import PreRNNConfig, PreRNNModel, create_prernn
 from ..models.checkpoint import family_config, load_prernn_checkpoint  # noqa: F401  (re-exported)
 from ..models.modes import eval_mode
 from ..families import prernn as rules
-from .common import TensorCache, cache_key, check_classes, length_mask, check_sets, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, dataset_flow, check_classes, length_mask, check_sets, dataset_fingerprint, module_fingerprint, pad_steps, progress_bar, torch_threads, video_item
 from .losses import last_step_index
 from .loop import Trainer, load_model_state, read_checkpoint, seed_everything
 
@@ -176,7 +176,7 @@ def train_prernn(config: PreRNNConfig, train_set, val_set=None, *, out: PathLike
                                                                               "weight_decay": weight_decay,
                                                                               "seed": seed}},
             extra={"family": FAMILY, "labels": list(config.labels),
-                   "preprocess": rules.preprocess_spec(config.image_size).to_dict()})
+                   "preprocess": rules.preprocess_spec(config.image_size).to_dict(), "flow": dataset_flow(train_set)})
         fit = trainer.fit(resume=resume)
     model.eval()
     return PreRNNTrainResult(model, Path(out), fit.best_checkpoint, fit.epochs, fit.global_step, fit.best_metric,

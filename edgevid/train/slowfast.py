@@ -31,7 +31,7 @@ from ..models.slowfast import SlowFast, create_slowfast
 from ..models.slowfast_config import TRAIN_FPS, SlowFastConfig
 from ..models.slowfast_weights import load_slowfast_weights
 from ..spec import PreprocessSpec
-from .common import TensorCache, cache_key, check_classes, check_sets, dataset_fingerprint, progress_bar, torch_threads, video_item
+from .common import TensorCache, cache_key, dataset_flow, check_classes, check_sets, dataset_fingerprint, progress_bar, torch_threads, video_item
 from .loop import Trainer, read_checkpoint, seed_everything
 
 log = get_logger(__name__)
@@ -50,11 +50,11 @@ def step_fps(config: SlowFastConfig, train_fps: float = TRAIN_FPS) -> float:
     return float(train_fps) / config.frame_stride
 
 
-def slowfast_folder(root: PathLike, config: SlowFastConfig, train_fps: float = TRAIN_FPS):
-    """A :class:`VideoFolder` of every frame decoded at the model's step rate."""
+def slowfast_folder(root: PathLike, config: SlowFastConfig, train_fps: float = TRAIN_FPS, flow: Any = None):
+    """A :class:`VideoFolder` of every frame decoded at the model's step rate (``flow``: a FlowSpec for flow clips)."""
     from ..data.folder import VideoFolder
 
-    return VideoFolder(root, num_frames=None, fps=step_fps(config, train_fps))
+    return VideoFolder(root, num_frames=None, fps=step_fps(config, train_fps), flow=flow)
 
 
 def _preprocessor(spec: PreprocessSpec):
@@ -251,7 +251,8 @@ def train_slowfast(config: SlowFastConfig, train_set, val_set=None, *, out: Path
         slowfast_loss_fn, train_data, epochs=epochs, val_data=val_data, evaluate=slowfast_evaluate,
         grad_clip=grad_clip, checkpoint=out, monitor="accuracy", mode="max", seed=seed, progress=progress,
         config={"model": config.to_dict(), "train": train_cfg, "preprocess": spec.to_dict()},
-        extra={"family": FAMILY, "labels": list(config.labels), "sampling": sampling}, device=device)
+        extra={"family": FAMILY, "labels": list(config.labels), "sampling": sampling, "flow": dataset_flow(train_set)},
+        device=device)
     with torch_threads(threads or torch.get_num_threads()):
         fit = trainer.fit(resume=resume)
     model.eval()

@@ -1,0 +1,53 @@
+"""The runtime's flow stage: a flow bundle's frames become optical-flow images before the family's stages see them.
+
+A bundle whose ``preprocess.flow`` is set was trained on flow images (edgevid.data.flow): each frame against the
+one before, made with the recorded method, bound and size. The stage makes the same images from the live stream,
+in its own pipeline thread (on a Jetson's CPU the flow is the expensive part: ``benchmarks/flow_bench.py``)::
+
+    capture ─► [flow] ─► family stages (the flow image in place of the colour image) ─► Prediction
+
+The flow starts again ("no motion") where consecutive frames are not consecutive in time: after a timestamp gap
+longer than the policy's ``max_gap_s``, when the time goes back (a looped file) and when the frame size changes
+(a camera that came back at another resolution).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional, Tuple
+
+from .prediction import frame_image
+
+
+class FlowStage:
+    """``stage(frame) -> frame`` with the image replaced by its flow image (``settings``: a bundle's
+    ``preprocess.flow``). One stream at a time: called by one thread, in frame order."""
+
+    def __init__(self, settings: Mapping[str, Any], max_gap_s: Optional[float] = None):
+        from ..data.flow import FlowSpec, FlowStream
+
+        self.spec = FlowSpec.from_dict(dict(settings))
+        self.stream = FlowStream(self.spec)
+        self.max_gap_s = max_gap_s
+        self.restarts = 0  # times the flow started again mid-stream (gap, time going back, new size)
+        self._last: Optional[Tuple[float, Tuple[int, ...]]] = None
+
+    def __call__(self, frame: Any) -> Any:
+        image = frame_image(frame)
+        here = (float(frame.timestamp), image.shape)
+        if self._last is not None and self._breaks(self._last, here):
+            self.stream.reset()
+            self.restarts += 1
+        self._last = here
+        return dataclasses.replace(frame, image=self.stream(image))
+
+    def _breaks(self, last: Tuple[float, Tuple[int, ...]], here: Tuple[float, Tuple[int, ...]]) -> bool:
+        step = here[0] - last[0]
+        return here[1] != last[1] or step < 0 or (self.max_gap_s is not None and step > self.max_gap_s)
+
+
+def flow_stage(bundle: Any, plan: Mapping[str, Any]) -> Optional[FlowStage]:
+    """The flow stage of ``bundle`` (None for a colour bundle), restarting after the policy's ``max_gap_s``."""
+    settings = getattr(bundle.preprocess, "flow", None)
+    if settings is None:
+        return None
+    return FlowStage(settings, (plan.get("settings") or {}).get("max_gap_s"))
