@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Tuple
 
 from ..backends.registry import CHOICES as BACKENDS
+from ..data.flow import METHODS as FLOW_METHODS
 from ..families import NAMES as FAMILIES
 from ..models.slowfast_config import PRESETS  # torch-free: the one list of preset names
 
@@ -35,14 +36,16 @@ def demo(p):
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-@verb("train", "Train a model on a class-folder video data set (root/<class>/<video>)")
+@verb("train", "Train a model on a class-folder video data set (root/<class>/<video>), or fusion weights")
 def train(p):
-    p.add_argument("family", choices=FAMILIES, help="model family")
-    p.add_argument("--data", required=True, help="training data: root/<class>/<video>")
+    p.add_argument("family", choices=FAMILIES + ("fusion",),
+                   help="model family, or fusion: learn late-fusion weights of --member bundles (docs/fusion.md)")
+    p.add_argument("--data", required=True, help="training data: root/<class>/<video> (fusion: held-out videos the "
+                                                 "weights are learned on)")
     p.add_argument("--val", help="validation data in the same layout (default: hold out --val-split)")
     p.add_argument("--val-split", type=float, default=0.2,
                    help="share of --data held out for validation when no --val is given (default: 0.2)")
-    p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("--out", required=True, help="checkpoint to write (.pt); fusion: the fusion bundle folder")
     p.add_argument("--frames", type=int, default=16,
                    help="liteeval, prernn: steps per video (default: 16; slowfast clips have the preset's frames)")
     p.add_argument("--fps", type=float, default=None,
@@ -70,6 +73,24 @@ def train(p):
     p.add_argument("--cache-dir", help="folder where per-frame features (liteeval, prernn) or decoded clips (slowfast) "
                                        "are cached between runs (default: no cache, recomputed every run)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, initial weights and order (default: 0)")
+    g = p.add_argument_group("optical flow", "train on flow images instead of colour (seed 000; docs/fusion.md)")
+    g.add_argument("--flow", choices=FLOW_METHODS, help="train on OpenCV optical flow between consecutive frames: "
+                                                        "dis (fast) or farneback (default: colour frames)")
+    g.add_argument("--flow-bound", type=float, default=16.0,
+                   help="flow in pixels per frame mapped to the ends of the image range (default: 16)")
+    g.add_argument("--flow-size", type=int, default=112,
+                   help="short side frames are resized to before the flow (default: 112)")
+    g = p.add_argument_group("fusion", "boost-u late fusion of several bundles' scores (seed 000 [0063])")
+    g.add_argument("--member", action="append", metavar="[NAME=]BUNDLE",
+                   help="a member bundle, named NAME (default: its folder's name); repeat: two or more")
+    g.add_argument("--method", choices=("boost-u", "boost-c"), default="boost-u",
+                   help="one weight per member (boost-u) or per member and class (boost-c, over-fits) "
+                        "(default: boost-u)")
+    g.add_argument("--nu", type=float, default=0.5, help="share of held-out videos the margin may miss, in (0, 1] "
+                                                          "(default: 0.5)")
+    g.add_argument("--fallback", choices=("equal", "error"), default="equal",
+                   help="when the linear programme finds no weighting: equal weights (said in the bundle) or an "
+                        "error (default: equal)")
     g = p.add_argument_group("prernn", "PreRNN / PreRNN-SIH (docs/models.md §4)")
     g.add_argument("--arch", default="vgg16",
                    help="CNN to convert: small_vgg, vgg11…vgg19(_bn), resnet18…101 (default: vgg16)")

@@ -22,14 +22,20 @@ def main(args) -> int:
 
 
 def stream(args):
-    return run_stream(args.bundle, args.source, backend=args.backend, precision=args.precision, json_lines=args.json,
-                      out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
-                      fine_window=args.fine_window, max_steps=args.reset_every, max_gap_s=args.max_gap,
-                      scene_cut=args.scene_cut,
-                      every=args.every, smooth=args.smooth, pad=args.pad, fps=args.fps, loop=args.loop,
-                      live=True if args.live else None, retries=args.retries, on_bad_frame=args.on_bad_frame,
-                      pipelined=not args.sequential, preprocess=args.preprocess,
-                      emit=lambda line: print(line, flush=True))
+    from ..fusion.bundle import is_fusion_bundle
+
+    if is_fusion_bundle(args.bundle):
+        from ..fusion.runtime import run_fusion_stream as run
+    else:
+        run = run_stream
+    return run(args.bundle, args.source, backend=args.backend, precision=args.precision, json_lines=args.json,
+               out_video=args.out_video, max_frames=args.max_frames, fine_cap=args.fine_cap,
+               fine_window=args.fine_window, max_steps=args.reset_every, max_gap_s=args.max_gap,
+               scene_cut=args.scene_cut,
+               every=args.every, smooth=args.smooth, pad=args.pad, fps=args.fps, loop=args.loop,
+               live=True if args.live else None, retries=args.retries, on_bad_frame=args.on_bad_frame,
+               pipelined=not args.sequential, preprocess=args.preprocess,
+               emit=lambda line: print(line, flush=True))
 
 
 def report(args, stats) -> int:
@@ -54,7 +60,11 @@ def summary_line(stats) -> str:
     frames wait in its queues and the figure includes that wait (said in the line)."""
     lat = stats.get("latency_ms") or {}
     family = stats["family"]
-    if family == "slowfast":
+    if family == "fusion":
+        policy = "fused %s: %s" % (stats["fusion"]["method"], "; ".join(
+            "%s (%s, %s) %s FPS" % (name, m["family"], m["modality"], _num(m["fps"]))
+            for name, m in stats["members"].items()))
+    elif family == "slowfast":
         policy = "%d clips run (%d frames held the latest label, %d warm-up), %s GMACs per frame" % (
             stats.get("clips", 0), stats.get("held", 0), stats.get("warmup_frames", 0),
             _num(stats.get("gmacs_per_frame"), "%.2f"))

@@ -9,13 +9,25 @@ from . import enable_progress
 def _datasets(args):
     from ..data.folder import VideoFolder, split_dataset
 
-    data = VideoFolder(args.data, num_frames=args.frames, fps=args.fps)
+    flow = flow_spec(args)
+    data = VideoFolder(args.data, num_frames=args.frames, fps=args.fps, flow=flow)
     if args.val:
-        return data, data, VideoFolder(args.val, num_frames=args.frames, fps=args.fps)
+        return data, data, VideoFolder(args.val, num_frames=args.frames, fps=args.fps, flow=flow)
     return (data,) + split_dataset(data, args.val_split, seed=args.seed)
 
 
+def flow_spec(args):
+    """The FlowSpec of ``--flow`` (None: colour frames)."""
+    from ..data.flow import FlowSpec
+
+    return None if args.flow is None else FlowSpec(args.flow, args.flow_bound, args.flow_size)
+
+
 def main(args) -> int:
+    if args.family == "fusion":
+        from .fusion import train_fusion_main
+
+        return train_fusion_main(args)
     return {"liteeval": _main_liteeval, "prernn": _main_prernn, "slowfast": _main_slowfast}[args.family](args)
 
 
@@ -64,10 +76,10 @@ def _main_slowfast(args) -> int:
     from ..train.slowfast import slowfast_folder, train_slowfast
 
     probe = preset_config(args.preset)  # the clip geometry decides the decoding rate
-    data = slowfast_folder(args.data, probe, args.train_fps)
+    data = slowfast_folder(args.data, probe, args.train_fps, flow=flow_spec(args))
     config = preset_config(args.preset, num_classes=len(data.classes), labels=list(data.classes))
     if args.val:
-        train_set, val_set = data, slowfast_folder(args.val, config, args.train_fps)
+        train_set, val_set = data, slowfast_folder(args.val, config, args.train_fps, flow=flow_spec(args))
     else:
         train_set, val_set = split_dataset(data, args.val_split, seed=args.seed)
     result = train_slowfast(config, train_set, val_set, out=args.out, epochs=args.epochs, batch_size=args.batch_size,

@@ -81,6 +81,10 @@ class FusionBundle:
     root: Optional[Path] = None
     meta: Dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def step_fps(self) -> Optional[float]:
+        return step_fps(self.members)
+
     def to_dict(self) -> Dict[str, Any]:
         w = self.weights
         d = {"schema": SCHEMA, "labels": list(self.labels), "flow": self.flow,
@@ -113,12 +117,24 @@ def check_members(members: Sequence[Member], flow: Optional[Dict[str, Any]] = No
     if len(flows) > 1:
         raise error("the flow members were trained on different flow settings: %s" % ", ".join(sorted(flows)),
                     "one stream computes one flow for all of them", "train the flow members with one --flow setting")
+    step_fps(members, error)  # one stream feeds them all
     trained = json.loads(flows.pop()) if flows else None
     if flow is not None and trained is not None and dict(flow) != trained:
         raise error("flow settings %s do not match the flow members' training (%s)" % (
             json.dumps(flow, sort_keys=True), json.dumps(trained, sort_keys=True)),
             "a model sees the flow images it was trained on", "use the members' flow settings, or retrain them")
     return trained if trained is not None else (dict(flow) if flow is not None else None)
+
+
+def step_fps(members: Sequence[Member], error: type = ManifestError) -> Optional[float]:
+    """The rate the members step at (their policies' ``step_fps``; None: each decoded frame). A member without a
+    rate takes the others'; two rates cannot be fed by one stream."""
+    rates = {m.bundle.policy.get("step_fps") for m in members} - {None}
+    if len(rates) > 1:
+        raise error("the members step at different rates: %s" % ", ".join(
+            "%s %s fps" % (m.name, m.bundle.policy.get("step_fps")) for m in members),
+            "one decoded stream feeds every member at one rate", "export the members with one step_fps")
+    return rates.pop() if rates else None
 
 
 def load_fusion(path: Union[str, Path]) -> FusionBundle:

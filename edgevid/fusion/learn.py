@@ -24,7 +24,7 @@ from ..bundle import load_bundle
 from ..errors import ConfigError, DataError
 from ..fsutil import atomic_dir, write_json
 from ..log import get_logger
-from .bundle import MANIFEST, FusionBundle, Member, check_members, member_path
+from .bundle import MANIFEST, FusionBundle, Member, check_members, member_path, step_fps
 from .runtime import FusionRuntime
 from .weights import Weights, learn
 
@@ -55,7 +55,7 @@ def learn_fusion(members: Sequence[Tuple[str, PathLike]], data: PathLike, out: P
     weights = learn(scores, truth, method=method, nu=nu, fallback=fallback)
     other = "boost-c" if method == "boost-u" else "boost-u"
     compared = learn(scores, truth, method=other, nu=nu, fallback="equal")
-    held_out = {"data": str(data), "videos": len(videos), "unscored": unscored, "step_fps": _step_fps(loaded),
+    held_out = {"data": str(data), "videos": len(videos), "unscored": unscored, "step_fps": step_fps(loaded),
                 "accuracy": dict({m.name: _accuracy(s, truth) for m, s in zip(loaded, scores)},
                                  fused=_accuracy(weights.fuse(scores), truth)),
                 "compare": {other: {"accuracy": _accuracy(compared.fuse(scores), truth),
@@ -88,11 +88,11 @@ def member_scores(fusion: FusionBundle, videos: Sequence[Path], backend: str = "
                   progress: Optional[Progress] = None) -> Tuple[List[np.ndarray], Dict[str, int]]:
     """Each member's mean probabilities per video ([N, C] per member) as the fused stream sees them, and per member
     the number of videos it gave no scores for (uniform scores stand in)."""
-    step_fps = _step_fps(fusion.members)
+    rate = step_fps(fusion.members)
     names, c = [m.name for m in fusion.members], len(fusion.labels)
     sums = np.zeros((len(names), len(videos), c))
     counts = np.zeros((len(names), len(videos)))
-    source = _Concatenated(videos, step_fps, progress)
+    source = _Concatenated(videos, rate, progress)
     # every member starts afresh at each video: its policy resets after a gap, even one exported without max_gap_s
     runtime = FusionRuntime(fusion, backend=backend, max_gap_s=GAP_S / 2)
     for pred in runtime.run(source):
@@ -138,16 +138,6 @@ class _Concatenated:
 
     def video_of(self, frame_index: int) -> int:
         return int(np.searchsorted(self._starts, frame_index, side="right")) - 1
-
-
-def _step_fps(members: Sequence[Member]) -> Optional[float]:
-    """The rate the members step at (None: each decoded frame); members without a rate take the others'."""
-    rates = {m.bundle.policy.get("step_fps") for m in members} - {None}
-    if len(rates) > 1:
-        raise ConfigError("the members step at different rates: %s" % ", ".join(
-            "%s %s fps" % (m.name, m.bundle.policy.get("step_fps")) for m in members),
-            "one decoded stream feeds every member at one rate", "export the members with one step_fps")
-    return rates.pop() if rates else None
 
 
 def _accuracy(scores: np.ndarray, truth: np.ndarray) -> float:

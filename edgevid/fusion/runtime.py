@@ -276,3 +276,28 @@ class _Fuser:
         return FusedPrediction(frame.index, float(frame.timestamp), label, index, float(scores[index]), "fused",
                                image=frame.image, logits=scores, members=members, members_ready=len(ready),
                                member_scores={self.names[j]: self.latest[j][0] for j in ready})
+
+
+def run_fusion_stream(fusion_path: Union[str, Path], source: Any, *, backend: str = "auto",
+                      precision: Optional[str] = None, fps: Optional[float] = None, pipelined: bool = True,
+                      queue_size: int = 4, json_lines: bool = False, out_video: Optional[Union[str, Path]] = None,
+                      max_frames: Optional[int] = None, loop: bool = False, live: Optional[bool] = None,
+                      retries: int = 5, emit: Optional[Callable[[str], None]] = None,
+                      on_prediction: Optional[Callable[[Prediction], None]] = None,
+                      **runtime_options: Any) -> Dict[str, Any]:
+    """``edgevid run FUSION_BUNDLE``: as :func:`edgevid.runtime.cli_run.run_stream` for one bundle (the same
+    arguments; ``precision`` planned per member and role), with the stats of the fusion, ``members`` (each member's
+    own stats, bundle, family, modality and weight) and ``fusion`` (method, weights, flow settings)."""
+    from ..runtime.cli_run import drive, make_runtime
+
+    fusion = load_fusion(fusion_path)
+    runtime = FusionRuntime(fusion, make_member=lambda bundle, **o: make_runtime(bundle, backend=backend,
+                                                                                    precision=precision, **o),
+                            pipelined=pipelined, queue_size=queue_size, **runtime_options)
+    w = fusion.weights
+    facts = {"bundle": str(fusion.root), "family": "fusion",
+             "fusion": {"method": w.method, "theta": np.asarray(w.theta).tolist(), "fallback": w.fallback,
+                        "flow": fusion.flow, "members": runtime.names}}
+    return drive(runtime, source, facts, step_fps=fps if fps is not None else fusion.step_fps, json_lines=json_lines,
+                 out_video=out_video, max_frames=max_frames, loop=loop, live=live, retries=retries, emit=emit,
+                 on_prediction=on_prediction)

@@ -22,11 +22,17 @@ log = get_logger(__name__)
 
 
 def format_prediction(pred: Prediction, json_lines: bool = False) -> str:
-    """One output line: ``{"frame_index": …}`` or ``#    12    1.20s  walk  0.873  fine    41.2 ms``."""
+    """One output line: ``{"frame_index": …}`` or ``#    12    1.20s  walk  0.873  fine    41.2 ms``; a fused
+    prediction adds each member's label, score and weight: ``[colour walk 0.81 ×0.62 | flow walk 0.93 ×0.38]``."""
     if json_lines:
         return json.dumps(pred.to_dict())
-    return "#%6d %8.2fs  %-16s %.3f  %-6s %7.1f ms" % (pred.frame_index, pred.timestamp, pred.label, pred.score,
+    line = "#%6d %8.2fs  %-16s %.3f  %-6s %7.1f ms" % (pred.frame_index, pred.timestamp, pred.label, pred.score,
                                                         pred.path, pred.latency * 1000.0)
+    members = getattr(pred, "members", None)
+    if members:
+        line += "  [%s]" % " | ".join("%s %s %.2f ×%.2f" % (name, m["label"], m["score"], m["weight"])
+                                      for name, m in members.items())
+    return line
 
 
 def make_runtime(bundle: Bundle, *, backend: str = "auto", precision: Optional[str] = None,
@@ -67,13 +73,24 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
     source that did not come back, a stage that failed) is raised after the same cleanup, carrying the run's
     stats so far as ``stats`` (with ``error``), so the caller can still write them.
     """
+    bundle = load_bundle(bundle_path)
+    runtime = make_runtime(bundle, backend=backend, precision=precision, pipelined=pipelined, queue_size=queue_size,
+                           threads=threads, **policy_options)
+    return drive(runtime, source, {"bundle": str(bundle.root), "family": bundle.family},
+                 step_fps=fps if fps is not None else bundle.policy.get("step_fps"), json_lines=json_lines,
+                 out_video=out_video, max_frames=max_frames, loop=loop, live=live, retries=retries, emit=emit,
+                 on_prediction=on_prediction)
+
+
+def drive(runtime: Any, source: Any, facts: Dict[str, Any], *, step_fps: Optional[float], json_lines: bool = False,
+          out_video: Optional[Union[str, Path]] = None, max_frames: Optional[int] = None, loop: bool = False,
+          live: Optional[bool] = None, retries: int = 5, emit: Optional[Callable[[str], None]] = None,
+          on_prediction: Optional[Callable[[Prediction], None]] = None) -> Dict[str, Any]:
+    """Open ``source`` at ``step_fps`` and stream it through ``runtime`` (a StreamRuntime, or a runtime with the same
+    ``run``, ``stats`` and ``pipelined``: the fusion's) as :func:`run_stream` says; ``facts`` head the result."""
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
         raise ConfigError("max_frames is %r" % (max_frames,), "it must be a positive whole number",
                           "leave it unset to run to the end of the source")
-    bundle = load_bundle(bundle_path)
-    step_fps = fps if fps is not None else bundle.policy.get("step_fps")
-    runtime = make_runtime(bundle, backend=backend, precision=precision, pipelined=pipelined, queue_size=queue_size,
-                           threads=threads, **policy_options)
     interrupted, failed = False, None
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(open_source(source, fps=step_fps, loop=loop, live=live, retries=retries))
@@ -96,9 +113,9 @@ def run_stream(bundle_path: Union[str, Path], source: Any, *, backend: str = "au
             interrupted = True
         except EdgevidError as e:  # a source gone for good, a stage that failed: raised with the stats so far
             failed = e
-    result = {"bundle": str(bundle.root), "family": bundle.family, "source": src.name, "live": src.live, "step_fps": src.fps,
-              "pipelined": pipelined, "out_video": None if out_video is None else str(out_video),
-              "interrupted": interrupted, "error": None if failed is None else str(failed)}
+    result = dict(facts, source=src.name, live=src.live, step_fps=src.fps, pipelined=runtime.pipelined,
+                  out_video=None if out_video is None else str(out_video), interrupted=interrupted,
+                  error=None if failed is None else str(failed))
     result.update(runtime.stats.to_dict())
     # what actually ran (one name, or names joined by +), never the requested "auto"
     result["backend"] = backend_names(result["sessions"])
