@@ -137,3 +137,28 @@ def test_demo_output_is_readable_by_others_as_the_umask_allows(demo_out):
     wrong = ["%s %o" % (p.relative_to(out.parent), stat.S_IMODE(p.stat().st_mode)) for p in paths
              if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~umask]
     assert not wrong, wrong
+
+
+def test_fusion_quick_demo_end_to_end(tmp_path):
+    """``--model fusion``: a colour and a flow PreRNN, their fusion learned on the validation videos, one fused run
+    scored per member and per weighting, each member alone for speed; the CLI summary shows them side by side."""
+    from edgevid.bundle import load_bundle
+    from edgevid.commands.demo import main as demo_main
+    from edgevid.fusion.bundle import load_fusion
+
+    out = tmp_path / "out"
+    args = type("Args", (), dict(out=out, model="fusion", seed=0, quick=True, overwrite=False, json=False,
+                                 precision=None, quiet=True))()
+    assert demo_main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["members"]) == {"colour", "flow"} and set(report["fusion"]) == {"boost-u", "boost-c", "equal"}
+    flow = load_bundle(out / "flow" / "bundle")
+    assert flow.preprocess.flow == report["flow"] and load_bundle(out / "colour" / "bundle").preprocess.flow is None
+    fusion = load_fusion(out / "fusion")
+    assert [m.modality for m in fusion.members] == ["colour", "flow"] and fusion.flow == report["flow"]
+    assert report["fusion"]["boost-u"]["theta"] == [round(float(x), 6) for x in fusion.weights.theta]
+    assert report["frames"] == report["members"]["colour"]["accuracy"]["frames_scored"]
+    assert report["fps"] > 0 and report["slowest_member_fps_alone"] > 0 and report["flow_ms_p50"] > 0
+    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == report["frames"] and set(lines[0]["members"]) == {"colour", "flow"}
+    assert (out / "annotated.avi").stat().st_size > 0

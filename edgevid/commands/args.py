@@ -22,10 +22,10 @@ def verb(name: str, help: str) -> Callable:
     return register
 
 
-@verb("demo", "End to end on CPU: synthetic data → train → export → stream → report.json (--model liteeval|slowfast|prernn)")
+@verb("demo", "End to end on CPU: synthetic data → train → export → stream → report.json (--model liteeval|slowfast|prernn|fusion)")
 def demo(p):
-    p.add_argument("--model", choices=FAMILIES, default="liteeval",
-                   help="model family (default: liteeval)")
+    p.add_argument("--model", choices=FAMILIES + ("fusion",), default="liteeval",
+                   help="model family, or fusion: colour + optical-flow PreRNNs fused by boost-u (default: liteeval)")
     p.add_argument("--out", default="edgevid-demo", help="output folder (default: ./edgevid-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default: 0)")
     p.add_argument("--precision", choices=("int8", "fp16"),

@@ -15,7 +15,12 @@ def main(args) -> int:
     if args.json:
         print_json(report)
         return 0
-    print(format_report(report, args.out))
+    if report["model"] == "fusion":
+        from ..demo.fusion import format_report as format_fusion
+
+        print(format_fusion(report, args.out))
+    else:
+        print(format_report(report, args.out))
     return 0
 
 

@@ -64,9 +64,16 @@ def make_scene(class_name: str, seed: int, num_frames: int = 16, size: int = 256
     return _scene.build_scene(class_name, _rng(class_name, seed), num_frames, size)
 
 
-def make_video(class_name: str, seed: int, num_frames: int = 16, size: int = 256) -> np.ndarray:
-    """One clip of ``class_name``: uint8 BGR frames [num_frames, size, size, 3], same args → same pixels."""
-    return _scene.render(make_scene(class_name, seed, num_frames, size))
+def make_video(class_name: str, seed: int, num_frames: int = 16, size: int = 256, flow: Any = None) -> np.ndarray:
+    """One clip of ``class_name``: uint8 BGR frames [num_frames, size, size, 3], same args → same pixels.
+    ``flow`` (a FlowSpec): the clip's optical-flow images instead (data/flow.py), each frame against the one before,
+    as a flow model trains on them (the first has no motion)."""
+    frames = _scene.render(make_scene(class_name, seed, num_frames, size))
+    if flow is None:
+        return frames
+    from .flow import flow_frames
+
+    return flow_frames(frames, range(len(frames)), flow)
 
 
 def video_params(class_name: str, seed: int, num_frames: int = 16, size: int = 256) -> Dict[str, Any]:

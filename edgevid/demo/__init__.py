@@ -44,6 +44,14 @@ def run_demo(out, *, model: str = "liteeval", seed: int = 0, quick: bool = False
 
     ``precision`` ("int8" or "fp16") also calibrates the bundle on held-out synthetic streams, quantizes it
     (edgevid.quant) and streams at that precision where the family's rules and the measurement allow."""
+    if model == "fusion":  # two families' models and their fusion: its own steps (fusion.py)
+        from .fusion import run
+
+        if precision is not None:
+            raise ConfigError("--precision with the fusion demo", "it streams its members at FP32",
+                              "leave --precision out, or run a family's demo with it")
+        return run(out, seed=seed, quick=quick, overwrite=overwrite, settings=settings, progress=progress,
+                   show_bars=show_bars)
     family = family_demo(model)
     s = settings or (family.QUICK if quick else family.FULL)
     say = progress or (lambda message: log.info("%s", message))

@@ -60,15 +60,16 @@ class Trained:
         return self.prernn.model
 
 
-def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars: bool) -> Trained:
+def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars: bool, flow: Any = None) -> Trained:
+    """Train into ``tmp`` on the demo data; ``flow`` (a FlowSpec) trains on optical-flow images instead of colour."""
     from ..data.folder import VideoFolder
     from ..models.prernn import PreRNNConfig, build_cnn
     from ..train.frames import train_frame_classifier
     from ..train.loop import seed_everything
     from ..train.prernn import train_prernn
 
-    train_set = VideoFolder(data["root"] / "train", num_frames=s.frames)
-    val_set = VideoFolder(data["root"] / "val", num_frames=s.frames)
+    train_set = VideoFolder(data["root"] / "train", num_frames=s.frames, flow=flow)
+    val_set = VideoFolder(data["root"] / "val", num_frames=s.frames, flow=flow)
     classes = list(train_set.classes)
     seed_everything(seed)  # the CNN's initial weights come from the seed too
     frames = train_frame_classifier(build_cnn(s.arch, len(classes)), train_set, val_set, image_size=s.image_size,
@@ -82,11 +83,12 @@ def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars
     return Trained(frames, result, config)
 
 
-def export(trained: Trained, path: Path, s: DemoSettings):
+def export(trained: Trained, path: Path, s: DemoSettings, flow: Any = None):
     from ..export.prernn import export_prernn
 
     # reset every clip length: the horizon the model was trained on (docs/models.md §4.10)
-    return export_prernn(trained.model, path, config=trained.config, policy={"max_steps": s.frames})
+    return export_prernn(trained.model, path, config=trained.config, policy={"max_steps": s.frames},
+                         flow=None if flow is None else flow.to_dict())
 
 
 def verify(trained: Trained, bundle, stream_path: Path, s: DemoSettings) -> Dict[str, Any]:

@@ -72,6 +72,7 @@ class StreamRuntime:
         self.family.check_options(options)
         self.stages = self.family.entry("stages")
         self.plan = self.stages.check(self.bundle, options)  # the one validation: fail before any run
+        flow_stage(self.bundle, self.plan)  # a flow bundle's settings too (nothing is computed yet)
         device_pre.check_mode(preprocess, backend)
         self.preprocess = preprocess
         if on_bad_frame not in BAD_FRAME:

@@ -85,3 +85,31 @@ def test_a_data_set_gives_flow_clips_the_stream_would_see(tmp_path):
     np.testing.assert_array_equal(flow[0][0][1], stream(decoded[picked[1]]))
     np.testing.assert_array_equal(flow_frames(decoded, [0], FlowSpec())[0][..., 2], 0)  # nothing before frame 0
     assert flow[0][0][1:, ..., 2].mean() > 0  # "rise" moves
+
+
+def test_a_synthetic_motion_clip_has_motion_in_its_flow_and_a_texture_clip_has_none():
+    from edgevid.data.synthetic import FINE_CLASSES, MOTION_CLASSES, make_video
+
+    spec = FlowSpec("dis", 8.0, 64)
+    moving = make_video(MOTION_CLASSES[0], 1, num_frames=6, size=128, flow=spec)
+    still = make_video(FINE_CLASSES[0], 1, num_frames=6, size=128, flow=spec)
+    assert moving.shape == (6, 64, 64, 3) and moving.dtype == np.uint8
+    assert (moving[0] == [128, 128, 0]).all() and (still[0] == [128, 128, 0]).all()  # no frame before the first
+    # magnitude channel: the moving object shows up, the static texture (up to camera shake and noise) much less
+    assert moving[1:, ..., 2].mean() > 2 * still[1:, ..., 2].mean() + 1
+
+
+def test_flow_is_computed_at_the_recorded_short_side_whatever_the_camera_resolution():
+    from edgevid.errors import ConfigError
+
+    spec = FlowSpec("dis", 16.0, 48)
+    rng = np.random.default_rng(0)
+    for h, w in ((96, 128), (240, 320)):
+        stream = FlowStream(spec)
+        base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        stream(base)
+        assert stream(np.roll(base, 2, axis=1)).shape == (48, 64, 3)
+    assert FlowSpec.from_dict(spec.to_dict()) == spec
+    for bad in ({"method": "dis", "speed": 2}, "dis", {"method": "dis", "size": 4}, {"method": "dis", "size": 1.5}):
+        with pytest.raises(ConfigError):
+            FlowSpec.from_dict(bad)
