@@ -20,12 +20,14 @@ DEVICE_MODULES = ["edgevid", "edgevid.cli", "edgevid.bundle", "edgevid.spec", "e
                   "edgevid.commands.run", "edgevid.commands.build", "edgevid.engine_build.builder",
                   "edgevid.engine_build.trt_ops", "edgevid.engine_build.trtexec", "edgevid.bench.context",
                   "edgevid.bench.graphs", "edgevid.bench.report", "edgevid.bench.run", "edgevid.bench.plots",
-                  "edgevid.commands.bench"]
+                  "edgevid.commands.bench", "edgevid.fusion.bundle", "edgevid.fusion.runtime", "edgevid.runtime.flow",
+                  "edgevid.data.flow", "edgevid.commands.fusion"]
 DEVICE_FILES = ["edgevid/__init__.py", "edgevid/__main__.py", "edgevid/errors.py", "edgevid/log.py",
                 "edgevid/_optional.py", "edgevid/spec.py", "edgevid/bundle.py", "edgevid/fsutil.py",
                 "edgevid/cli.py", "edgevid/commands", "edgevid/backends", "edgevid/runtime", "edgevid/verify",
                 "edgevid/data", "edgevid/models/modes.py", "edgevid/engine_build", "edgevid/telemetry.py",
-                "edgevid/bench", "edgevid/metrics.py"]
+                "edgevid/bench", "edgevid/metrics.py", "edgevid/fusion/__init__.py", "edgevid/fusion/bundle.py",
+                "edgevid/fusion/runtime.py", "edgevid/fusion/weights.py", "edgevid/fusion/learn.py"]
 
 BLOCKER = textwrap.dedent("""
     import sys

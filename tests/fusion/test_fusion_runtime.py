@@ -19,7 +19,6 @@ from tests.helpers.bundles import CLIP, PRERNN, copy_bundle
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
-pytest.importorskip("scipy")
 
 LABELS = ["wave", "walk", "jump"]
 SOURCE = "synthetic:seed=3,segments=2,frames=12,fps=10"
@@ -58,9 +57,28 @@ def held_out(tmp_path):
 
 
 def learn(members, held_out, out, names=("colour", "flow"), **options):
+    pytest.importorskip("scipy")  # the LP; streaming and loading need numpy only
     from edgevid.fusion.learn import learn_fusion
 
     return learn_fusion([(n, members[n]) for n in names], held_out, out, **options)
+
+
+def fusion_of(members, out, theta, names=("colour", "flow")):
+    """A fusion bundle of ``members`` with the given weights, written without the LP (scipy) as learn_fusion writes
+    it, and loaded back."""
+    from edgevid.bundle import load_bundle
+    from edgevid.fusion.bundle import FusionBundle, Member, check_members, member_path
+    from edgevid.fusion.weights import Weights
+    from edgevid.fsutil import write_json
+
+    loaded = [Member(n, load_bundle(members[n]), member_path(out, members[n])) for n in names]
+    flow = check_members(loaded)
+    theta = np.asarray(theta, np.float64)
+    fusion = FusionBundle(loaded, Weights(theta, "boost-u" if theta.ndim == 1 else "boost-c", None, "given"),
+                          LABELS, flow)
+    out.mkdir()
+    write_json(out / MANIFEST, fusion.to_dict())
+    return load_fusion(out)
 
 
 def alone(bundle, source=SOURCE):
@@ -109,6 +127,7 @@ def test_learn_fusion_writes_a_bundle_of_weights_that_sum_to_one(members, held_o
 
 
 def test_the_held_out_scores_are_the_members_mean_probabilities_per_video(members, held_out):
+    pytest.importorskip("scipy")
     from edgevid.fusion.bundle import FusionBundle, Member
     from edgevid.fusion.learn import held_out_videos, member_scores
     from edgevid.fusion.weights import Weights
@@ -154,8 +173,8 @@ def test_held_out_classes_the_members_do_not_know_are_refused(members, held_out,
 
 
 # loading ------------------------------------------------------------------------------------------
-def test_a_missing_or_changed_member_is_refused(members, held_out, tmp_path):
-    learn(members, held_out, tmp_path / "fz")
+def test_a_missing_or_changed_member_is_refused(members, tmp_path):
+    fusion_of(members, tmp_path / "fz", [0.5, 0.5])
     shutil.move(str(members["flow"]), str(tmp_path / "elsewhere"))
     with pytest.raises(ManifestError, match="member 'flow' of fusion bundle .* is missing"):
         load_fusion(tmp_path / "fz")
@@ -177,8 +196,8 @@ def test_an_engine_added_to_a_member_keeps_the_fusion_valid(members):
     assert model_sha256(load_bundle(members["colour"])) == before
 
 
-def test_edited_flow_settings_or_weights_are_refused(members, held_out, tmp_path):
-    learn(members, held_out, tmp_path / "fz")
+def test_edited_flow_settings_or_weights_are_refused(members, tmp_path):
+    fusion_of(members, tmp_path / "fz", [0.5, 0.5])
     path = tmp_path / "fz" / MANIFEST
     saved = json.loads(path.read_text())
     path.write_text(json.dumps(dict(saved, flow=dict(FLOW, size=112))))
@@ -193,9 +212,8 @@ def test_edited_flow_settings_or_weights_are_refused(members, held_out, tmp_path
 
 
 # streaming ----------------------------------------------------------------------------------------
-def test_fused_labels_are_the_weighted_latest_member_scores(members, held_out, tmp_path):
-    fusion = learn(members, held_out, tmp_path / "fz", names=("colour", "clip"))
-    fusion.weights.theta = np.array([0.3, 0.7])  # weights with both members in play
+def test_fused_labels_are_the_weighted_latest_member_scores(members, tmp_path):
+    fusion = fusion_of(members, tmp_path / "fz", [0.3, 0.7], names=("colour", "clip"))
     colour, clip = alone(members["colour"]), alone(members["clip"])
     runtime = FusionRuntime(fusion)
     preds = list(runtime.run(SOURCE))
@@ -218,8 +236,8 @@ def test_fused_labels_are_the_weighted_latest_member_scores(members, held_out, t
     assert set(stats["sessions"]) == {"colour/backbone", "colour/step", "clip/clip"}
 
 
-def test_a_flow_member_streams_in_the_fusion_as_it_does_alone(members, held_out, tmp_path):
-    fusion = learn(members, held_out, tmp_path / "fz")
+def test_a_flow_member_streams_in_the_fusion_as_it_does_alone(members, tmp_path):
+    fusion = fusion_of(members, tmp_path / "fz", [0.5, 0.5])
     flow_alone = alone(members["flow"])
     preds = list(FusionRuntime(fusion, pipelined=False).run(SOURCE))
     assert len(preds) == 24
@@ -229,8 +247,18 @@ def test_a_flow_member_streams_in_the_fusion_as_it_does_alone(members, held_out,
     assert '"members"' in line and '"contribution"' in line
 
 
-def test_options_no_member_takes_are_refused(members, held_out, tmp_path):
-    fusion = learn(members, held_out, tmp_path / "fz")
+def test_options_no_member_takes_are_refused(members, tmp_path):
+    fusion = fusion_of(members, tmp_path / "fz", [0.5, 0.5])
     with pytest.raises(ConfigError, match="fine_cap applies to no member"):
         FusionRuntime(fusion, fine_cap=2)
     FusionRuntime(fusion, scene_cut=0.5)  # both PreRNN members take it
+
+
+def test_boost_c_weights_fuse_each_class_with_its_own_member_weights(members, tmp_path):
+    theta = np.array([[0.9, 0.2, 0.5], [0.1, 0.8, 0.5]])
+    fusion = fusion_of(members, tmp_path / "fz", theta)
+    colour, flow = alone(members["colour"]), alone(members["flow"])
+    for p in FusionRuntime(fusion).run(SOURCE):
+        expected = theta[0] * colour[p.frame_index] + theta[1] * flow[p.frame_index]
+        np.testing.assert_allclose(p.logits, expected, rtol=1e-5, atol=1e-6)
+        assert p.members["flow"]["weight"] == pytest.approx(theta[1, p.class_index])
