@@ -1,4 +1,5 @@
-"""``edgevid info BUNDLE|PRESET``: what a bundle holds (validated on load), or what a SlowFast preset costs."""
+"""``edgevid info BUNDLE|FUSION|PRESET``: what a bundle or fusion bundle holds (validated on load), or what a SlowFast
+preset costs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,10 @@ def main(args) -> int:
                               "no such folder; presets are " + ", ".join(PRESETS),
                               "pass a folder written by 'edgevid export' or one of the preset names")
         return preset_main(args)
+    from ..fusion.bundle import is_fusion_bundle
+
+    if is_fusion_bundle(args.bundle):
+        return fusion_main(args)
     summary = describe(load_bundle(args.bundle))
     if args.json:
         print_json(summary)
@@ -32,6 +37,32 @@ def main(args) -> int:
     print("policy   %s" % summary["policy"])
     print("schema   %s" % summary["schema"])
     return 0
+
+
+def fusion_main(args) -> int:
+    """A fusion bundle: its members (each validated as a bundle), weights and flow settings."""
+    from ..fusion.bundle import load_fusion
+
+    fusion = load_fusion(args.bundle)
+    summary = fusion.to_dict()
+    if args.json:
+        print_json(summary)
+        return 0
+    w = summary["weights"]
+    print("fusion   %s (%s, %d members, %d classes)" % (args.bundle, w["method"], len(fusion.members),
+                                                        len(fusion.labels)))
+    for i, m in enumerate(summary["members"]):
+        print("  %-12s %-8s %-6s weight %s  %s" % (m["name"], m["family"], m["modality"],
+                                                  _weight(w["theta"][i]), m["path"]))
+    print("flow     %s" % (summary["flow"] or "none (no flow member)"))
+    if w["fallback"]:
+        print("weights  %s: %s" % (w["fallback"], w["status"]))
+    print("schema   %s" % summary["schema"])
+    return 0
+
+
+def _weight(theta) -> str:
+    return "%.3f" % theta if isinstance(theta, float) else "per class [%s]" % ", ".join("%.2f" % x for x in theta)
 
 
 def preset_main(args) -> int:

@@ -63,6 +63,11 @@ def test_train_then_run_a_fusion_bundle(setup, tmp_path):
     assert written["members"]["clip"]["family"] == "slowfast" and written["fusion"]["method"] == "boost-u"
     assert "fused boost-u" in run.stderr and "colour (prernn, colour)" in run.stderr
 
+    info = edgevid("info", setup["out"])
+    assert info.returncode == 0 and "boost-u, 2 members, 3 classes" in info.stdout and "../clip" in info.stdout
+    as_json = json.loads(edgevid("info", setup["out"], "--json").stdout)
+    assert as_json["members"][1]["family"] == "slowfast"
+
     text = edgevid("run", setup["out"], "--source", "synthetic:segments=1,frames=10", "--max-frames", "3")
     assert text.returncode == 0 and len(text.stdout.splitlines()) == 3 and "[colour " in text.stdout
 
