@@ -6,6 +6,8 @@ this frame, a ring where a cheap path or a held label stands)::
     LiteEval   FINE   green dot     fine CNN + fine LSTM ran       coarse  grey ring    coarse path only
     SlowFast   CLIP   orange dot    a clip ran on this frame       held    orange ring  latest clip's label
     PreRNN     step   blue dot      one recurrent step per frame
+    Fusion     FUSED  violet dot    the members' latest scores fused; a line per member below (label, score,
+                                    weight; a dot where its scores are from this frame, a ring where they are held)
 
 The FPS is the stream's: predictions per second of capture time (``Prediction.latency`` is capture to
 delivery, so a frame's capture time is its arrival here minus its latency), over the last few seconds; the
@@ -47,6 +49,7 @@ PATH_STYLES = {
     "clip": ("CLIP", (40, 160, 255), True),
     "held": ("held", (40, 160, 255), False),
     "step": ("step", (255, 180, 70), True),
+    "fused": ("FUSED", (200, 90, 220), True),
 }
 _OTHER_BGR = (170, 170, 170)
 FPS_WINDOW_S = 5.0  # the FPS shown is over this much capture time
@@ -206,13 +209,21 @@ class AnnotatedVideoWriter:
         word_w = cv2.getTextSize(word, font, scale, thick)[0][0]
         width = max(cv2.getTextSize(top, font, scale, thick)[0][0] + pad,
                     word_x + word_w + cv2.getTextSize(rest, font, scale, thick)[0][0])
-        cv2.rectangle(frame, (0, 0), (width + pad, 2 * line + pad), (0, 0, 0), -1)
+        members = [("%s  %s %.2f  x%.2f" % (name, m["label"], m["score"], m["weight"]), m.get("fresh", True))
+                   for name, m in (getattr(p, "members", None) or {}).items()]
+        width = max([width] + [word_x + cv2.getTextSize(text, font, scale, thick)[0][0] for text, _ in members])
+        cv2.rectangle(frame, (0, 0), (width + pad, (2 + len(members)) * line + pad), (0, 0, 0), -1)
         base1, base2 = line - pad // 2, 2 * line - pad // 2
         cv2.putText(frame, top, (pad, base1), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
         # a filled dot where the path's expensive model ran on this frame, a ring otherwise
         cv2.circle(frame, (pad + radius, base2 - line // 3), radius, colour, -1 if filled else thick, cv2.LINE_AA)
         cv2.putText(frame, word, (word_x, base2), font, scale, colour, thick, cv2.LINE_AA)
         cv2.putText(frame, rest, (word_x + word_w, base2), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        for k, (text, fresh) in enumerate(members, 3):  # a fusion's members, one line each
+            base = k * line - pad // 2
+            cv2.circle(frame, (pad + radius, base - line // 3), radius, (220, 220, 220), -1 if fresh else thick,
+                       cv2.LINE_AA)
+            cv2.putText(frame, text, (word_x, base), font, scale, (220, 220, 220), thick, cv2.LINE_AA)
 
 
 def _check_fps(fps: Any) -> float:

@@ -107,11 +107,11 @@ def test_video_gets_the_umask_mode_not_mkstemps_private_one(tmp_path):
 def test_each_family_path_has_its_own_word_and_look():
     from edgevid.runtime.annotate import PATH_STYLES, path_style
 
-    paths = ("fine", "coarse", "clip", "held", "step")  # LiteEval, SlowFast, PreRNN (runtime/prediction.py)
+    paths = ("fine", "coarse", "clip", "held", "step", "fused")  # LiteEval, SlowFast, PreRNN, a fusion
     assert set(PATH_STYLES) == set(paths)
     looks = [path_style(p) for p in paths]
-    assert len({word.lower() for word, _, _ in looks}) == 5  # "held" and "clip" are not shown as "coarse"
-    assert len({(colour, filled) for _, colour, filled in looks}) == 5
+    assert len({word.lower() for word, _, _ in looks}) == 6  # "held" and "clip" are not shown as "coarse"
+    assert len({(colour, filled) for _, colour, filled in looks}) == 6
     assert path_style("clip")[0] == "CLIP" and path_style("held")[0] == "held" and path_style("step")[0] == "step"
     assert path_style("later")[0] == "later"  # a path added later shows as itself
 
@@ -128,7 +128,7 @@ def _read_all(path):
     return out
 
 
-@pytest.mark.parametrize("path", ["fine", "coarse", "clip", "held", "step"])
+@pytest.mark.parametrize("path", ["fine", "coarse", "clip", "held", "step", "fused"])
 def test_the_overlay_shows_the_path_in_its_colour(tmp_path, path):
     from edgevid.runtime.annotate import PATH_STYLES, path_style
 
@@ -183,3 +183,21 @@ def test_fps_window_follows_a_rate_change(tmp_path, monkeypatch):
             clock["now"] = 6.0 + (i + 1) / 20.0
             writer.write(np.zeros((60, 80, 3), np.uint8), pred(600 + i, "held"))
         assert writer.stream_fps == pytest.approx(20.0, rel=1e-6)
+
+
+def test_a_fused_prediction_shows_a_line_per_member(tmp_path):
+    from edgevid.fusion.runtime import FusedPrediction
+
+    members = {"colour": {"label": "walk", "score": 0.8, "weight": 0.4, "contribution": 0.3, "fresh": True,
+                          "path": "step"},
+               "flow": {"label": "walk", "score": 0.9, "weight": 0.6, "contribution": 0.5, "fresh": False,
+                        "path": "clip"}}
+    heights = {}
+    for name, extra in (("plain", {}), ("fused", {"members": members})):
+        target = tmp_path / (name + ".avi")
+        with AnnotatedVideoWriter(target, fps=10) as writer:
+            writer.write(np.full((360, 480, 3), 255, np.uint8),
+                         FusedPrediction(0, 0.0, "walk", 1, 0.8, "fused", **extra))
+        frame = _read_all(target)[0]
+        heights[name] = int((frame[:, 2] < 40).all(axis=1).sum())  # rows of the black box at its left edge
+    assert heights["fused"] > heights["plain"] * 1.8  # two member lines under the two of a single model
