@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 EXTRAS = {
     # training / export side (workstation)
     "export": ["torch", "torchvision", "onnx>=1.14", "onnxsim>=0.4", "onnxruntime>=1.16", "matplotlib", "tqdm",
-               "scipy"],
+               "scipy", "scikit-learn"],
     # device side on a CPU: the embedded default backend
     "cpu": ["onnxruntime>=1.16", "tqdm"],
     # decoding, capture and annotated video (on a Jetson use JetPack's OpenCV instead: it has GStreamer)

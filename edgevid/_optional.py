@@ -22,6 +22,8 @@ _PROVIDERS = {
     "cv2": ("video", "on a Jetson use JetPack's OpenCV (it has GStreamer): python3-opencv"),
     "tqdm": ("cpu", None),
     "matplotlib": ("export", None),
+    "scipy": ("export", None),
+    "sklearn": ("export", "the package is scikit-learn"),
     "tensorrt": (None, "TensorRT comes with JetPack (python3-libnvinfer); it is never installed from pip"),
     "pycuda": ("jetson", None),
 }

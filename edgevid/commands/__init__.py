@@ -16,4 +16,13 @@ def enable_progress(options: Any) -> bool:
     return not getattr(options, "quiet", False) and sys.stderr.isatty()
 
 
+def flow_spec(options: Any) -> Any:
+    """The FlowSpec of ``--flow``, ``--flow-bound``, ``--flow-size`` (None without ``--flow``: colour frames)."""
+    if options.flow is None:
+        return None
+    from ..data.flow import FlowSpec
+
+    return FlowSpec(options.flow, options.flow_bound, options.flow_size)
+
+
 from .args import VERBS  # noqa: E402,F401  (the verbs, registered there)

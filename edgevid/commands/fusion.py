@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import enable_progress
+from . import enable_progress, flow_spec
 
 
 def train_fusion_main(args) -> int:
@@ -17,8 +17,6 @@ def train_fusion_main(args) -> int:
                           "fusion combines two or more models' scores", "pass --member BUNDLE twice or more")
     flow = None
     if args.flow is not None:  # asked for explicitly: it must be what the flow members were trained on
-        from .train import flow_spec
-
         flow = flow_spec(args).to_dict()
     fusion = learn_fusion(named_members(members), args.data, args.out, method=args.method,
                           nu=args.nu, fallback=args.fallback, flow=flow, overwrite=False,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from . import enable_progress
+from . import enable_progress, flow_spec
 
 
 def _datasets(args):
@@ -14,13 +14,6 @@ def _datasets(args):
     if args.val:
         return data, data, VideoFolder(args.val, num_frames=args.frames, fps=args.fps, flow=flow)
     return (data,) + split_dataset(data, args.val_split, seed=args.seed)
-
-
-def flow_spec(args):
-    """The FlowSpec of ``--flow`` (None: colour frames)."""
-    from ..data.flow import FlowSpec
-
-    return None if args.flow is None else FlowSpec(args.flow, args.flow_bound, args.flow_size)
 
 
 def main(args) -> int:

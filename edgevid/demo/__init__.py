@@ -14,7 +14,6 @@ step succeeded, so a failed or interrupted demo leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -23,6 +22,7 @@ from ..errors import ConfigError
 from ..fsutil import atomic_dir, write_json
 from ..data.scoring import score_stream
 from ..log import get_logger
+from .steps import QUICK_NOTE, make_data, timed
 
 log = get_logger(__name__)
 
@@ -62,26 +62,26 @@ def run_demo(out, *, model: str = "liteeval", seed: int = 0, quick: bool = False
     timings: Dict[str, float] = {}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         say("1/5 generating synthetic data")
-        data = _timed(timings, "data", make_data, tmp / "data", s, seed)
+        data = timed(timings, "data", make_data, tmp / "data", s, seed)
         say("2/5 training %s on %d videos" % (family.TITLE, data["train_videos"]))
-        trained = _timed(timings, "train", family.train, tmp, data, s, seed, show_bars)
+        trained = timed(timings, "train", family.train, tmp, data, s, seed, show_bars)
         say("3/5 exporting the bundle")
-        bundle = _timed(timings, "export", family.export, trained, tmp / "bundle", s)
+        bundle = timed(timings, "export", family.export, trained, tmp / "bundle", s)
         say("4/5 checking parity PyTorch vs ONNX Runtime")
-        parity = _timed(timings, "verify", family.verify, trained, bundle, data["stream"], s)
+        parity = timed(timings, "verify", family.verify, trained, bundle, data["stream"], s)
         options = family.stream_options(s)
         quantized = None
         if precision is not None:
             say("   calibrating and quantizing to %s" % precision)
-            quantized = _timed(timings, "quantize", _quantize, bundle, precision, model, seed, quick)
+            quantized = timed(timings, "quantize", _quantize, bundle, precision, model, seed, quick)
             options = dict(options, precision=precision)
         say("5/5 streaming the held-out video through ONNX Runtime%s" % (" at %s" % precision if precision else ""))
-        stream = _timed(timings, "stream", _stream, tmp, data["stream"], options)
+        stream = timed(timings, "stream", _stream, tmp, data["stream"], options)
         report = _report(model, family, s, seed, data, trained, parity, stream, timings,
                          quick=quick or s == family.QUICK)
         if data["stress"] is not None:
             say("   streaming the stress stream (an action change every %d frames)" % s.frames)
-            report["stress"] = _timed(timings, "stress", _stress, tmp, data["stress"], options)
+            report["stress"] = timed(timings, "stress", _stress, tmp, data["stress"], options)
         if quantized is not None:
             report["precision"] = dict(quantized, asked=precision)
         write_json(tmp / "report.json", report)
@@ -104,30 +104,6 @@ def _quantize(bundle, precision: str, model: str, seed: int, quick: bool) -> Dic
                              "top1_agreement": e["stream"]["top1_agreement"],
                              "segment_accuracy": e["stream"].get("segment_accuracy")}
                       for name, e in report["plans"].items()}}
-
-
-def _timed(timings: Dict[str, float], name: str, fn, *args):
-    start = time.perf_counter()
-    result = fn(*args)
-    timings[name] = round(time.perf_counter() - start, 2)
-    return result
-
-
-def make_data(root: Path, s: Any, seed: int) -> Dict[str, Any]:
-    """Train / val class folders of ``s.frames``-frame clips, the held-out stream of ``s.stream_frames``-frame
-    segments (several clips long, as real actions are) and, with ``s.stress_segments``, a stress stream of
-    ``s.frames``-frame segments (an action change every clip)."""
-    from ..data.synthetic import CLASSES, generate_dataset, generate_stream
-
-    generate_dataset(root / "train", s.train_per_class, num_frames=s.frames, fps=s.fps, seed=seed)
-    generate_dataset(root / "val", s.val_per_class, num_frames=s.frames, fps=s.fps, seed=seed + 1000)
-    # long segments are consecutive training-length clips of one class: the motion keeps its training speed
-    stream = generate_stream(root / "stream.avi", s.stream_segments, s.stream_frames, fps=s.fps, seed=seed + 2000,
-                             clip_frames=s.frames)
-    stress = (generate_stream(root / "stress.avi", s.stress_segments, s.frames, fps=s.fps, seed=seed + 2500)
-              if s.stress_segments else None)
-    return {"root": root, "stream": stream, "stress": stress, "classes": list(CLASSES),
-            "train_videos": s.train_per_class * len(CLASSES), "val_videos": s.val_per_class * len(CLASSES)}
 
 
 def _stream(tmp: Path, stream_path: Path, options: Dict[str, Any]) -> Dict[str, Any]:
@@ -154,7 +130,6 @@ def _stress(tmp: Path, stream_path: Path, options: Dict[str, Any]) -> Dict[str, 
             "accuracy": score_stream(predictions, truth["segments"], truth["fps"])}
 
 
-QUICK_NOTE = "quick run: a smoke test of the pipeline (tiny data, a few training steps); accuracy is not meaningful"
 LATENCY_NOTE = ("capture-to-label latency of a file source read as fast as possible: frames wait in the queues, so "
                 "it includes queueing; edgevid bench BUNDLE measures it with the source paced at its frame rate, as a "
                 "camera hands frames over")

@@ -26,7 +26,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..fsutil import atomic_dir, write_json
 from ..log import get_logger
-from . import QUICK_NOTE, _timed, make_data, prernn
+from . import prernn
+from .steps import QUICK_NOTE, make_data, timed
 
 log = get_logger(__name__)
 
@@ -51,21 +52,21 @@ def run(out: Any, *, seed: int = 0, quick: bool = False, overwrite: bool = False
     timings: Dict[str, float] = {}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         say("1/6 generating synthetic data")
-        data = _timed(timings, "data", make_data, tmp / "data", s, seed)
+        data = timed(timings, "data", make_data, tmp / "data", s, seed)
         trained = {}
         for k, (name, member_flow) in enumerate((("colour", None), ("flow", flow))):
             say("%d/6 training the %s member (%s) on %d videos" % (2 + k, name, prernn.TITLE, data["train_videos"]))
             (tmp / name).mkdir()
-            trained[name] = _timed(timings, "train_" + name, prernn.train, tmp / name, data, s, seed, show_bars,
+            trained[name] = timed(timings, "train_" + name, prernn.train, tmp / name, data, s, seed, show_bars,
                                    member_flow)
-            _timed(timings, "export_" + name, prernn.export, trained[name], tmp / name / "bundle", s, member_flow)
+            timed(timings, "export_" + name, prernn.export, trained[name], tmp / name / "bundle", s, member_flow)
         say("4/6 learning the fusion weights on the %d validation videos" % data["val_videos"])
-        fusion = _timed(timings, "learn", learn_fusion, [(n, tmp / n / "bundle") for n in trained],
+        fusion = timed(timings, "learn", learn_fusion, [(n, tmp / n / "bundle") for n in trained],
                         data["root"] / "val", tmp / "fusion")
         say("5/6 streaming the held-out video through the fusion")
-        fused = _timed(timings, "stream", _fused_stream, tmp, data["stream"])
+        fused = timed(timings, "stream", _fused_stream, tmp, data["stream"])
         say("6/6 streaming each member alone (speed)")
-        alone = {n: _timed(timings, "alone_" + n, _alone, tmp / n / "bundle", data["stream"]) for n in trained}
+        alone = {n: timed(timings, "alone_" + n, _alone, tmp / n / "bundle", data["stream"]) for n in trained}
         report = _report(s, seed, quick or s == QUICK, data, fusion, fused, alone, trained, timings)
         write_json(tmp / "report.json", report)
     return report
