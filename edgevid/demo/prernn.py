@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 TITLE = "PreRNN-SIH (small VGG @112, fc6 → SIH-LSTM)"
 
@@ -83,11 +83,12 @@ def train(tmp: Path, data: Dict[str, Any], s: DemoSettings, seed: int, show_bars
     return Trained(frames, result, config)
 
 
-def export(trained: Trained, path: Path, s: DemoSettings, flow: Any = None):
+def export(trained: Trained, path: Path, s: DemoSettings, flow: Any = None, scene_cut: Optional[float] = None):
     from ..export.prernn import export_prernn
 
     # reset every clip length: the horizon the model was trained on (docs/models.md §4.10)
-    return export_prernn(trained.model, path, config=trained.config, policy={"max_steps": s.frames},
+    policy = {"max_steps": s.frames} if scene_cut is None else {"max_steps": s.frames, "scene_cut": scene_cut}
+    return export_prernn(trained.model, path, config=trained.config, policy=policy,
                          flow=None if flow is None else flow.to_dict())
 
 

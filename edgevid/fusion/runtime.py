@@ -179,7 +179,7 @@ class FusionRuntime:
         sessions: List[Any] = []
         flow = None
         if self.fusion.flow is not None and any(m.modality == "flow" for m in self.fusion.members):
-            flow = FlowStage(self.fusion.flow, self._max_gap())
+            flow = FlowStage(self.fusion.flow, self._max_gap(), self._scene_cut())
             stages.append(("flow", _flow_fn(flow)))
         for j, (member, runtime) in enumerate(zip(self.fusion.members, self.runtimes)):
             own, member_sessions = runtime.open_stages(stack, stats.members[member.name], flow=False)
@@ -188,6 +188,13 @@ class FusionRuntime:
                 stages.append(("%s.%s" % (member.name, name), _member_fn(j, fn, k == 0, member.modality == "flow")))
         stages.append(("fuse", _Fuser(self.fusion, list(stats.members.values()), self._max_gap())))
         return stages, sessions
+
+    def _scene_cut(self) -> Optional[float]:
+        """The flow restarts at the cuts where a flow member's state resets (the lowest of their thresholds)."""
+        cuts = [rt.plan.get("settings", {}).get("scene_cut") for m, rt in zip(self.fusion.members, self.runtimes)
+                if m.modality == "flow"]
+        cuts = [c for c in cuts if c is not None]
+        return min(cuts) if cuts else None
 
     def _max_gap(self) -> Optional[float]:
         """The shortest gap in stream time after which a member starts afresh (its policy's max_gap_s)."""

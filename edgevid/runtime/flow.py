@@ -6,9 +6,11 @@ in its own pipeline thread (on a Jetson's CPU the flow is the expensive part: ``
 
     capture ─► [flow] ─► family stages (the flow image in place of the colour image) ─► Prediction
 
-The flow starts again ("no motion") where consecutive frames are not consecutive in time: after a timestamp gap
-longer than the policy's ``max_gap_s``, when the time goes back (a looped file) and when the frame size changes
-(a camera that came back at another resolution).
+The flow starts again ("no motion", as on the first frame of every training clip) where consecutive frames do not
+show one scene moving: after a timestamp gap longer than the policy's ``max_gap_s``, when the time goes back (a
+looped file), when the frame size changes (a camera that came back at another resolution) and, with the policy's
+``scene_cut`` threshold (PreRNN), at a scene cut, where the recurrent state resets too (recurrent.SceneCut's
+score: the same cut for both).
 """
 from __future__ import annotations
 
@@ -16,25 +18,29 @@ import dataclasses
 from typing import Any, Mapping, Optional, Tuple
 
 from .prediction import frame_image
+from .recurrent import SceneCut
 
 
 class FlowStage:
     """``stage(frame) -> frame`` with the image replaced by its flow image (``settings``: a bundle's
     ``preprocess.flow``). One stream at a time: called by one thread, in frame order."""
 
-    def __init__(self, settings: Mapping[str, Any], max_gap_s: Optional[float] = None):
+    def __init__(self, settings: Mapping[str, Any], max_gap_s: Optional[float] = None,
+                 scene_cut: Optional[float] = None):
         from ..data.flow import FlowSpec, FlowStream
 
         self.spec = FlowSpec.from_dict(dict(settings))
         self.stream = FlowStream(self.spec)
-        self.max_gap_s = max_gap_s
-        self.restarts = 0  # times the flow started again mid-stream (gap, time going back, new size)
+        self.max_gap_s, self.scene_cut = max_gap_s, scene_cut
+        self.cuts = SceneCut() if scene_cut is not None else None
+        self.restarts = 0  # times the flow started again mid-stream (gap, time going back, new size, cut)
         self._last: Optional[Tuple[float, Tuple[int, ...]]] = None
 
     def __call__(self, frame: Any) -> Any:
         image = frame_image(frame)
         here = (float(frame.timestamp), image.shape)
-        if self._last is not None and self._breaks(self._last, here):
+        cut = self.cuts is not None and self.cuts(image) > self.scene_cut
+        if self._last is not None and (cut or self._breaks(self._last, here)):
             self.stream.reset()
             self.restarts += 1
         self._last = here
@@ -46,8 +52,10 @@ class FlowStage:
 
 
 def flow_stage(bundle: Any, plan: Mapping[str, Any]) -> Optional[FlowStage]:
-    """The flow stage of ``bundle`` (None for a colour bundle), restarting after the policy's ``max_gap_s``."""
+    """The flow stage of ``bundle`` (None for a colour bundle), restarting where its policy starts afresh
+    (``max_gap_s``, ``scene_cut``)."""
     settings = getattr(bundle.preprocess, "flow", None)
     if settings is None:
         return None
-    return FlowStage(settings, (plan.get("settings") or {}).get("max_gap_s"))
+    policy = plan.get("settings") or {}
+    return FlowStage(settings, policy.get("max_gap_s"), policy.get("scene_cut"))
