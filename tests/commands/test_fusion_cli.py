@@ -104,3 +104,22 @@ def test_an_option_no_member_takes_is_refused(setup):
     assert train(setup).returncode == 0
     option = edgevid("run", setup["out"], "--source", "synthetic:segments=1,frames=4", "--fine-cap", "2")
     assert option.returncode == ConfigError.exit_code and "applies to no member" in option.stderr
+
+
+def test_a_solver_that_finds_no_weighting_is_reported_with_the_chosen_fallback(setup, monkeypatch, capsys):
+    import scipy.optimize
+
+    from edgevid.cli import main
+
+    class Failed:
+        success, message, x = False, "the problem is infeasible (forced)", None
+
+    monkeypatch.setattr(scipy.optimize, "linprog", lambda *a, **k: Failed())
+    args = ["train", "fusion", "--member", "colour=%s" % setup["colour"], "--member", str(setup["clip"]),
+            "--data", str(setup["held"]), "--out", str(setup["out"])]
+    assert main(args + ["--fallback", "error"]) == DataError.exit_code
+    assert "found no weighting" in capsys.readouterr().err and not setup["out"].exists()
+    assert main(args) == 0
+    assert "the LP found no weighting: equal weights (the problem is infeasible (forced))" in capsys.readouterr().err
+    weights = json.loads((setup["out"] / "fusion.json").read_text())["weights"]
+    assert weights["theta"] == [0.5, 0.5] and weights["fallback"] == "equal weights"
