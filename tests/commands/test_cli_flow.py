@@ -119,3 +119,24 @@ def test_run_refuses_a_damaged_bundle_and_bad_sources(bundle, tmp_path):
     assert_user_error(edgevid("run", copy, "--source", "/dev/video57"), SourceError.exit_code, "not found")
     (copy / "fine_cnn.onnx").unlink()
     assert_user_error(edgevid("run", copy, "--source", "synthetic"), ManifestError.exit_code, "missing")
+
+
+def test_a_model_trained_on_optical_flow_exports_and_streams_on_flow(tmp_path):
+    """train --flow records the flow settings in the checkpoint, export puts them in the bundle, run makes them."""
+    from edgevid.data.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "data", 2, num_frames=6, seed=2, classes=CLASSES)
+    ckpt, out = tmp_path / "flow.pt", tmp_path / "flow-bundle"
+    trained = edgevid("train", "prernn", "--data", tmp_path / "data", "--out", ckpt, "--frames", 6, "--arch",
+                      "small_vgg", "--image-size", 32, "--epochs", 1, "--batch-size", 2, "--val-split", 0.5,
+                      "--flow", "farneback", "--flow-bound", 8, "--flow-size", 48)
+    assert trained.returncode == 0, trained.stderr
+    assert edgevid("export", "prernn", "--checkpoint", ckpt, "--out", out).returncode == 0
+    flow = json.loads((out / "bundle.json").read_text())["preprocess"]["flow"]
+    assert flow == {"method": "farneback", "bound": 8.0, "size": 48}
+    stats = tmp_path / "stats.json"
+    run = edgevid("run", out, "--source", "synthetic:segments=1,frames=6", "--stats", stats)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(stats.read_text())["stages_ms"]["flow"]["count"] == 6
+    bad = edgevid("train", "prernn", "--data", tmp_path / "data", "--out", ckpt, "--flow", "dis", "--flow-size", 2)
+    assert_user_error(bad, 2, "flow size")
