@@ -17,8 +17,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Optional, Tuple
 
+import numpy as np
+
 from .prediction import frame_image
 from .recurrent import SceneCut
+from .source import Frame
+
+
+@dataclasses.dataclass
+class FlowFrame(Frame):
+    """A Frame whose ``image`` is the flow image; ``colour`` is the camera's picture it was made from."""
+
+    colour: Optional[np.ndarray] = None
 
 
 class FlowStage:
@@ -44,7 +54,7 @@ class FlowStage:
             self.stream.reset()
             self.restarts += 1
         self._last = here
-        return dataclasses.replace(frame, image=self.stream(image))
+        return FlowFrame(frame.index, frame.timestamp, self.stream(image), frame.captured, colour=image)
 
     def _breaks(self, last: Tuple[float, Tuple[int, ...]], here: Tuple[float, Tuple[int, ...]]) -> bool:
         step = here[0] - last[0]

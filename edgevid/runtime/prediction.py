@@ -42,7 +42,14 @@ def predict(frame: Any, logits: np.ndarray, labels: Sequence[str], path: str) ->
     probs = softmax(logits)
     label = labels[index] if index < len(labels) else str(index)
     return Prediction(frame.index, float(frame.timestamp), label, index, float(probs[index]), path,
-                      image=frame.image, logits=logits)
+                      image=camera_image(frame), logits=logits)
+
+
+def camera_image(frame: Any) -> np.ndarray:
+    """The camera's picture of a source Frame: the colour image a flow frame came from (runtime/flow.py), else its
+    image. Scene cuts are judged and videos annotated on it, never on a flow image."""
+    colour = getattr(frame, "colour", None)
+    return frame_image(frame) if colour is None else colour
 
 
 def frame_image(frame: Any) -> np.ndarray:

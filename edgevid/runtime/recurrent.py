@@ -39,7 +39,7 @@ from .device import preprocess as device_pre
 from .device import prernn as device_plan
 from .device.prernn import DeviceStep
 from .policies import Policy
-from .prediction import Prediction, frame_image, predict
+from .prediction import Prediction, camera_image, frame_image, predict
 from .stages import Stages
 from .stats import Recorder, StreamStats, timed
 
@@ -215,7 +215,7 @@ class RecurrentStages(Stages):
         # the preprocessor reuses its output buffers: queued work must own its input; on the GPU path the decoded
         # image goes up as it is and the backbone's plan prepares it
         x = check_frame(image) if self.gpu_pre is not None else np.array(self.pre(image)[self.size])
-        cut = self.scene(image) if self.threshold is not None else 0.0
+        cut = self.scene(camera_image(frame)) if self.threshold is not None else 0.0  # a flow frame: its camera picture
         return _Work(frame, x, cut)
 
     def close(self) -> None:

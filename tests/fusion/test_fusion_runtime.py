@@ -95,7 +95,10 @@ def test_a_flow_bundle_streams_on_the_flow_images_its_flow_stage_makes(members, 
     colour_twin = copy_bundle(PRERNN["gru"], tmp_path / "twin")  # the same graphs, fed flow images by hand
     by_hand = {p.frame_index: p.logits for p in StreamRuntime(colour_twin).run(flow_frames)}
     runtime = StreamRuntime(members["flow"])
-    own = {p.frame_index: p.logits for p in runtime.run(SOURCE)}
+    preds = list(runtime.run(SOURCE))
+    own = {p.frame_index: p.logits for p in preds}
+    for p, f in zip(preds, frames):  # annotated on the camera's picture, not on the flow image
+        np.testing.assert_array_equal(p.image, f.image)
     assert own.keys() == by_hand.keys() and len(own) == 24
     for i in own:
         np.testing.assert_allclose(own[i], by_hand[i], rtol=1e-5, atol=1e-6)
@@ -262,3 +265,22 @@ def test_boost_c_weights_fuse_each_class_with_its_own_member_weights(members, tm
         expected = theta[0] * colour[p.frame_index] + theta[1] * flow[p.frame_index]
         np.testing.assert_allclose(p.logits, expected, rtol=1e-5, atol=1e-6)
         assert p.members["flow"]["weight"] == pytest.approx(theta[1, p.class_index])
+
+
+def test_a_flow_members_scene_cuts_are_judged_on_the_camera_picture(members, tmp_path):
+    """A PreRNN flow bundle with a scene-cut policy resets where the colour frames cut, not where the flow changes."""
+    manifest = json.loads((members["flow"] / "bundle.json").read_text())
+    manifest["policy"]["scene_cut"] = 0.05
+    (members["flow"] / "bundle.json").write_text(json.dumps(manifest))
+    colour = flow_copy(PRERNN["gru"], tmp_path / "twin")
+    twin = json.loads((colour / "bundle.json").read_text())
+    del twin["preprocess"]["flow"]
+    twin["policy"]["scene_cut"] = 0.05
+    (colour / "bundle.json").write_text(json.dumps(twin))
+    source = "synthetic:seed=5,segments=4,frames=6,fps=10,clip=3"  # a cut every 3 frames
+    resets = []
+    for bundle in (members["flow"], colour):
+        runtime = StreamRuntime(bundle)
+        list(runtime.run(source))
+        resets.append(runtime.stats.to_dict()["resets_by_cause"].get("scene_cut", 0))
+    assert resets[0] == resets[1] > 0

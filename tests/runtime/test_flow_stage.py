@@ -36,7 +36,7 @@ def test_the_stage_gives_the_flow_images_of_a_flow_stream():
     stage, stream = FlowStage(SETTINGS), FlowStream(FlowSpec(**SETTINGS))
     for f in frames:
         out = stage(f)
-        assert out.index == f.index and out.timestamp == f.timestamp
+        assert out.index == f.index and out.timestamp == f.timestamp and out.colour is f.image
         np.testing.assert_array_equal(out.image, stream(f.image))
     assert stage.restarts == 0
 
