@@ -45,11 +45,11 @@ def predict(frame: Any, logits: np.ndarray, labels: Sequence[str], path: str) ->
                       image=camera_image(frame), logits=logits)
 
 
-def camera_image(frame: Any) -> np.ndarray:
+def camera_image(frame: Any) -> Optional[np.ndarray]:
     """The camera's picture of a source Frame: the colour image a flow frame came from (runtime/flow.py), else its
     image. Scene cuts are judged and videos annotated on it, never on a flow image."""
     colour = getattr(frame, "colour", None)
-    return frame_image(frame) if colour is None else colour
+    return getattr(frame, "image", None) if colour is None else colour
 
 
 def frame_image(frame: Any) -> np.ndarray:
