@@ -59,7 +59,8 @@ def learn_fusion(members: Sequence[Tuple[str, PathLike]], data: PathLike, out: P
                 "accuracy": dict({m.name: _accuracy(s, truth) for m, s in zip(loaded, scores)},
                                  fused=_accuracy(weights.fuse(scores), truth)),
                 "compare": {other: {"accuracy": _accuracy(compared.fuse(scores), truth),
-                                    "theta": np.asarray(compared.theta).round(6).tolist()}},
+                                    "theta": np.asarray(compared.theta).round(6).tolist(),
+                                    "fallback": compared.fallback}},
                 "note": "accuracy on the videos the weights were learned on: the fused figure is optimistic; measure "
                         "it on other videos ('edgevid demo --model fusion' does)"}
     fusion = FusionBundle(loaded, weights, labels, flow, meta={"held_out": held_out,

@@ -121,5 +121,6 @@ def test_a_solver_that_finds_no_weighting_is_reported_with_the_chosen_fallback(s
     assert "found no weighting" in capsys.readouterr().err and not setup["out"].exists()
     assert main(args) == 0
     assert "the LP found no weighting: equal weights (the problem is infeasible (forced))" in capsys.readouterr().err
-    weights = json.loads((setup["out"] / "fusion.json").read_text())["weights"]
-    assert weights["theta"] == [0.5, 0.5] and weights["fallback"] == "equal weights"
+    saved = json.loads((setup["out"] / "fusion.json").read_text())
+    assert saved["weights"]["theta"] == [0.5, 0.5] and saved["weights"]["fallback"] == "equal weights"
+    assert saved["held_out"]["compare"]["boost-c"]["fallback"] == "equal weights"  # the comparison says so too
