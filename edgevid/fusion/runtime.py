@@ -95,9 +95,11 @@ class FusionStats:
 class FusionRuntime:
     """Stream a fusion bundle: ``run(source)`` yields a :class:`FusedPrediction` per frame once a member has scores.
 
-    Each member runs on a :class:`StreamRuntime` of its own (``members`` given, or made here with ``backend``,
-    ``precision`` and the other runtime arguments, as ``edgevid run`` makes one: ``make_runtime``).
-    ``policy_options`` go to every member whose family takes them; one that no member takes is a ConfigError.
+    Each member runs on a :class:`StreamRuntime` of its own, made by ``make_member(bundle, **options)`` (default:
+    StreamRuntime itself; ``edgevid run`` passes ``make_runtime`` with its backend and precision, planned per role).
+    ``runtime_options`` are StreamRuntime's (``backend``, ``threads``, ``preprocess``, ``on_bad_frame``, …) and the
+    families' policy options; a policy option goes to every member whose family takes it, and one that no member
+    takes is a ConfigError.
     """
 
     def __init__(self, fusion: Union[FusionBundle, str, Path], *, make_member: Optional[Callable[..., StreamRuntime]] = None,
