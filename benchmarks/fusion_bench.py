@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
 from edgevid.fusion.runtime import run_fusion_stream  # noqa: E402
+from edgevid.fusion.weights import weight_text  # noqa: E402
 from edgevid.runtime.cli_run import run_stream  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def markdown(speed: Dict[str, Any], report: Dict[str, Any], repeats: int) -> str
              "", "## Accuracy on the held-out stream (%d frames, %d segments of %d frames)" % (
                  report["frames"], report["accuracy"]["segments"], report["settings"]["stream_frames"]), "",
              "| representation | weights | segments | frames | change delay p50 (frames) |", "|---|---|---|---|---|"]
-    rows = [("%s member" % n, _w(m["weight"]), m["accuracy"]) for n, m in report["members"].items()]
+    rows = [("%s member" % n, weight_text(m["weight"]), m["accuracy"]) for n, m in report["members"].items()]
     rows += [("fused, %s" % k, "θ = %s" % _w(v["theta"]), v["accuracy"]) for k, v in report["fusion"].items()]
     for name, weights, acc in rows:
         delay = acc["change_delay"]["frames"]["p50"]
@@ -85,12 +86,11 @@ def markdown(speed: Dict[str, Any], report: Dict[str, Any], repeats: int) -> str
     return "\n".join(lines)
 
 
-def _w(weight: Any) -> str:
-    if isinstance(weight, float):
-        return "%.3f" % weight
-    if weight and isinstance(weight[0], list):
+def _w(theta: Any) -> str:
+    """A fusion's whole θ: ``[0.282, 0.718]`` (boost-u) or ``per class`` (boost-c, in the JSON)."""
+    if theta and isinstance(theta[0], list):
         return "per class"
-    return "[%s]" % ", ".join("%.3f" % x for x in weight) if isinstance(weight, list) else str(weight)
+    return "[%s]" % ", ".join("%.3f" % x for x in theta)
 
 
 def main() -> int:

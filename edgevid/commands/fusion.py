@@ -10,6 +10,7 @@ from . import enable_progress, flow_spec
 
 def train_fusion_main(args) -> int:
     from ..fusion.learn import learn_fusion
+    from ..fusion.weights import member_weight, weight_text
 
     members = args.member or []
     if len(members) < 2:
@@ -25,7 +26,7 @@ def train_fusion_main(args) -> int:
     print("fusion bundle: %s" % args.out)
     theta = fusion.weights.theta
     for i, m in enumerate(fusion.members):
-        weight = ("%.3f" % theta[i]) if theta.ndim == 1 else "per class %s" % ", ".join("%.2f" % x for x in theta[i])
+        weight = weight_text(member_weight(theta, i))
         print("  %-12s %-8s %-6s weight %s, held-out accuracy %.1f%%" % (
             m.name, m.bundle.family, m.modality, weight, 100 * held["accuracy"][m.name]), file=sys.stderr)
     other, compared = next(iter(held["compare"].items()))
@@ -48,10 +49,18 @@ def named_members(specs) -> list:
 
 
 def _progress(enabled: bool):
+    """A tqdm bar over the held-out videos, made at the first call (the total comes with it)."""
     if not enabled:
         return None
+    from .._optional import require
+
+    bar = []
 
     def show(done: int, total: int) -> None:
-        print("\rscoring held-out videos %d/%d" % (done, total), end="\n" if done == total else "", file=sys.stderr,
-              flush=True)
+        if not bar:
+            bar.append(require("tqdm", "progress bars").tqdm(total=total, desc="scoring held-out videos",
+                                                            leave=False, dynamic_ncols=True))
+        bar[0].update(done - bar[0].n)
+        if done == total:
+            bar[0].close()
     return show

@@ -42,6 +42,7 @@ def main(args) -> int:
 def fusion_main(args) -> int:
     """A fusion bundle: its members (each validated as a bundle), weights and flow settings."""
     from ..fusion.bundle import load_fusion
+    from ..fusion.weights import member_weight, weight_text
 
     fusion = load_fusion(args.bundle)
     summary = fusion.to_dict()
@@ -53,16 +54,12 @@ def fusion_main(args) -> int:
                                                         len(fusion.labels)))
     for i, m in enumerate(summary["members"]):
         print("  %-12s %-8s %-6s weight %s  %s" % (m["name"], m["family"], m["modality"],
-                                                  _weight(w["theta"][i]), m["path"]))
+                                                  weight_text(member_weight(w["theta"], i)), m["path"]))
     print("flow     %s" % (summary["flow"] or "none (no flow member)"))
     if w["fallback"]:
         print("weights  %s: %s" % (w["fallback"], w["status"]))
     print("schema   %s" % summary["schema"])
     return 0
-
-
-def _weight(theta) -> str:
-    return "%.3f" % theta if isinstance(theta, float) else "per class [%s]" % ", ".join("%.2f" % x for x in theta)
 
 
 def preset_main(args) -> int:

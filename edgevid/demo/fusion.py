@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..fsutil import atomic_dir, write_json
 from ..log import get_logger
+from ..fusion.weights import fuse, member_weight, weight_text
 from . import prernn
 from .steps import QUICK_NOTE, make_data, timed
 
@@ -115,8 +116,8 @@ def _report(s, seed, quick, data, fusion, fused, alone, trained, timings) -> Dic
     members = {}
     for name in names:
         members[name] = {"accuracy": score(lambda p, n=name: _label(p.member_scores.get(n), labels)),
-                         "fps_alone": alone[name]["fps"], "weight": _theta(weightings[fusion.weights.method], names,
-                                                                             name),
+                         "fps_alone": alone[name]["fps"], "weight": member_weight(weightings[fusion.weights.method],
+                                                                               names.index(name)),
                          "held_out_accuracy": held["accuracy"][name],
                          "training": prernn.training_summary(trained[name])}
     fused_by = {method: {"theta": theta.round(6).tolist(),
@@ -145,25 +146,18 @@ def _report(s, seed, quick, data, fusion, fused, alone, trained, timings) -> Dic
 
 
 def _fuse(pred: Any, names: List[str], theta: np.ndarray) -> Optional[np.ndarray]:
+    """The fused scores of a prediction's member scores with weights ``theta`` (None before every member scored)."""
     scores = [pred.member_scores.get(n) for n in names]
-    if any(p is None for p in scores):
-        return None
-    stack = np.stack(scores)
-    return (theta[:, None] * stack).sum(axis=0) if theta.ndim == 1 else (theta * stack).sum(axis=0)
+    return None if any(p is None for p in scores) else fuse([p[None] for p in scores], theta)[0]
 
 
 def _label(scores: Optional[np.ndarray], labels: List[str]) -> Optional[str]:
     return None if scores is None else labels[int(np.argmax(scores))]
 
 
-def _theta(theta: np.ndarray, names: List[str], name: str) -> Any:
-    row = theta[names.index(name)]
-    return float(row) if np.ndim(row) == 0 else [float(x) for x in row]
-
-
 def format_report(report: Dict[str, Any], out: Any) -> str:
     """The CLI summary: each member's and each weighting's accuracy side by side, then speed."""
-    rows = [("%s member" % n, m["accuracy"], "weight %s" % _weight_text(m["weight"])) for n, m in
+    rows = [("%s member" % n, m["accuracy"], "weight %s" % weight_text(m["weight"])) for n, m in
             report["members"].items()]
     rows += [("fused %s" % k, v["accuracy"], "") for k, v in report["fusion"].items()]
     quick = report.get("quick")
@@ -189,6 +183,3 @@ def format_report(report: Dict[str, Any], out: Any) -> str:
     ]
     return "\n".join(lines)
 
-
-def _weight_text(weight: Any) -> str:
-    return "%.3f" % weight if isinstance(weight, float) else "per class"

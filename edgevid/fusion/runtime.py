@@ -33,6 +33,7 @@ from ..runtime.prediction import Prediction, softmax
 from ..runtime.stats import StreamStats
 from ..runtime.stream import StreamRuntime, enter_all
 from .bundle import FusionBundle, load_fusion
+from .weights import member_weight
 
 
 @dataclass
@@ -142,7 +143,7 @@ class FusionRuntime:
     # internals -----------------------------------------------------------------------------------
     def _new_stats(self) -> FusionStats:
         facts = {m.name: {"bundle": str(m.bundle.root), "family": m.bundle.family, "modality": m.modality,
-                          "weight": _weight_of(self.fusion.weights.theta, i)}
+                          "weight": member_weight(self.fusion.weights.theta, i)}
                  for i, m in enumerate(self.fusion.members)}
         return FusionStats(StreamStats(), {m.name: rt.new_stats() for m, rt in zip(self.fusion.members, self.runtimes)},
                            facts)
@@ -210,11 +211,6 @@ _RUNTIME_KEYS = {"backend", "precision", "threads", "preprocess", "on_bad_frame"
 
 def _member_options(options: Mapping[str, Any], takes: Sequence[str]) -> Dict[str, Any]:
     return {k: v for k, v in options.items() if k in _RUNTIME_KEYS or k in takes}
-
-
-def _weight_of(theta: np.ndarray, j: int) -> Any:
-    theta = np.asarray(theta)
-    return float(theta[j]) if theta.ndim == 1 else [float(x) for x in theta[j]]
 
 
 def _flow_fn(flow: FlowStage) -> Callable[[_Item], _Item]:

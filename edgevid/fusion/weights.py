@@ -13,7 +13,7 @@ for each class (the seed reports it over-fits; it is here to compare). Both are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -48,6 +48,19 @@ def fuse(scores: Sequence[np.ndarray], theta: np.ndarray) -> np.ndarray:
     if theta.ndim == 1:
         return np.einsum("m,mnc->nc", theta, stack)
     return np.einsum("mc,mnc->nc", theta, stack)
+
+
+def member_weight(theta: np.ndarray, j: int) -> Any:
+    """Member ``j``'s weight: a float (boost-u) or its per-class weights as a list (boost-c)."""
+    row = np.asarray(theta)[j]
+    return float(row) if np.ndim(row) == 0 else [float(x) for x in row]
+
+
+def weight_text(weight: Any) -> str:
+    """A member's weight for people: ``0.282`` or ``per class [0.00, 0.80, …]``."""
+    if isinstance(weight, (int, float)):
+        return "%.3f" % weight
+    return "per class [%s]" % ", ".join("%.2f" % x for x in weight)
 
 
 def learn(scores: Sequence[np.ndarray], labels: np.ndarray, *, method: str = "boost-u", nu: float = 0.5,

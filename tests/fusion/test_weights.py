@@ -85,3 +85,11 @@ def test_a_solver_failure_falls_back_to_equal_weights_or_raises(monkeypatch):
     assert w.fallback == "equal weights" and np.allclose(w.theta, 1 / 3) and "infeasible" in w.status
     with pytest.raises(DataError, match="found no weighting.*infeasible"):
         learn(scores, labels, fallback="error")
+
+
+def test_a_members_weight_and_its_text():
+    from edgevid.fusion.weights import member_weight, weight_text
+
+    assert member_weight(np.array([0.25, 0.75]), 1) == 0.75 and weight_text(0.75) == "0.750"
+    per_class = member_weight(np.array([[0.1, 0.9], [0.9, 0.1]]), 0)
+    assert per_class == [0.1, 0.9] and weight_text(per_class) == "per class [0.10, 0.90]"
